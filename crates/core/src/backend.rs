@@ -1,0 +1,35 @@
+//! Where session files live. The store and the sweep only see this trait.
+
+use crate::error::StoreError;
+use crate::id::SessionId;
+
+/// A stored file's identity, compared before a background delete so a file replaced by another
+/// process in the meantime is left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileVersion {
+    pub inode: u64,
+    pub modified_ns: i128,
+    pub len: u64,
+}
+
+pub trait SessionBackend: Send + Sync + 'static {
+    /// A written but not yet visible file; dropping it discards the write.
+    type Staged: StagedWrite;
+
+    /// Ids of every session file, in no particular order.
+    fn ids(&self) -> Result<Vec<SessionId>, StoreError>;
+    fn exists(&self, id: &SessionId) -> bool;
+    fn version(&self, id: &SessionId) -> Option<FileVersion>;
+    /// `None` when there is no such file.
+    fn read(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError>;
+    fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<Self::Staged, StoreError>;
+    /// `false` when there was no such file.
+    fn remove(&self, id: &SessionId) -> Result<bool, StoreError>;
+    /// Removes temporary files that writers which died mid-write left behind; returns how many.
+    fn remove_abandoned_temporaries(&self) -> usize;
+}
+
+pub trait StagedWrite: Send {
+    /// Makes the staged contents the session's file in one step.
+    fn commit(self) -> Result<(), StoreError>;
+}

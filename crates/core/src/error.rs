@@ -1,0 +1,94 @@
+//! The errors of the core, with the Node.js-style code each one is reported under.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::id::IdError;
+use crate::session_file::Corruption;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    InvalidId(#[from] IdError),
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("{} is not a session file: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: Corruption },
+}
+
+impl StoreError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        StoreError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// `ERR_*` for the store's own errors, the errno name (as Node.js reports it) for IO.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::InvalidId(_) => "ERR_INVALID_SESSION_ID",
+            StoreError::NotADirectory { .. } => "ENOTDIR",
+            StoreError::Corrupt { .. } => "ERR_CORRUPT_SESSION",
+            StoreError::Io { source, .. } => errno_name(source),
+        }
+    }
+}
+
+fn errno_name(error: &io::Error) -> &'static str {
+    let Some(errno) = error.raw_os_error() else {
+        return match error.kind() {
+            io::ErrorKind::NotFound => "ENOENT",
+            io::ErrorKind::PermissionDenied => "EACCES",
+            io::ErrorKind::WriteZero => "ENOSPC",
+            _ => "EIO",
+        };
+    };
+    const NAMES: &[(i32, &str)] = &[
+        (libc::ENOENT, "ENOENT"),
+        (libc::EACCES, "EACCES"),
+        (libc::EPERM, "EPERM"),
+        (libc::ENOSPC, "ENOSPC"),
+        (libc::EDQUOT, "EDQUOT"),
+        (libc::EFBIG, "EFBIG"),
+        (libc::EROFS, "EROFS"),
+        (libc::EIO, "EIO"),
+        (libc::EISDIR, "EISDIR"),
+        (libc::ENOTDIR, "ENOTDIR"),
+        (libc::EEXIST, "EEXIST"),
+        (libc::EMFILE, "EMFILE"),
+        (libc::ENFILE, "ENFILE"),
+        (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+        (libc::ELOOP, "ELOOP"),
+        (libc::EBUSY, "EBUSY"),
+        (libc::EXDEV, "EXDEV"),
+        (libc::EINVAL, "EINVAL"),
+        (libc::ENOTEMPTY, "ENOTEMPTY"),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == errno)
+        .map_or("EIO", |(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_carry_their_errno_name() {
+        let err = StoreError::io("write", "/x", io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(err.code(), "ENOSPC");
+        assert!(err.to_string().contains("cannot write /x"));
+    }
+}

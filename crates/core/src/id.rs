@@ -1,0 +1,140 @@
+//! Session id validation and the mapping between ids and file names.
+
+use thiserror::Error;
+
+/// Every session file ends with this, exactly as the original store names them.
+pub const EXTENSION: &str = ".rhfsession";
+
+/// Most file systems cap a name at 255 bytes; the extension takes 11 of them.
+pub const MAX_ID_BYTES: usize = 255 - EXTENSION.len();
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum IdError {
+    #[error("session id must not be empty")]
+    Empty,
+    #[error("session id must not contain '/', '\\' or NUL characters")]
+    ForbiddenCharacter,
+    #[error("session id must not be '.' or '..'")]
+    DotName,
+    #[error("session id must be at most {MAX_ID_BYTES} bytes long in UTF-8, got {0}")]
+    TooLong(usize),
+}
+
+/// Checks that `id` names exactly one file directly inside the sessions directory.
+pub fn validate(id: &str) -> Result<(), IdError> {
+    if id.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(IdError::TooLong(id.len()));
+    }
+    if id.bytes().any(|b| matches!(b, b'/' | b'\\' | 0)) {
+        return Err(IdError::ForbiddenCharacter);
+    }
+    // "..rhfsession" is a fine name, but "." and ".." are kept out so no id ever looks like a
+    // path component, whatever a future caller does with it.
+    if id == "." || id == ".." {
+        return Err(IdError::DotName);
+    }
+    Ok(())
+}
+
+/// The file name of a valid id.
+pub fn file_name(id: &str) -> Result<String, IdError> {
+    validate(id)?;
+    Ok(format!("{id}{EXTENSION}"))
+}
+
+/// An id that has passed [`validate`], so it can only ever name a file inside the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn parse(id: &str) -> Result<Self, IdError> {
+        validate(id)?;
+        Ok(SessionId(id.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn file_name(&self) -> String {
+        format!("{}{EXTENSION}", self.0)
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id a directory entry stands for, if the name is a session file name.
+pub fn from_file_name(name: &str) -> Option<&str> {
+    let id = name.strip_suffix(EXTENSION)?;
+    validate(id).ok().map(|()| id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_ids_rammerhead_generates() {
+        assert_eq!(
+            file_name("825418963b9e4c6b9e7f655c1922c497").unwrap(),
+            "825418963b9e4c6b9e7f655c1922c497.rhfsession"
+        );
+    }
+
+    #[test]
+    fn rejects_names_that_could_escape_the_directory() {
+        assert_eq!(validate(""), Err(IdError::Empty));
+        assert_eq!(validate(".."), Err(IdError::DotName));
+        assert_eq!(validate("."), Err(IdError::DotName));
+        assert_eq!(validate("../x"), Err(IdError::ForbiddenCharacter));
+        assert_eq!(validate("a\\b"), Err(IdError::ForbiddenCharacter));
+        assert_eq!(validate("a\0b"), Err(IdError::ForbiddenCharacter));
+        assert_eq!(
+            validate(&"a".repeat(MAX_ID_BYTES + 1)),
+            Err(IdError::TooLong(245))
+        );
+        assert!(validate(&"a".repeat(MAX_ID_BYTES)).is_ok());
+        assert!(validate("ü-é").is_ok());
+    }
+
+    #[test]
+    fn reads_ids_back_from_file_names() {
+        assert_eq!(from_file_name("abc.rhfsession"), Some("abc"));
+        assert_eq!(from_file_name(".rhfsession"), None);
+        assert_eq!(from_file_name("notes.rhfsession.tmp"), None);
+        assert_eq!(from_file_name("README.txt"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn a_valid_id_maps_to_one_plain_file_name(id in any::<String>()) {
+            if let Ok(name) = file_name(&id) {
+                let path = std::path::Path::new("/sessions").join(&name);
+                prop_assert_eq!(path.parent(), Some(std::path::Path::new("/sessions")));
+                prop_assert_eq!(path.file_name().and_then(|n| n.to_str()), Some(name.as_str()));
+                prop_assert_eq!(from_file_name(&name), Some(id.as_str()));
+            }
+        }
+
+        #[test]
+        fn different_valid_ids_never_share_a_file(a in "\\PC{1,40}", b in "\\PC{1,40}") {
+            if a != b {
+                if let (Ok(x), Ok(y)) = (file_name(&a), file_name(&b)) {
+                    prop_assert_ne!(x, y);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! What the store needs to know about a session file without building a session from it.
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+/// The two timestamps stale cleanup judges a session by, in epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionTimes {
+    pub created_at: Option<f64>,
+    pub last_used: Option<f64>,
+}
+
+/// Why a file cannot be a session. Mirrors what the session class's deserializer rejects.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Corruption {
+    #[error("file is empty")]
+    Empty,
+    #[error("file is not UTF-8")]
+    NotUtf8,
+    #[error("file is not a JSON session object: {0}")]
+    Json(String),
+    #[error("file has no \"data\" object")]
+    MissingData,
+    #[error("file has no \"serializedCookieJar\" string")]
+    MissingCookieJar,
+}
+
+#[derive(Deserialize)]
+struct FileShape<'a> {
+    data: Option<DataShape>,
+    #[serde(rename = "serializedCookieJar", borrow)]
+    serialized_cookie_jar: Option<&'a RawValue>,
+}
+
+// Only the timestamps are decoded; every other field is skipped without allocating.
+#[derive(Deserialize)]
+struct DataShape {
+    #[serde(rename = "createdAt", default, deserialize_with = "number_or_none")]
+    created_at: Option<f64>,
+    #[serde(rename = "lastUsed", default, deserialize_with = "number_or_none")]
+    last_used: Option<f64>,
+}
+
+fn number_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Number(f64),
+        Other(IgnoredAny),
+    }
+    Ok(match Loose::deserialize(d)? {
+        Loose::Number(n) => Some(n),
+        Loose::Other(_) => None,
+    })
+}
+
+/// Checks the file's shape and returns its timestamps.
+pub fn parse_times(bytes: &[u8]) -> Result<SessionTimes, Corruption> {
+    if bytes.is_empty() {
+        return Err(Corruption::Empty);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| Corruption::NotUtf8)?;
+    let shape: FileShape =
+        serde_json::from_str(text).map_err(|e| Corruption::Json(e.to_string()))?;
+    let data = shape.data.ok_or(Corruption::MissingData)?;
+    match shape.serialized_cookie_jar {
+        Some(jar) if jar.get().starts_with('"') => {}
+        _ => return Err(Corruption::MissingCookieJar),
+    }
+    Ok(SessionTimes {
+        created_at: data.created_at,
+        last_used: data.last_used,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reads_timestamps_and_ignores_the_rest() {
+        let file = br#"{"data":{"createdAt":1,"lastUsed":2.5,"cookies":{"a":[1]}},"serializedCookieJar":"{}"}"#;
+        assert_eq!(
+            parse_times(file),
+            Ok(SessionTimes {
+                created_at: Some(1.0),
+                last_used: Some(2.5)
+            })
+        );
+    }
+
+    #[test]
+    fn missing_or_odd_timestamps_are_none() {
+        let file = br#"{"data":{"lastUsed":"soon"},"serializedCookieJar":""}"#;
+        assert_eq!(
+            parse_times(file),
+            Ok(SessionTimes {
+                created_at: None,
+                last_used: None
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_what_the_session_class_rejects() {
+        assert_eq!(parse_times(b""), Err(Corruption::Empty));
+        assert_eq!(parse_times(&[0xff, 0xfe, 0x00]), Err(Corruption::NotUtf8));
+        assert!(matches!(parse_times(b"[1,2,3]"), Err(Corruption::Json(_))));
+        assert!(matches!(
+            parse_times(br#"{"data":{"#),
+            Err(Corruption::Json(_))
+        ));
+        assert_eq!(
+            parse_times(br#"{"serializedCookieJar":"x"}"#),
+            Err(Corruption::MissingData)
+        );
+        assert_eq!(
+            parse_times(br#"{"data":{}}"#),
+            Err(Corruption::MissingCookieJar)
+        );
+        assert_eq!(
+            parse_times(br#"{"data":{},"serializedCookieJar":5}"#),
+            Err(Corruption::MissingCookieJar)
+        );
+    }
+
+    #[test]
+    fn fixtures_written_by_the_original_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/rammerhead-1.2.64");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("fixtures beside the project") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rhfsession") {
+                let times = parse_times(&std::fs::read(&path).unwrap()).unwrap();
+                assert!(times.created_at.is_some() && times.last_used.is_some());
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn broken_fixtures_are_rejected() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/bad");
+        for entry in std::fs::read_dir(&dir).expect("fixtures beside the project") {
+            let path = entry.unwrap().path();
+            if path.is_file() && path.extension().is_some_and(|e| e == "rhfsession") {
+                assert!(
+                    parse_times(&std::fs::read(&path).unwrap()).is_err(),
+                    "{path:?}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_times(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(text in r#"\{("data"|"serializedCookieJar"|"x"|:|,|\{|\}|\[|\]|"[a-z]*"|[0-9.e-]+|null|true)*"#) {
+            let _ = parse_times(text.as_bytes());
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `SessionDirectory`: one sessions directory as the JavaScript stores see it.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Result};
+use napi_derive::napi;
+use session_core::{ExpiryPolicy, FileBackend, SessionId, SessionStore, StoreError, SweepOptions};
+
+use crate::errors::{throw, Failure};
+use crate::tasks::{SweepTask, WriteTask};
+
+#[napi]
+pub struct SessionDirectory {
+    store: Arc<SessionStore<FileBackend>>,
+}
+
+fn parse_items(
+    ids: Vec<String>,
+    contents: Vec<String>,
+) -> (Vec<(SessionId, String)>, Vec<Failure>) {
+    let mut items = Vec::with_capacity(ids.len());
+    let mut failures = Vec::new();
+    for (id, text) in ids.into_iter().zip(contents) {
+        match SessionId::parse(&id) {
+            Ok(parsed) => items.push((parsed, text)),
+            Err(e) => failures.push(Failure::new(&id, &e.into())),
+        }
+    }
+    (items, failures)
+}
+
+#[napi]
+impl SessionDirectory {
+    /// Opens an existing, writable directory; throws an error naming the path otherwise.
+    #[napi(constructor)]
+    pub fn new(env: Env, path: String, durable: bool) -> Result<Self> {
+        let backend = FileBackend::open(path, durable).map_err(|e| throw(&env, e))?;
+        Ok(Self {
+            store: Arc::new(SessionStore::new(backend)),
+        })
+    }
+
+    /// The file's contents, or null when there is no file or the id cannot name one.
+    #[napi]
+    pub fn load(&self, env: Env, id: String) -> Result<Option<String>> {
+        let Ok(id) = SessionId::parse(&id) else {
+            return Ok(None);
+        };
+        let bytes = match self.store.load(&id) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(throw(&env, e)),
+        };
+        String::from_utf8(bytes).map(Some).map_err(|_| {
+            self.store.release([&id]);
+            let path = self.store.backend().path_of(&id);
+            let reason = session_core::Corruption::NotUtf8;
+            throw(&env, StoreError::Corrupt { path, reason })
+        })
+    }
+
+    #[napi]
+    pub fn exists(&self, id: String) -> bool {
+        SessionId::parse(&id).is_ok_and(|id| self.store.exists(&id))
+    }
+
+    /// Writes at once, atomically; a bad id throws a TypeError.
+    #[napi]
+    pub fn save(&self, env: Env, id: String, contents: String) -> Result<()> {
+        SessionId::parse(&id)
+            .map_err(StoreError::from)
+            .and_then(|id| self.store.save(&id, contents.as_bytes()))
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// True when a file was deleted; an id that cannot name a file is simply absent.
+    #[napi]
+    pub fn remove(&self, env: Env, id: String) -> Result<bool> {
+        let Ok(id) = SessionId::parse(&id) else {
+            return Ok(false);
+        };
+        self.store.remove(&id).map_err(|e| throw(&env, e))
+    }
+
+    /// The caller dropped these sessions from memory; stale cleanup may judge their files again.
+    #[napi]
+    pub fn release(&self, ids: Vec<String>) {
+        let ids: Vec<_> = ids
+            .iter()
+            .filter_map(|id| SessionId::parse(id).ok())
+            .collect();
+        self.store.release(&ids);
+    }
+
+    #[napi]
+    pub fn ids(&self, env: Env) -> Result<Vec<String>> {
+        self.store
+            .ids()
+            .map(|ids| ids.into_iter().map(SessionId::into_string).collect())
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// Writes on the libuv thread pool; resolves to the items that failed. A later `save`,
+    /// `remove` or queued write of the same id supersedes an item here.
+    #[napi(ts_return_type = "Promise<Array<Failure>>")]
+    pub fn write_in_background(
+        &self,
+        ids: Vec<String>,
+        contents: Vec<String>,
+    ) -> AsyncTask<WriteTask> {
+        let (items, failures) = parse_items(ids, contents);
+        let writes = self.store.queue_writes(items);
+        AsyncTask::new(WriteTask::new(self.store.clone(), writes, failures))
+    }
+
+    /// Writes every item before returning (used at shutdown); returns the items that failed.
+    #[napi]
+    pub fn write_now(&self, ids: Vec<String>, contents: Vec<String>) -> Vec<Failure> {
+        let (items, mut failures) = parse_items(ids, contents);
+        for (id, text) in &items {
+            if let Err(e) = self.store.save(id, text.as_bytes()) {
+                failures.push(Failure::new(id.as_str(), &e));
+            }
+        }
+        failures
+    }
+
+    /// Deletes expired session files on the libuv thread pool, skipping sessions held in memory.
+    /// Limits of null or 0 are disabled.
+    #[napi(ts_return_type = "Promise<SweepSummary>")]
+    pub fn sweep(
+        &self,
+        now: f64,
+        stale_timeout: Option<f64>,
+        max_to_live: Option<f64>,
+        remove_corrupt: bool,
+    ) -> AsyncTask<SweepTask> {
+        let options = SweepOptions {
+            policy: ExpiryPolicy::new(stale_timeout, max_to_live),
+            now,
+            remove_corrupt,
+            dry_run: false,
+        };
+        AsyncTask::new(SweepTask::new(self.store.clone(), options))
+    }
+}
