@@ -12,11 +12,18 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class SessionDirectory {
   /** Opens an existing, writable directory; throws an error naming the path otherwise. */
   constructor(path: string, durable: boolean)
-  /** The file's contents, or null when there is no file or the id cannot name one. */
+  /**
+   * The file's contents, or null when there is no file or the id cannot name one. A file that
+   * is not a session throws with code `ERR_CORRUPT_SESSION`.
+   */
   load(id: string): string | null
-  exists(id: string): boolean
-  /** Writes at once, atomically; a bad id throws a TypeError. */
-  save(id: string, contents: string): void
+  /** Whether the id has a file that reads as a session (a corrupt file does not count). */
+  holdsSession(id: string): boolean
+  /**
+   * Writes at once, atomically; a bad id throws a TypeError. `held`: the caller keeps this
+   * session in memory, so stale cleanup leaves its file alone until `release`.
+   */
+  save(id: string, contents: string, held: boolean): void
   /** True when a file was deleted; an id that cannot name a file is simply absent. */
   remove(id: string): boolean
   /** The caller dropped these sessions from memory; stale cleanup may judge their files again. */
@@ -27,7 +34,10 @@ export declare class SessionDirectory {
    * `remove` or queued write of the same id supersedes an item here.
    */
   writeInBackground(ids: Array<string>, contents: Array<string>): Promise<Array<Failure>>
-  /** Writes every item before returning (used at shutdown); returns the items that failed. */
+  /**
+   * Writes every item before returning (used at shutdown) and releases them; returns the items
+   * that failed.
+   */
   writeNow(ids: Array<string>, contents: Array<string>): Array<Failure>
   /**
    * Deletes expired session files on the libuv thread pool, skipping sessions held in memory.

@@ -41,36 +41,29 @@ impl SessionDirectory {
         })
     }
 
-    /// The file's contents, or null when there is no file or the id cannot name one.
+    /// The file's contents, or null when there is no file or the id cannot name one. A file that
+    /// is not a session throws with code `ERR_CORRUPT_SESSION`.
     #[napi]
     pub fn load(&self, env: Env, id: String) -> Result<Option<String>> {
         let Ok(id) = SessionId::parse(&id) else {
             return Ok(None);
         };
-        let bytes = match self.store.load(&id) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(throw(&env, e)),
-        };
-        String::from_utf8(bytes).map(Some).map_err(|_| {
-            self.store.release([&id]);
-            let path = self.store.backend().path_of(&id);
-            let reason = session_core::Corruption::NotUtf8;
-            throw(&env, StoreError::Corrupt { path, reason })
-        })
+        self.store.load(&id).map_err(|e| throw(&env, e))
     }
 
+    /// Whether the id has a file that reads as a session (a corrupt file does not count).
     #[napi]
-    pub fn exists(&self, id: String) -> bool {
-        SessionId::parse(&id).is_ok_and(|id| self.store.exists(&id))
+    pub fn holds_session(&self, id: String) -> bool {
+        SessionId::parse(&id).is_ok_and(|id| self.store.holds_session(&id))
     }
 
-    /// Writes at once, atomically; a bad id throws a TypeError.
+    /// Writes at once, atomically; a bad id throws a TypeError. `held`: the caller keeps this
+    /// session in memory, so stale cleanup leaves its file alone until `release`.
     #[napi]
-    pub fn save(&self, env: Env, id: String, contents: String) -> Result<()> {
+    pub fn save(&self, env: Env, id: String, contents: String, held: bool) -> Result<()> {
         SessionId::parse(&id)
             .map_err(StoreError::from)
-            .and_then(|id| self.store.save(&id, contents.as_bytes()))
+            .and_then(|id| self.store.save(&id, contents.as_bytes(), held))
             .map_err(|e| throw(&env, e))
     }
 
@@ -114,12 +107,13 @@ impl SessionDirectory {
         AsyncTask::new(WriteTask::new(self.store.clone(), writes, failures))
     }
 
-    /// Writes every item before returning (used at shutdown); returns the items that failed.
+    /// Writes every item before returning (used at shutdown) and releases them; returns the items
+    /// that failed.
     #[napi]
     pub fn write_now(&self, ids: Vec<String>, contents: Vec<String>) -> Vec<Failure> {
         let (items, mut failures) = parse_items(ids, contents);
         for (id, text) in &items {
-            if let Err(e) = self.store.save(id, text.as_bytes()) {
+            if let Err(e) = self.store.save(id, text.as_bytes(), false) {
                 failures.push(Failure::new(id.as_str(), &e));
             }
         }

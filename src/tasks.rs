@@ -5,8 +5,8 @@ use std::sync::Arc;
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::{
-    sweep, FileBackend, QueuedWrite, SessionId, SessionStore, StoreError, SweepOptions,
-    SweepReport, WriteOutcome,
+    sweep, FileBackend, QueuedWrite, SessionBackend, SessionId, SessionStore, StoreError,
+    SweepOptions, SweepReport, WriteOutcome,
 };
 
 use crate::errors::Failure;

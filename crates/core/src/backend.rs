@@ -18,7 +18,8 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// Ids of every session file, in no particular order.
     fn ids(&self) -> Result<Vec<SessionId>, StoreError>;
-    fn exists(&self, id: &SessionId) -> bool;
+    /// Where the file of `id` is, for messages.
+    fn path_of(&self, id: &SessionId) -> std::path::PathBuf;
     fn version(&self, id: &SessionId) -> Option<FileVersion>;
     /// `None` when there is no such file.
     fn read(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError>;

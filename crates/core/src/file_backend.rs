@@ -43,10 +43,6 @@ impl FileBackend {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-
-    pub fn path_of(&self, id: &SessionId) -> PathBuf {
-        self.dir.join(id.file_name())
-    }
 }
 
 fn temp_prefix() -> String {
@@ -100,8 +96,8 @@ impl SessionBackend for FileBackend {
         Ok(ids)
     }
 
-    fn exists(&self, id: &SessionId) -> bool {
-        self.path_of(id).is_file()
+    fn path_of(&self, id: &SessionId) -> PathBuf {
+        self.dir.join(id.file_name())
     }
 
     fn version(&self, id: &SessionId) -> Option<FileVersion> {
@@ -277,7 +273,6 @@ mod tests {
             .map(SessionId::into_string)
             .collect();
         assert_eq!(ids, ["a"]);
-        assert!(!backend.exists(&id("d")));
         assert_eq!(backend.read(&id("d")).unwrap_err().code(), "EISDIR");
         assert_eq!(backend.read(&id("missing")).unwrap(), None);
         assert!(!backend.remove(&id("missing")).unwrap());

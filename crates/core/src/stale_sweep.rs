@@ -84,6 +84,7 @@ pub fn sweep<B: SessionBackend>(
                 expired
             }
             FileState::Corrupt(reason) => {
+                store.note_corrupt(&id, version);
                 report.corrupt.push((id.clone(), reason));
                 options.remove_corrupt
             }

@@ -8,6 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
 use crate::id::SessionId;
+use crate::session_file::{self, Corruption};
+use crate::stale_sweep::{inspect, FileState};
 
 pub struct SessionStore<B> {
     backend: B,
@@ -21,6 +23,9 @@ struct State {
     /// The newest background write queued for each id; an older one is dropped unwritten.
     queued: HashMap<SessionId, u64>,
     next_ticket: u64,
+    /// Files found unreadable as sessions, as they were then; listing leaves them out until
+    /// they change.
+    corrupt: HashMap<SessionId, FileVersion>,
 }
 
 /// One session's contents, queued by [`SessionStore::queue_writes`].
@@ -63,31 +68,82 @@ impl<B: SessionBackend> SessionStore<B> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Reads a session's file and, if there is one, marks the session live.
-    pub fn load(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Reads a session's file, checks that it is a session and marks the session live.
+    pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let mut state = self.state();
-        let contents = self.backend.read(id)?;
-        if contents.is_some() {
-            state.live.insert(id.clone());
+        let version = self.backend.version(id);
+        let Some(bytes) = self.backend.read(id)? else {
+            return Ok(None);
+        };
+        let checked = session_file::parse_times(&bytes).and_then(|_| {
+            // parse_times has checked UTF-8 already.
+            String::from_utf8(bytes).map_err(|_| Corruption::NotUtf8)
+        });
+        match checked {
+            Ok(text) => {
+                state.live.insert(id.clone());
+                Ok(Some(text))
+            }
+            Err(reason) => {
+                if let Some(version) = version {
+                    state.corrupt.insert(id.clone(), version);
+                }
+                let path = self.backend.path_of(id);
+                Err(StoreError::Corrupt { path, reason })
+            }
         }
-        Ok(contents)
     }
 
-    pub fn exists(&self, id: &SessionId) -> bool {
-        self.backend.exists(id)
+    /// Whether the id has a file that reads as a session.
+    pub fn holds_session(&self, id: &SessionId) -> bool {
+        let Some((version, state)) = inspect(&self.backend, id) else {
+            return false;
+        };
+        match state {
+            FileState::Session(_) => true,
+            FileState::Corrupt(_) => {
+                self.note_corrupt(id, version);
+                false
+            }
+            FileState::Unreadable(_) => false,
+        }
     }
 
+    /// Remembers a file found unreadable as a session, so listing leaves it out.
+    pub fn note_corrupt(&self, id: &SessionId, version: FileVersion) {
+        self.state().corrupt.insert(id.clone(), version);
+    }
+
+    /// Ids of the session files, without those known to be corrupt and unchanged since.
     pub fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        self.backend.ids()
+        let mut ids = self.backend.ids()?;
+        let mut state = self.state();
+        if !state.corrupt.is_empty() {
+            ids.retain(|id| match state.corrupt.get(id) {
+                Some(seen) if self.backend.version(id) == Some(*seen) => false,
+                Some(_) => {
+                    state.corrupt.remove(id);
+                    true
+                }
+                None => true,
+            });
+        }
+        Ok(ids)
     }
 
-    /// Writes now, superseding any queued write, and marks the session live.
-    pub fn save(&self, id: &SessionId, contents: &[u8]) -> Result<(), StoreError> {
+    /// Writes now, superseding any queued write. `held` tells whether the caller keeps the
+    /// session in memory from now on.
+    pub fn save(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
         let staged = self.backend.stage(id, contents)?;
         let mut state = self.state();
         state.queued.remove(id);
+        state.corrupt.remove(id);
         staged.commit()?;
-        state.live.insert(id.clone());
+        if held {
+            state.live.insert(id.clone());
+        } else {
+            state.live.remove(id);
+        }
         Ok(())
     }
 
@@ -96,6 +152,7 @@ impl<B: SessionBackend> SessionStore<B> {
         let mut state = self.state();
         state.queued.remove(id);
         state.live.remove(id);
+        state.corrupt.remove(id);
         self.backend.remove(id)
     }
 
@@ -188,6 +245,8 @@ mod tests {
     use super::*;
     use crate::file_backend::FileBackend;
 
+    const SESSION: &[u8] = br#"{"data":{},"serializedCookieJar":"{}"}"#;
+
     fn store() -> (tempfile::TempDir, SessionStore<FileBackend>) {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
@@ -196,6 +255,23 @@ mod tests {
 
     fn id(s: &str) -> SessionId {
         SessionId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn corrupt_files_are_not_sessions_and_drop_out_of_listing_until_rewritten() {
+        let (dir, store) = store();
+        std::fs::write(dir.path().join("a.rhfsession"), "{\"data\":").unwrap();
+        assert_eq!(store.ids().unwrap().len(), 1);
+        assert!(!store.holds_session(&id("a")));
+        assert!(matches!(
+            store.load(&id("a")),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(store.ids().unwrap().is_empty());
+        store.save(&id("a"), SESSION, false).unwrap();
+        assert_eq!(store.ids().unwrap(), [id("a")]);
+        assert!(store.holds_session(&id("a")));
+        assert!(!store.is_busy(&id("a")));
     }
 
     fn read(store: &SessionStore<FileBackend>, s: &str) -> Option<String> {
@@ -210,7 +286,7 @@ mod tests {
     fn a_later_save_wins_over_an_earlier_queued_write() {
         let (_dir, store) = store();
         let queued = store.queue_writes(vec![(id("a"), "old".into())]);
-        store.save(&id("a"), b"new").unwrap();
+        store.save(&id("a"), b"new", true).unwrap();
         assert!(matches!(
             store.write_queued(queued)[..],
             [WriteOutcome::Superseded]
@@ -247,7 +323,7 @@ mod tests {
     #[test]
     fn loaded_sessions_are_protected_until_released() {
         let (_dir, store) = store();
-        store.save(&id("a"), b"x").unwrap();
+        store.save(&id("a"), SESSION, true).unwrap();
         store.release([&id("a")]);
         let version = store.backend().version(&id("a")).unwrap();
         store.load(&id("a")).unwrap();
@@ -259,10 +335,10 @@ mod tests {
     #[test]
     fn a_replaced_file_is_not_removed_on_an_old_judgement() {
         let (_dir, store) = store();
-        store.save(&id("a"), b"x").unwrap();
+        store.save(&id("a"), b"x", true).unwrap();
         store.release([&id("a")]);
         let version = store.backend().version(&id("a")).unwrap();
-        store.save(&id("a"), b"newer").unwrap();
+        store.save(&id("a"), b"newer", true).unwrap();
         store.release([&id("a")]);
         assert!(!store.remove_if_untouched(&id("a"), version).unwrap());
         assert!(read(&store, "a").is_some());

@@ -1,0 +1,510 @@
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { RammerheadSessionFileCache } = require('..');
+const h = require('./helpers');
+const HammerheadSession = require('../demo/hammerhead-session');
+
+const stores = [];
+function fileCache(options = {}) {
+  const store = new RammerheadSessionFileCache({
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+    ...options,
+  });
+  stores.push(store);
+  return store;
+}
+afterEach(() => {
+  for (const store of stores.splice(0)) {
+    try {
+      store.close();
+    } catch {
+      // a test that breaks the directory on purpose may leave sessions unsaved
+    }
+  }
+});
+
+const file = (dir, id) => path.join(dir, `${id}.rhfsession`);
+const readJson = (dir, id) => JSON.parse(fs.readFileSync(file(dir, id), 'utf8'));
+
+describe('RammerheadSessionFileCache options', () => {
+  test('has the documented defaults', () => {
+    const store = fileCache({ saveDirectory: h.tempDir(), staleCleanupOptions: undefined });
+    expect(store.cacheTimeout).toBe(1000 * 60 * 20);
+    expect(store.cacheCheckInterval).toBe(1000 * 60 * 10);
+    expect(store.deleteUnused).toBe(true);
+    expect(store.deleteCorruptedSessions).toBe(true);
+    expect(store.durable).toBe(false);
+    expect(store.staleCleanupOptions).toEqual({
+      staleTimeout: 1000 * 60 * 60 * 24,
+      maxToLive: 1000 * 60 * 60 * 24 * 4,
+      staleCheckInterval: 1000 * 60 * 60,
+    });
+  });
+
+  test('rejects bad options with a TypeError naming the option', () => {
+    const saveDirectory = h.tempDir();
+    const bad = [
+      [{ cacheTimeout: 0 }, 'cacheTimeout'],
+      [{ cacheCheckInterval: 'x' }, 'cacheCheckInterval'],
+      [{ deleteUnused: 1 }, 'deleteUnused'],
+      [{ deleteCorruptedSessions: 'no' }, 'deleteCorruptedSessions'],
+      [{ durable: 'yes' }, 'durable'],
+      [{ saveDirectory: 5 }, 'saveDirectory'],
+      [{ staleCleanupOptions: 5 }, 'staleCleanupOptions'],
+      [{ staleCleanupOptions: { staleTimeout: -5 } }, 'staleCleanupOptions.staleTimeout'],
+      [
+        { staleCleanupOptions: { staleCheckInterval: 0 } },
+        'staleCleanupOptions.staleCheckInterval',
+      ],
+      [{ logger: { warn() {} } }, 'logger'],
+    ];
+    for (const [options, name] of bad) {
+      expect(() => fileCache({ saveDirectory, ...options })).toThrow(TypeError);
+      expect(() => fileCache({ saveDirectory, ...options })).toThrow(name);
+    }
+  });
+
+  test('a missing, non-directory or unwritable saveDirectory is an error naming the path', () => {
+    const dir = h.tempDir();
+    const missing = path.join(dir, 'missing');
+    expect(() => fileCache({ saveDirectory: missing })).toThrow(missing);
+    expect(() => fileCache({ saveDirectory: missing })).toThrow(
+      expect.objectContaining({ code: 'ENOENT' }),
+    );
+    const plain = path.join(dir, 'plain');
+    fs.writeFileSync(plain, '');
+    expect(() => fileCache({ saveDirectory: plain })).toThrow(
+      expect.objectContaining({ code: 'ENOTDIR' }),
+    );
+    if (process.getuid && process.getuid() !== 0) {
+      const locked = path.join(dir, 'locked');
+      fs.mkdirSync(locked, { mode: 0o500 });
+      expect(() => fileCache({ saveDirectory: locked })).toThrow(locked);
+    }
+  });
+
+  test('a stale cleanup object missing limits disables them, as in the original', () => {
+    const store = fileCache({
+      saveDirectory: h.tempDir(),
+      staleCleanupOptions: { staleTimeout: 5000 },
+    });
+    expect(store.staleCleanupOptions).toEqual({
+      staleTimeout: 5000,
+      maxToLive: null,
+      staleCheckInterval: 1000 * 60 * 60,
+    });
+  });
+});
+
+describe('RammerheadSessionFileCache methods', () => {
+  test('add writes a file at once and keeps the session in memory', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    const session = store.add('one');
+    expect(session).toBeInstanceOf(HammerheadSession);
+    expect(readJson(dir, 'one')).toEqual(JSON.parse(session.serializeSession()));
+    expect(store.get('one')).toBe(session);
+    expect(() => store.add('one')).toThrow(Error);
+    expect(store.has('one')).toBe(true);
+    expect(store.keys()).toEqual(['one']);
+  });
+
+  test('get reads a file once, then serves it from memory with lastUsed updated', () => {
+    const dir = h.copyFixtures(h.GOOD);
+    const store = fileCache({ saveDirectory: dir });
+    const id = h.GOOD_IDS.plain;
+    const before = readJson(dir, id).data.lastUsed;
+    const session = store.get(id);
+    expect(session.lastUsed).toBeGreaterThan(before);
+    session.lastUsed = 7;
+    expect(store.get(id, false)).toBe(session);
+    expect(session.lastUsed).toBe(7);
+    expect(store.get(id)).toBe(session);
+    expect(session.lastUsed).toBeGreaterThan(7);
+    expect(store.get('nope')).toBeUndefined();
+  });
+
+  test('get(id, false) of a file leaves lastUsed as stored', () => {
+    const dir = h.copyFixtures(h.GOOD);
+    const store = fileCache({ saveDirectory: dir });
+    const id = h.GOOD_IDS.cookiesAndLocalStorage;
+    expect(store.get(id, false).lastUsed).toBe(readJson(dir, id).data.lastUsed);
+  });
+
+  test('keys lists files and memory once each, and only session files', () => {
+    const dir = h.copyFixtures(h.GOOD);
+    fs.writeFileSync(path.join(dir, 'other.txt'), 'x');
+    const store = fileCache({ saveDirectory: dir });
+    store.get(h.GOOD_IDS.plain);
+    store.add('new');
+    expect(store.keys().sort()).toEqual([...Object.values(h.GOOD_IDS), 'new'].sort());
+  });
+
+  test('delete removes the file and the copy in memory', () => {
+    const dir = h.copyFixtures(h.GOOD);
+    const store = fileCache({ saveDirectory: dir });
+    const id = h.GOOD_IDS.plain;
+    store.get(id);
+    expect(store.delete(id)).toBe(true);
+    expect(fs.existsSync(file(dir, id))).toBe(false);
+    expect(store.has(id)).toBe(false);
+    expect(store.get(id)).toBeUndefined();
+    expect(store.delete(id)).toBe(false);
+    store.add('memory-only');
+    fs.unlinkSync(file(dir, 'memory-only'));
+    expect(store.delete('memory-only')).toBe(true);
+  });
+
+  test('addSerializedSession writes exactly the given JSON and nothing on bad input', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    const json = fs.readFileSync(file(h.GOOD, h.GOOD_IDS.cookiesAndLocalStorage), 'utf8');
+    expect(store.addSerializedSession('copy', json)).toBeUndefined();
+    expect(fs.readFileSync(file(dir, 'copy'), 'utf8')).toBe(json);
+    expect(store.has('copy')).toBe(true);
+    expect(() => store.addSerializedSession('bad', '{"data":')).toThrow(SyntaxError);
+    expect(() => store.addSerializedSession('bad', '{"data":{}}')).toThrow(Error);
+    expect(() => store.addSerializedSession('bad', '{"serializedCookieJar":"{}"}')).toThrow(Error);
+    expect(fs.existsSync(file(dir, 'bad'))).toBe(false);
+  });
+
+  test('addSerializedSession over a session in memory wins over the old copy', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir, cacheTimeout: 1 });
+    const old = store.add('a');
+    old.updateLastUsed();
+    old.data.restrictIP = 'old';
+    const imported = JSON.parse(old.serializeSession());
+    imported.data.restrictIP = 'imported';
+    store.addSerializedSession('a', JSON.stringify(imported));
+    expect(store.get('a', false)).not.toBe(old);
+    expect(store.get('a', false).data.restrictIP).toBe('imported');
+    store.close();
+    expect(readJson(dir, 'a').data.restrictIP).toBe('imported');
+  });
+
+  test('files are owner-only', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    store.add('a');
+    store.addSerializedSession('b', store.get('a').serializeSession());
+    for (const id of ['a', 'b']) expect(fs.statSync(file(dir, id)).mode & 0o777).toBe(0o600);
+  });
+
+  test('non-string ids throw TypeError, ids that cannot be file names are absent', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    for (const id of [undefined, null, 1, {}]) {
+      for (const method of ['get', 'has', 'add', 'delete']) {
+        expect(() => store[method](id)).toThrow(TypeError);
+      }
+      expect(() => store.addSerializedSession(id, '{}')).toThrow(TypeError);
+    }
+    const json = fileCache({ saveDirectory: h.tempDir() }).add('x').serializeSession();
+    for (const id of ['', '../x', 'a/b', 'a\\b', 'a\0b', 'x'.repeat(245)]) {
+      expect(store.get(id)).toBeUndefined();
+      expect(store.has(id)).toBe(false);
+      expect(store.delete(id)).toBe(false);
+      h.expectTypeError(() => store.add(id), 'session id');
+      h.expectTypeError(() => store.addSerializedSession(id, json), 'session id');
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('files written by rammerhead 1.2.64', () => {
+  test('load with cookies, localStorage, proxy settings and restrictIP intact', () => {
+    const dir = h.copyFixtures(h.GOOD);
+    const store = fileCache({ saveDirectory: dir });
+    for (const id of Object.values(h.GOOD_IDS)) {
+      const stored = readJson(h.GOOD, id);
+      const session = store.get(id, false);
+      expect(session.id).toBe(id);
+      expect(session.data).toEqual(stored.data);
+      expect(JSON.parse(session.serializeSession()).serializedCookieJar).toBeDefined();
+    }
+    const withCookies = store.get(h.GOOD_IDS.cookiesAndLocalStorage, false);
+    const jar = JSON.parse(JSON.parse(withCookies.serializeSession()).serializedCookieJar);
+    expect(jar.cookies).toHaveLength(3);
+    expect(withCookies.data.localStorage).toEqual(
+      readJson(h.GOOD, h.GOOD_IDS.cookiesAndLocalStorage).data.localStorage,
+    );
+    expect(store.get(h.GOOD_IDS.plain, false).data.restrictIP).toBeTruthy();
+    expect(store.get(h.GOOD_IDS.proxyNoShuffle, false).data.externalProxySettings).toBeTruthy();
+    expect(store.get(h.GOOD_IDS.proxyNoShuffle, false).data.shuffleDict).toBeNull();
+  });
+
+  test('are written back in the same shape', () => {
+    const dir = h.copyFixtures(h.GOOD);
+    const store = fileCache({ saveDirectory: dir, deleteUnused: false });
+    for (const id of Object.values(h.GOOD_IDS)) store.get(id);
+    store.close();
+    for (const id of Object.values(h.GOOD_IDS)) {
+      const before = readJson(h.GOOD, id);
+      const after = readJson(dir, id);
+      expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+      expect(Object.keys(after.data).sort()).toEqual(Object.keys(before.data).sort());
+      expect(typeof after.serializedCookieJar).toBe('string');
+      const cookies = (s) => JSON.parse(s.serializedCookieJar).cookies.map((c) => [c.key, c.value]);
+      expect(cookies(after)).toEqual(cookies(before));
+      expect({ ...after.data, lastUsed: 0 }).toEqual({ ...before.data, lastUsed: 0 });
+    }
+  });
+});
+
+describe('broken files', () => {
+  test('never throw from keys, has, get, delete or cleanup and are never sessions', async () => {
+    for (const deleteCorruptedSessions of [false, true]) {
+      const dir = h.copyFixtures(h.BAD);
+      const logger = h.recordingLogger();
+      const store = fileCache({ saveDirectory: dir, logger, deleteCorruptedSessions });
+      expect(store.keys()).not.toContain('0000000000000000000000000000dirx');
+      for (const id of h.badIds()) {
+        expect(store.has(id)).toBe(false);
+        expect(store.get(id)).toBeUndefined();
+      }
+      expect(logger.lines.warn).toHaveLength(h.badIds().length);
+      expect(store.keys()).toEqual([]);
+      for (const id of h.badIds()) expect(() => store.delete(id)).not.toThrow();
+      expect(store.keys()).toEqual([]);
+      expect(fs.existsSync(path.join(dir, 'README.txt'))).toBe(true);
+      expect(fs.existsSync(path.join(dir, 'notes.rhfsession.tmp'))).toBe(true);
+    }
+  });
+
+  test('get leaves corrupt files alone without deleteCorruptedSessions and removes them with it', () => {
+    const corrupt = h.badIds().filter((id) => !id.endsWith('dirx'));
+    for (const deleteCorruptedSessions of [false, true]) {
+      const dir = h.copyFixtures(h.BAD);
+      const store = fileCache({ saveDirectory: dir, deleteCorruptedSessions });
+      for (const id of corrupt) {
+        expect(store.get(id)).toBeUndefined();
+        expect(fs.existsSync(file(dir, id))).toBe(!deleteCorruptedSessions);
+      }
+      expect(fs.statSync(file(dir, '0000000000000000000000000000dirx')).isDirectory()).toBe(true);
+    }
+  });
+
+  test('the stale cleanup never throws, and removes corrupt files only with deleteCorruptedSessions', async () => {
+    for (const deleteCorruptedSessions of [false, true]) {
+      const dir = h.copyFixtures(h.BAD);
+      const logger = h.recordingLogger();
+      const staleCleanupOptions = { staleTimeout: 60000, staleCheckInterval: 1000000 };
+      const store = fileCache({
+        saveDirectory: dir,
+        deleteCorruptedSessions,
+        staleCleanupOptions,
+        logger,
+      });
+      const summary = await store.removeStaleSessions();
+      expect(summary.corrupt).toHaveLength(5);
+      expect(summary.removedCorrupt).toBe(deleteCorruptedSessions ? 5 : 0);
+      expect(logger.lines.warn).toHaveLength(5);
+      expect(store.keys()).toEqual([]);
+      const left = fs.readdirSync(dir).filter((name) => name.endsWith('.rhfsession'));
+      expect(left).toHaveLength(deleteCorruptedSessions ? 1 : 6);
+    }
+  });
+});
+
+describe('cache eviction', () => {
+  test('idle sessions are written, then leave memory; get brings the same data back', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir, cacheTimeout: 20, cacheCheckInterval: 5 });
+    const session = store.add('a');
+    session.updateLastUsed();
+    session.lastUsed += 1; // used, so deleteUnused keeps it
+    session.data.restrictIP = '1.2.3.4';
+    await h.until(() => !store.cachedSessions.has('a') && !store.flushingSessions.has('a'));
+    expect(readJson(dir, 'a').data.restrictIP).toBe('1.2.3.4');
+    const again = store.get('a');
+    expect(again).not.toBe(session);
+    expect(again.data.restrictIP).toBe('1.2.3.4');
+  });
+
+  test('an active session stays in memory: get updates lastUsed', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir, cacheTimeout: 200, cacheCheckInterval: 5 });
+    const session = store.add('a');
+    const until = Date.now() + 600;
+    while (Date.now() < until) {
+      expect(store.get('a')).toBe(session);
+      await h.sleep(10);
+    }
+  });
+
+  test('with deleteUnused, never-used sessions are dropped unwritten, their file kept', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir, cacheTimeout: 1, cacheCheckInterval: 5 });
+    const session = store.add('a');
+    session.data.restrictIP = 'changed in memory';
+    await h.until(() => !store.cachedSessions.has('a'));
+    expect(readJson(dir, 'a').data.restrictIP).toBeUndefined();
+  });
+
+  test('without deleteUnused, never-used sessions are written too', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({
+      saveDirectory: dir,
+      deleteUnused: false,
+      cacheTimeout: 1,
+      cacheCheckInterval: 5,
+    });
+    const session = store.add('a');
+    session.data.restrictIP = 'changed in memory';
+    await h.until(() => !store.cachedSessions.has('a'));
+    await h.until(() => readJson(dir, 'a').data.restrictIP === 'changed in memory');
+  });
+
+  test('a get during a flush returns the same live object, which stays in memory', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    const session = store.add('a');
+    session.lastUsed = Date.now() - store.cacheTimeout - 1000;
+    const flushing = store.checkCache();
+    expect(store.get('a')).toBe(session);
+    await flushing;
+    expect(store.cachedSessions.get('a')).toBe(session);
+    expect(store.get('a')).toBe(session);
+  });
+
+  test('close writes every used session and returns only when they are on disk', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    for (let i = 0; i < 50; i++) {
+      const s = store.add(`s${i}`);
+      s.lastUsed = s.createdAt + 1;
+      s.data.n = i;
+    }
+    store.add('unused').data.n = 'never';
+    store.close();
+    for (let i = 0; i < 50; i++) expect(readJson(dir, `s${i}`).data.n).toBe(i);
+    expect(readJson(dir, 'unused').data.n).toBeUndefined();
+    expect(store.cachedSessions.size).toBe(0);
+  });
+});
+
+describe('write failures', () => {
+  test('a failed flush keeps the session in memory, logs it and succeeds once the cause is gone', async () => {
+    const dir = h.tempDir();
+    const saveDirectory = path.join(dir, 'sessions');
+    fs.mkdirSync(saveDirectory);
+    const logger = h.recordingLogger();
+    const store = fileCache({
+      saveDirectory,
+      logger,
+      cacheTimeout: 1,
+      cacheCheckInterval: 1000000,
+    });
+    const session = store.add('a');
+    session.lastUsed = session.createdAt + 1;
+    session.data.restrictIP = 'kept';
+    fs.rmSync(saveDirectory, { recursive: true });
+    await h.sleep(5);
+    await store.checkCache();
+    expect(store.cachedSessions.get('a')).toBe(session);
+    expect(logger.lines.error.join('\n')).toMatch(/a.*ENOENT/);
+    expect(() => store.close()).toThrow(
+      expect.objectContaining({ code: 'ERR_SESSIONS_NOT_SAVED' }),
+    );
+    expect(store.cachedSessions.get('a')).toBe(session);
+    fs.mkdirSync(saveDirectory);
+    await store.checkCache();
+    expect(store.cachedSessions.has('a')).toBe(false);
+    expect(readJson(saveDirectory, 'a').data.restrictIP).toBe('kept');
+  });
+
+  test('close tries every session and names the ones it could not save', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    const good = store.add('good');
+    good.lastUsed += 1;
+    const bad = store.add('bad');
+    bad.lastUsed += 1;
+    bad.serializeSession = () => {
+      throw new Error('cannot serialize');
+    };
+    let error;
+    try {
+      store.close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error.message).toContain('bad');
+    expect(error.failures.map((f) => f.id)).toEqual(['bad']);
+    expect(readJson(dir, 'good').data.lastUsed).toBe(good.lastUsed);
+    expect(store.cachedSessions.get('bad')).toBe(bad);
+    delete bad.serializeSession;
+  });
+});
+
+describe('stale cleanup', () => {
+  function writeSession(dir, id, createdAt, lastUsed) {
+    const s = new HammerheadSession({ id });
+    s.createdAt = createdAt;
+    s.lastUsed = lastUsed;
+    fs.writeFileSync(file(dir, id), s.serializeSession());
+  }
+
+  test('runs at construction and deletes files past staleTimeout or maxToLive', async () => {
+    const dir = h.tempDir();
+    const now = Date.now();
+    writeSession(dir, 'fresh', now, now);
+    writeSession(dir, 'stale', now - 10000, now - 10000);
+    writeSession(dir, 'old', now - 100000, now);
+    fileCache({
+      saveDirectory: dir,
+      staleCleanupOptions: { staleTimeout: 5000, maxToLive: 50000, staleCheckInterval: 1000000 },
+    });
+    await h.until(() => !fs.existsSync(file(dir, 'stale')) && !fs.existsSync(file(dir, 'old')));
+    expect(fs.existsSync(file(dir, 'fresh'))).toBe(true);
+  });
+
+  test('runs every staleCheckInterval and judges sessions in memory by their live values', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({
+      saveDirectory: dir,
+      staleCleanupOptions: { staleTimeout: 5000, maxToLive: null, staleCheckInterval: 5 },
+    });
+    const now = Date.now();
+    writeSession(dir, 'later', now - 10000, now - 10000);
+    const held = store.add('held');
+    held.lastUsed = now - 10000;
+    const active = store.add('active');
+    active.createdAt = 0; // no maxToLive, so only lastUsed counts
+    await h.until(() => !fs.existsSync(file(dir, 'later')) && !store.has('held'));
+    expect(store.get('active')).toBe(active);
+  });
+
+  test('a session in memory is never deleted for what its file says', async () => {
+    const dir = h.tempDir();
+    const now = Date.now();
+    writeSession(dir, 'a', now - 10000, now - 10000);
+    const store = fileCache({ saveDirectory: dir });
+    const session = store.get('a');
+    store.staleCleanupOptions = { staleTimeout: 5000, maxToLive: null, staleCheckInterval: 1000 };
+    const summary = await store.removeStaleSessions();
+    expect(summary.removed).toBe(0);
+    expect(fs.existsSync(file(dir, 'a'))).toBe(true);
+    expect(store.get('a')).toBe(session);
+  });
+});
+
+describe('processes', () => {
+  test('a program that only holds stores exits by itself', async () => {
+    const { execFileSync } = require('child_process');
+    const script = `
+      const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const sessionClass = require(${JSON.stringify(path.join(__dirname, '..', 'demo', 'hammerhead-session'))});
+      new RammerheadSessionFileCache({ saveDirectory: ${JSON.stringify(h.tempDir())}, sessionClass, cacheCheckInterval: 10 });
+      new RammerheadSessionMemoryStore({ sessionClass, cleanupInterval: 10 });
+      console.log('done');
+    `;
+    expect(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim()).toBe(
+      'done',
+    );
+  });
+});

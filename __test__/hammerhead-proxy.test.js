@@ -1,0 +1,90 @@
+'use strict';
+
+const http = require('http');
+const net = require('net');
+const { Proxy } = require('testcafe-hammerhead');
+const { RammerheadSessionFileCache } = require('..');
+const h = require('./helpers');
+const HammerheadSession = require('../demo/hammerhead-session');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A site that sets a cookie on /login and shows the cookies it receives on /whoami. */
+function startSite() {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/login') {
+      res.writeHead(200, {
+        'content-type': 'text/html',
+        'set-cookie': ['user=alice; Path=/; Max-Age=3600', 'theme=dark; Path=/; Max-Age=3600'],
+      });
+      res.end('<html><body>logged in</body></html>');
+    } else {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`cookies: ${req.headers.cookie || ''}`);
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function fetchText(url) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { accept: 'text/html,*/*' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function startProxy(saveDirectory) {
+  const [port1, port2] = [await freePort(), await freePort()];
+  const proxy = new Proxy();
+  proxy.start({ hostname: '127.0.0.1', port1, port2 });
+  const store = new RammerheadSessionFileCache({
+    saveDirectory,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+  });
+  store.attachToProxy(proxy);
+  return { proxy, store, base: `http://127.0.0.1:${port1}` };
+}
+
+test('cookies set through a hammerhead proxy survive close() and a new store', async () => {
+  const site = await startSite();
+  const target = `http://127.0.0.1:${site.address().port}`;
+  const dir = h.tempDir();
+  const id = 'cookiesession';
+
+  const first = await startProxy(dir);
+  first.store.add(id);
+  const login = await first.proxy.openSessions.get(id); // hammerhead's lookup
+  expect(login).toBeDefined();
+  const loggedIn = await fetchText(`${first.base}/${id}/${target}/login`);
+  expect(loggedIn.status).toBe(200);
+  expect(loggedIn.body).toContain('logged in');
+  first.proxy.close();
+  first.store.close();
+
+  const second = await startProxy(dir);
+  try {
+    const whoami = await fetchText(`${second.base}/${id}/${target}/whoami`);
+    expect(whoami.body).toContain('user=alice');
+    expect(whoami.body).toContain('theme=dark');
+  } finally {
+    second.proxy.close();
+    second.store.close();
+    site.close();
+  }
+});

@@ -1,0 +1,86 @@
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const FIXTURES = path.join(__dirname, '..', '..', 'shared', 'fixtures');
+const GOOD = path.join(FIXTURES, 'rammerhead-1.2.64');
+const BAD = path.join(FIXTURES, 'bad');
+const GOOD_IDS = JSON.parse(fs.readFileSync(path.join(GOOD, 'ids.json'), 'utf8'));
+
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'rh-store-'));
+}
+
+/** Copies a fixture folder (files and directories) into a fresh temporary directory. */
+function copyFixtures(from) {
+  const dir = tempDir();
+  fs.cpSync(from, dir, { recursive: true });
+  return dir;
+}
+
+function badIds() {
+  return fs
+    .readdirSync(BAD)
+    .filter((name) => name.endsWith('.rhfsession'))
+    .map((name) => name.slice(0, -'.rhfsession'.length));
+}
+
+/** A logger that records what it is told. */
+function recordingLogger() {
+  const lines = { debug: [], info: [], warn: [], error: [], traffic: [] };
+  const logger = { lines };
+  for (const level of Object.keys(lines)) logger[level] = (message) => lines[level].push(message);
+  return logger;
+}
+
+/** Polls until `check()` is truthy; fails after `timeout` ms. */
+async function until(check, { timeout = 10000, every = 5 } = {}) {
+  const start = Date.now();
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() - start > timeout)
+      throw new Error(`condition not met in ${timeout} ms: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
+
+/**
+ * Asserts that `fn` throws a TypeError. By name, not instanceof: errors the addon throws are
+ * made in Node's main realm, and jest runs tests in a realm of its own.
+ */
+function expectTypeError(fn, text) {
+  let error;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  if (!error || error.name !== 'TypeError') {
+    throw new Error(`expected a TypeError from ${fn}, got ${error}`);
+  }
+  if (text && !error.message.includes(text)) {
+    throw new Error(`expected "${text}" in "${error.message}"`);
+  }
+  return error;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+module.exports = {
+  FIXTURES,
+  GOOD,
+  BAD,
+  GOOD_IDS,
+  tempDir,
+  copyFixtures,
+  badIds,
+  recordingLogger,
+  until,
+  sleep,
+  expectTypeError,
+};

@@ -1,0 +1,364 @@
+'use strict';
+
+const { performance } = require('perf_hooks');
+const { SessionDirectory } = require('../index.js');
+const { RammerheadSessionAbstractStore } = require('./abstract-store');
+const { expiredSessionIds } = require('./expired-sessions');
+const options = require('./options');
+const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
+
+/** Longest stretch a cache check holds the event loop before it yields. */
+const SLICE_MS = 4;
+const CORRUPT = 'ERR_CORRUPT_SESSION';
+
+function staleCleanup(value) {
+  const defaults = { staleTimeout: 1000 * 60 * 60 * 24, maxToLive: 1000 * 60 * 60 * 24 * 4 };
+  const interval = (v) =>
+    options.interval('staleCleanupOptions.staleCheckInterval', v, 1000 * 60 * 60);
+  if (value === null) return null;
+  if (value === undefined) return { ...defaults, staleCheckInterval: interval(undefined) };
+  if (typeof value !== 'object') {
+    throw new TypeError('option staleCleanupOptions must be an object or null');
+  }
+  // As in the original, a limit left out of a given object is disabled.
+  return {
+    staleTimeout: options.limit('staleCleanupOptions.staleTimeout', value.staleTimeout, null),
+    maxToLive: options.limit('staleCleanupOptions.maxToLive', value.maxToLive, null),
+    staleCheckInterval: interval(value.staleCheckInterval),
+  };
+}
+
+function unsavedError(failures) {
+  const list = failures.map((f) => `${f.id} (${f.code})`).join(', ');
+  const error = new Error(`could not save ${failures.length} session(s): ${list}`);
+  error.code = 'ERR_SESSIONS_NOT_SAVED';
+  error.failures = failures;
+  return error;
+}
+
+/**
+ * Sessions in memory while in use and in `<id>.rhfsession` files otherwise. Files are replaced
+ * atomically; writes and stale cleanup run off the JavaScript thread.
+ */
+class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
+  constructor(opts) {
+    super();
+    const o = options.readOptions(opts, 'RammerheadSessionFileCache');
+    this.logger = options.logger(o.logger);
+    this.cacheTimeout = options.interval('cacheTimeout', o.cacheTimeout, 1000 * 60 * 20);
+    this.cacheCheckInterval = options.interval(
+      'cacheCheckInterval',
+      o.cacheCheckInterval,
+      1000 * 60 * 10,
+    );
+    this.deleteUnused = options.boolean('deleteUnused', o.deleteUnused, true);
+    this.deleteCorruptedSessions = options.boolean(
+      'deleteCorruptedSessions',
+      o.deleteCorruptedSessions,
+      true,
+    );
+    this.durable = options.boolean('durable', o.durable, false);
+    this.staleCleanupOptions = staleCleanup(o.staleCleanupOptions);
+    this.sessionClass = resolveSessionClass(options.sessionClass(o.sessionClass));
+    this.saveDirectory = options.string('saveDirectory', o.saveDirectory, undefined);
+    if (this.saveDirectory === undefined) this.saveDirectory = defaultSaveDirectory();
+    this.directory = new SessionDirectory(this.saveDirectory, this.durable);
+
+    /** Sessions in use, by id: the hot path of `get` is one lookup here. */
+    this.cachedSessions = new Map();
+    /** Sessions being written before they leave memory; `get` takes them back. */
+    this.flushingSessions = new Map();
+    this.cacheCheck = null;
+    this.staleSweep = null;
+
+    this.cacheCheckTimer = setInterval(() => this.checkCache(), this.cacheCheckInterval);
+    this.cacheCheckTimer.unref();
+    if (this.staleCleanupOptions) {
+      const { staleCheckInterval } = this.staleCleanupOptions;
+      this.staleCheckTimer = setInterval(() => this.removeStaleSessions(), staleCheckInterval);
+      this.staleCheckTimer.unref();
+      this.removeStaleSessions();
+    }
+  }
+
+  keys() {
+    const ids = new Set(this.directory.ids());
+    for (const id of this.cachedSessions.keys()) ids.add(id);
+    for (const id of this.flushingSessions.keys()) ids.add(id);
+    return Array.from(ids);
+  }
+
+  has(id) {
+    if (this.cachedSessions.has(id) || this.flushingSessions.has(id)) return true;
+    options.requireString(id, 'id');
+    return this.directory.holdsSession(id);
+  }
+
+  get(id, updateActiveTimestamp = true) {
+    const session = this.cachedSessions.get(id);
+    if (session !== undefined) {
+      if (updateActiveTimestamp) session.updateLastUsed();
+      return session;
+    }
+    return this._getUncached(id, updateActiveTimestamp);
+  }
+
+  _getUncached(id, updateActiveTimestamp) {
+    options.requireString(id, 'id');
+    let session = this.flushingSessions.get(id);
+    if (session !== undefined) {
+      this.flushingSessions.delete(id);
+    } else {
+      session = this._loadSession(id);
+      if (session === undefined) return undefined;
+    }
+    if (updateActiveTimestamp) session.updateLastUsed();
+    this.cachedSessions.set(id, session);
+    return session;
+  }
+
+  /** Reads and revives a session file; never throws into the caller's request handling. */
+  _loadSession(id) {
+    let json;
+    try {
+      json = this.directory.load(id);
+    } catch (error) {
+      if (error.code === CORRUPT) this._dropCorrupt(id, error);
+      else
+        this.logger.warn(
+          `(FileCache.get) cannot read session ${id}: ${error.code} ${error.message}`,
+        );
+      return undefined;
+    }
+    if (json === null) return undefined;
+    try {
+      return this.sessionClass.DeserializeSession(id, json);
+    } catch (error) {
+      this.directory.release([id]);
+      this._dropCorrupt(id, error);
+      return undefined;
+    }
+  }
+
+  _dropCorrupt(id, error) {
+    const action = this.deleteCorruptedSessions ? 'deleting it' : 'leaving it in place';
+    this.logger.warn(
+      `(FileCache.get) session file of ${id} is corrupt, ${action}: ${error.message}`,
+    );
+    if (!this.deleteCorruptedSessions) return;
+    try {
+      this.directory.remove(id);
+    } catch (removeError) {
+      this.logger.warn(`(FileCache.get) cannot delete corrupt ${id}: ${removeError.code}`);
+    }
+  }
+
+  add(id) {
+    options.requireString(id, 'id');
+    if (this.has(id)) throw new Error(`session ${id} already exists`);
+    const session = new this.sessionClass({ id });
+    this.directory.save(id, session.serializeSession(), true);
+    this.cachedSessions.set(id, session);
+    this.logger.debug(`(FileCache.add) added ${id}`);
+    return session;
+  }
+
+  delete(id) {
+    options.requireString(id, 'id');
+    const wasCached = this.cachedSessions.delete(id);
+    const wasFlushing = this.flushingSessions.delete(id);
+    let removed = false;
+    try {
+      removed = this.directory.remove(id);
+    } catch (error) {
+      this.logger.warn(`(FileCache.delete) cannot delete ${id}: ${error.code} ${error.message}`);
+    }
+    if (removed || wasCached || wasFlushing) this.logger.debug(`(FileCache.delete) deleted ${id}`);
+    return removed || wasCached || wasFlushing;
+  }
+
+  /** Writes the given JSON as the session's file; it replaces any copy held in memory. */
+  addSerializedSession(id, serializedSession) {
+    options.requireString(id, 'id');
+    options.requireString(serializedSession, 'serializedSession');
+    this.sessionClass.DeserializeSession(id, serializedSession);
+    this.directory.save(id, serializedSession, false);
+    this.cachedSessions.delete(id);
+    this.flushingSessions.delete(id);
+    this.logger.debug(`(FileCache.addSerializedSession) added ${id}`);
+  }
+
+  /**
+   * Stops the timers and writes every session held in memory before returning. Throws one error
+   * listing the sessions that could not be saved, after trying all of them.
+   */
+  close() {
+    clearInterval(this.cacheCheckTimer);
+    clearInterval(this.staleCheckTimer);
+    const ids = [];
+    const contents = [];
+    const failures = [];
+    const dropped = [];
+    for (const map of [this.flushingSessions, this.cachedSessions]) {
+      for (const [id, session] of map) {
+        if (this._isUnused(session)) {
+          dropped.push(id);
+          continue;
+        }
+        try {
+          contents.push(session.serializeSession());
+          ids.push(id);
+        } catch (error) {
+          failures.push({ id, code: 'ERR_SERIALIZE', message: error.message });
+        }
+      }
+    }
+    failures.push(...this.directory.writeNow(ids, contents));
+    this.directory.release(dropped);
+    const failed = new Set(failures.map((f) => f.id));
+    for (const map of [this.flushingSessions, this.cachedSessions]) {
+      for (const id of map.keys()) if (!failed.has(id)) map.delete(id);
+    }
+    for (const f of failures)
+      this.logger.error(`(FileCache.close) cannot save ${f.id}: ${f.code} ${f.message}`);
+    if (failures.length > 0) throw unsavedError(failures);
+  }
+
+  _isUnused(session) {
+    return this.deleteUnused && session.lastUsed === session.createdAt;
+  }
+
+  /**
+   * Moves sessions idle for longer than cacheTimeout out of memory: serialized in slices of at
+   * most SLICE_MS, written in the background, then dropped unless used again meanwhile. Resolves
+   * when every write has finished.
+   */
+  checkCache() {
+    if (this.cacheCheck) return this.cacheCheck;
+    const now = Date.now();
+    const entries = this.cachedSessions.entries();
+    const writes = [];
+    this.cacheCheck = new Promise((resolve) => {
+      const slice = () => {
+        const done = this._flushSlice(entries, now, writes);
+        if (!done) return setImmediate(slice);
+        Promise.all(writes).then(() => {
+          this.cacheCheck = null;
+          resolve();
+        });
+      };
+      slice();
+    });
+    return this.cacheCheck;
+  }
+
+  _flushSlice(entries, now, writes) {
+    const deadline = performance.now() + SLICE_MS;
+    const ids = [];
+    const contents = [];
+    const sessions = [];
+    const dropped = [];
+    const kept = [];
+    let done = false;
+    for (let n = 1; ; n++) {
+      const next = entries.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      const [id, session] = next.value;
+      if (now - session.lastUsed > this.cacheTimeout) {
+        this.cachedSessions.delete(id);
+        if (this._isUnused(session)) {
+          dropped.push(id);
+        } else {
+          try {
+            contents.push(session.serializeSession());
+            ids.push(id);
+            sessions.push(session);
+            this.flushingSessions.set(id, session);
+          } catch (error) {
+            this.logger.error(`(FileCache.checkCache) cannot serialize ${id}: ${error.message}`);
+            kept.push([id, session]);
+          }
+        }
+      }
+      if (n % 32 === 0 && performance.now() > deadline) break;
+    }
+    for (const [id, session] of kept) this.cachedSessions.set(id, session);
+    if (dropped.length > 0) this.directory.release(dropped);
+    if (ids.length > 0) writes.push(this._writeInBackground(ids, contents, sessions));
+    return done;
+  }
+
+  async _writeInBackground(ids, contents, sessions) {
+    let failures;
+    try {
+      failures = await this.directory.writeInBackground(ids, contents);
+    } catch (error) {
+      failures = ids.map((id) => ({ id, code: error.code || 'EIO', message: error.message }));
+    }
+    const failed = new Map(failures.map((f) => [f.id, f]));
+    const written = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      // Taken back by get(), deleted or replaced meanwhile: nothing left to do here.
+      if (this.flushingSessions.get(id) !== sessions[i]) continue;
+      this.flushingSessions.delete(id);
+      const failure = failed.get(id);
+      if (failure === undefined) {
+        written.push(id);
+        continue;
+      }
+      // Kept in memory and retried at the next check, so nothing is lost.
+      this.cachedSessions.set(id, sessions[i]);
+      this.logger.error(
+        `(FileCache.checkCache) cannot save ${id}, keeping it in memory: ${failure.code} ${failure.message}`,
+      );
+    }
+    if (written.length > 0) this.directory.release(written);
+  }
+
+  /**
+   * Deletes expired sessions: those in memory judged by their live values, the files by their
+   * timestamps in the background. Resolves with the sweep's summary.
+   */
+  removeStaleSessions() {
+    if (this.staleSweep) return this.staleSweep;
+    if (!this.staleCleanupOptions) return Promise.resolve(undefined);
+    const { staleTimeout, maxToLive } = this.staleCleanupOptions;
+    const now = Date.now();
+    const held = [...this.cachedSessions, ...this.flushingSessions];
+    for (const id of expiredSessionIds(held, now, staleTimeout, maxToLive)) {
+      this.logger.debug(`(FileCache.removeStaleSessions) deleting ${id}`);
+      this.delete(id);
+    }
+    this.staleSweep = this.directory
+      .sweep(now, staleTimeout, maxToLive, this.deleteCorruptedSessions)
+      .then((summary) => {
+        this._logSweep(summary);
+        return summary;
+      })
+      .catch((error) => {
+        this.logger.error(`(FileCache.removeStaleSessions) ${error.message}`);
+        return undefined;
+      })
+      .finally(() => {
+        this.staleSweep = null;
+      });
+    return this.staleSweep;
+  }
+
+  _logSweep(summary) {
+    const source = '(FileCache.removeStaleSessions)';
+    for (const c of summary.corrupt) this.logger.warn(`${source} ${c.message}`);
+    for (const u of summary.unreadable) this.logger.warn(`${source} ${u.code} ${u.message}`);
+    for (const f of summary.failed) this.logger.error(`${source} cannot delete ${f.id}: ${f.code}`);
+    this.logger.debug(
+      `${source} checked ${summary.scanned} files, deleted ${summary.removed} stale and ` +
+        `${summary.removedCorrupt} corrupt`,
+    );
+  }
+}
+
+module.exports = { RammerheadSessionFileCache };

@@ -1,0 +1,192 @@
+/**
+ * Drop-in session stores for rammerhead: `require('rammerhead-session-store')` in place of
+ * rammerhead's own `RammerheadSessionFileCache` / `RammerheadSessionMemoryStore`.
+ */
+
+/** What a store needs of a session: rammerhead's `RammerheadSession` or a class like it. */
+export interface StoredSession {
+  id: string
+  /** Epoch milliseconds. */
+  createdAt: number
+  /** Epoch milliseconds of the last use. */
+  lastUsed: number
+  /** Sets `lastUsed` to `Date.now()`. */
+  updateLastUsed(): void
+  /** `{"data": {...}, "serializedCookieJar": "<string>"}` as JSON. */
+  serializeSession(): string
+}
+
+/** The class a store creates sessions with, like rammerhead's `RammerheadSession`. */
+export interface SessionClass<S extends StoredSession = StoredSession> {
+  new (options: { id: string }): S
+  /** Revives a session; throws on bad JSON or when `data` or `serializedCookieJar` is missing. */
+  DeserializeSession(id: string, serializedSession: string): S
+}
+
+/** Any object with these methods, such as rammerhead's `RammerheadLogging`. */
+export interface Logger {
+  debug(message: string): void
+  info(message: string): void
+  warn(message: string): void
+  error(message: string): void
+}
+
+/** The part of hammerhead's / rammerhead's proxy a store attaches to. */
+export interface ProxyLike<S = StoredSession> {
+  openSessions: { entries(): Iterable<[string, S]> } | RammerheadSessionAbstractStore<any>
+  closeSession(session: S): void
+}
+
+/** The interface every store implements; hammerhead uses it as `proxy.openSessions`. */
+export declare abstract class RammerheadSessionAbstractStore<S extends StoredSession = StoredSession> {
+  /** Throws `Error('abstract classes cannot be instantiated')` unless called from a subclass. */
+  constructor()
+  /**
+   * Sets `proxy.openSessions = this`. With `removeExistingSessions` (default true) it first
+   * closes every session the proxy held. Throws `TypeError('already attached to proxy')` when
+   * this store is already the proxy's.
+   */
+  attachToProxy(proxy: ProxyLike<S>, removeExistingSessions?: boolean): void
+  /** Ids of every session the store holds. */
+  keys(): string[]
+  /** Whether a session with this id exists. Throws `TypeError` for a non-string id. */
+  has(id: string): boolean
+  /**
+   * The session, or `undefined`. With `updateActiveTimestamp` (default true) it calls
+   * `session.updateLastUsed()`. Throws `TypeError` for a non-string id.
+   */
+  get(id: string, updateActiveTimestamp?: boolean): S | undefined
+  /** Creates, stores and returns a new session; throws `Error` if the id exists. */
+  add(id: string): S
+  /** Removes a session; true if there was one. */
+  delete(id: string): boolean
+  /** Stores a session exported with `serializeSession()`; throws on bad JSON, writes nothing. */
+  addSerializedSession(id: string, serializedSession: string): void
+  /** Releases the store's resources; does nothing here. */
+  close(): void
+}
+
+export interface MemoryStoreOptions<S extends StoredSession = StoredSession> {
+  /** Default: a silent logger. */
+  logger?: Logger
+  /** Milliseconds without use after which a session is deleted. Default 30 min; null or 0 disables. */
+  staleTimeout?: number | null
+  /** Milliseconds after creation after which a session is deleted. Default 4 h; null or 0 disables. */
+  maxToLive?: number | null
+  /** Milliseconds between cleanups. Default 1 min. */
+  cleanupInterval?: number
+  /** Default: rammerhead's `RammerheadSession`, found in an installed `rammerhead` package or the rammerhead source tree the program runs from. */
+  sessionClass?: SessionClass<S>
+}
+
+/** Sessions in memory only, lost when the process exits. */
+export declare class RammerheadSessionMemoryStore<
+  S extends StoredSession = StoredSession,
+> extends RammerheadSessionAbstractStore<S> {
+  /** Throws `TypeError` naming an option of the wrong type or out of range. */
+  constructor(options?: MemoryStoreOptions<S>)
+  readonly logger: Logger
+  readonly staleTimeout: number | null
+  readonly maxToLive: number | null
+  readonly cleanupInterval: number
+  /** Stops the cleanup timer; sessions stay available. */
+  close(): void
+}
+
+export interface StaleCleanupOptions {
+  /** Milliseconds without use after which a session file is deleted; null or 0 (or left out) disables. */
+  staleTimeout?: number | null
+  /** Milliseconds after creation after which a session file is deleted; null or 0 (or left out) disables. */
+  maxToLive?: number | null
+  /** Milliseconds between cleanups. Default 1 h. */
+  staleCheckInterval?: number
+}
+
+export interface FileCacheOptions<S extends StoredSession = StoredSession> {
+  /** An existing, writable directory. Default: the `sessions` folder of rammerhead, else `./sessions`. */
+  saveDirectory?: string
+  /** Default: a silent logger. */
+  logger?: Logger
+  /** Milliseconds without use after which a session leaves memory (written first). Default 20 min. */
+  cacheTimeout?: number
+  /** Milliseconds between cache checks. Default 10 min. */
+  cacheCheckInterval?: number
+  /** Drop never-used sessions (`lastUsed === createdAt`) from memory without writing them. Default true. */
+  deleteUnused?: boolean
+  /** Delete session files that cannot be read as sessions. Default true. */
+  deleteCorruptedSessions?: boolean
+  /** Default `{ staleTimeout: 1 day, maxToLive: 4 days, staleCheckInterval: 1 h }`; null disables cleanup. */
+  staleCleanupOptions?: StaleCleanupOptions | null
+  /** fsync every file and the directory before a write counts as done. Default false. */
+  durable?: boolean
+  /** Default: rammerhead's `RammerheadSession`, found as for the memory store. */
+  sessionClass?: SessionClass<S>
+}
+
+/** Summary of one stale cleanup pass over the files. */
+export interface SweepSummary {
+  scanned: number
+  expired: number
+  removed: number
+  /** Expired on disk but in use or rewritten while the cleanup ran, so kept. */
+  keptBusy: number
+  corrupt: Array<{ id: string; code: string; message: string }>
+  removedCorrupt: number
+  unreadable: Array<{ id: string; code: string; message: string }>
+  failed: Array<{ id: string; code: string; message: string }>
+  temporariesRemoved: number
+}
+
+/**
+ * Sessions in memory while in use, in `<saveDirectory>/<id>.rhfsession` files otherwise.
+ * Files are replaced atomically with mode 0600; writes and cleanup run off the JavaScript thread.
+ */
+export declare class RammerheadSessionFileCache<
+  S extends StoredSession = StoredSession,
+> extends RammerheadSessionAbstractStore<S> {
+  /**
+   * Throws `TypeError` naming an option of the wrong type or out of range, and an `Error` naming
+   * the path (with `code` such as `ENOENT`, `ENOTDIR`, `EACCES`) when `saveDirectory` is missing,
+   * not a directory or not writable.
+   */
+  constructor(options?: FileCacheOptions<S>)
+  readonly saveDirectory: string
+  readonly logger: Logger
+  readonly cacheTimeout: number
+  readonly cacheCheckInterval: number
+  readonly deleteUnused: boolean
+  readonly deleteCorruptedSessions: boolean
+  readonly durable: boolean
+  readonly staleCleanupOptions: Required<StaleCleanupOptions> | null
+  /** Sessions held in memory, by id. */
+  readonly cachedSessions: Map<string, S>
+  /** Ids of the session files and of the sessions in memory, each once. */
+  keys(): string[]
+  /** In memory, or its file exists (so sessions written by other processes are seen at once). */
+  has(id: string): boolean
+  /**
+   * A session in memory is returned at once; otherwise its file is read and revived. An id that
+   * cannot name a file, a missing file or an unreadable one gives `undefined` (and a
+   * `logger.warn` for unreadable files, which are deleted with `deleteCorruptedSessions`).
+   */
+  get(id: string, updateActiveTimestamp?: boolean): S | undefined
+  /** Throws `TypeError` for an id that cannot name a file (empty, `/`, `\`, NUL, over 244 bytes). */
+  add(id: string): S
+  /** Deletes the file and the copy in memory; true if there was either. Never throws for IO. */
+  delete(id: string): boolean
+  /** Writes `serializedSession` as the file; it replaces any copy in memory. */
+  addSerializedSession(id: string, serializedSession: string): void
+  /**
+   * Moves sessions idle for longer than `cacheTimeout` out of memory, writing them first
+   * (runs every `cacheCheckInterval`). Resolves once the writes are done.
+   */
+  checkCache(): Promise<void>
+  /** Runs stale cleanup now (it also runs every `staleCheckInterval`). */
+  removeStaleSessions(): Promise<SweepSummary | undefined>
+  /**
+   * Stops the timers and writes every session in memory before returning. If some cannot be
+   * written it throws one `Error` with `code: 'ERR_SESSIONS_NOT_SAVED'` and a `failures` list,
+   * after trying all the others; those sessions stay in memory.
+   */
+  close(): void
+}

@@ -1,0 +1,97 @@
+'use strict';
+
+const { silentLogger } = require('./logger');
+
+/** setTimeout and setInterval turn longer delays into 1 ms. */
+const MAX_INTERVAL = 2 ** 31 - 1;
+
+function describe(value) {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeof value;
+}
+
+function optionError(name, rule, value) {
+  return new TypeError(`option ${name} must be ${rule}, got ${describe(value)}`);
+}
+
+function readOptions(options, storeName) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${storeName} options must be an object, got ${describe(options)}`);
+  }
+  return options;
+}
+
+/** How often a timer fires: a positive number of milliseconds a timer can hold. */
+function interval(name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || value > MAX_INTERVAL) {
+    throw optionError(name, `a number of milliseconds above 0 and at most ${MAX_INTERVAL}`, value);
+  }
+  return value;
+}
+
+/** An age limit in milliseconds; null (or 0, as in the original) disables it. */
+function limit(name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (value === null) return null;
+  if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
+    throw optionError(name, 'a number of milliseconds, 0 or more, or null to disable it', value);
+  }
+  return value;
+}
+
+function boolean(name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw optionError(name, 'true or false', value);
+  return value;
+}
+
+function string(name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value === '')
+    throw optionError(name, 'a non-empty string', value);
+  return value;
+}
+
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'];
+
+function logger(value) {
+  if (value === undefined || value === null) return silentLogger;
+  if (typeof value !== 'object' || LOGGER_METHODS.some((m) => typeof value[m] !== 'function')) {
+    throw optionError('logger', `an object with methods ${LOGGER_METHODS.join(', ')}`, value);
+  }
+  return value;
+}
+
+function sessionClass(value) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'function' || typeof value.DeserializeSession !== 'function') {
+    throw optionError(
+      'sessionClass',
+      'a class with a static DeserializeSession(id, json), like RammerheadSession',
+      value,
+    );
+  }
+  return value;
+}
+
+/** Throws the TypeError the original's string handling gives for a non-string id. */
+function requireString(value, name) {
+  if (typeof value !== 'string') {
+    throw new TypeError(`${name} must be a string, got ${describe(value)}`);
+  }
+}
+
+module.exports = {
+  readOptions,
+  interval,
+  limit,
+  boolean,
+  string,
+  logger,
+  sessionClass,
+  requireString,
+};
