@@ -52,6 +52,9 @@ export declare class SessionDirectory {
  */
 export declare function expiredIndices(createdAt: Float64Array, lastUsed: Float64Array, now: number, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): Array<number>
 
+/** A session file's contents, checked to be a session. */
+export declare function exportSessionFile(dir: string, id: string): string
+
 /**
  * A failure reported as data rather than thrown: for batches, where one item's failure must not
  * hide the others.
@@ -60,6 +63,45 @@ export interface Failure {
   id: string
   code: string
   message: string
+}
+
+/** Writes `contents` as the session's file, atomically, after checking it is a session. */
+export declare function importSessionFile(dir: string, id: string, contents: string): void
+
+/**
+ * Reads the given files' size and timestamps, or why they cannot be read. Files that vanished
+ * meanwhile are left out.
+ */
+export declare function inspectSessionFiles(dir: string, ids: Array<string>): Array<SessionFileInfo>
+
+/** Ids of the session files in `dir`. */
+export declare function listSessionFiles(dir: string): Array<string>
+
+export interface PruneOptions {
+  /** Epoch milliseconds the limits are measured from. */
+  now: number
+  staleTimeout?: number
+  maxToLive?: number
+  removeCorrupt: boolean
+  dryRun: boolean
+}
+
+/**
+ * Deletes the expired files among `ids` (a batch, so a caller can show progress). A file
+ * replaced after it was judged is kept.
+ */
+export declare function pruneSessionFiles(dir: string, ids: Array<string>, options: PruneOptions): SweepSummary
+
+/** One file as upkeep sees it. */
+export interface SessionFileInfo {
+  id: string
+  /** Bytes. */
+  size: number
+  createdAt?: number
+  lastUsed?: number
+  /** Why the file is not a readable session (`ERR_CORRUPT_SESSION`, `EACCES`…), if it is not. */
+  problem?: string
+  message?: string
 }
 
 export interface SweepSummary {

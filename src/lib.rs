@@ -3,4 +3,6 @@
 mod errors;
 mod expiry;
 mod session_directory;
+mod sweep_summary;
 mod tasks;
+mod upkeep;

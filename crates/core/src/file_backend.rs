@@ -30,14 +30,23 @@ impl FileBackend {
     /// Opens an existing, writable directory. With `durable`, every write is fsynced, file and
     /// directory, before it counts as done.
     pub fn open(dir: impl Into<PathBuf>, durable: bool) -> Result<Self, StoreError> {
+        let backend = Self::open_for_reading(dir)?;
+        // Permission bits do not tell (root, ACLs, read-only mounts); a real file does.
+        new_temp_file(&backend.dir).map_err(|e| StoreError::io("write to", &backend.dir, e))?;
+        Ok(Self { durable, ..backend })
+    }
+
+    /// Opens an existing directory without checking that it is writable, for inspection.
+    pub fn open_for_reading(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
         let meta = fs::metadata(&dir).map_err(|e| StoreError::io("open", &dir, e))?;
         if !meta.is_dir() {
             return Err(StoreError::NotADirectory { path: dir });
         }
-        // Permission bits do not tell (root, ACLs, read-only mounts); a real file does.
-        new_temp_file(&dir).map_err(|e| StoreError::io("write to", &dir, e))?;
-        Ok(Self { dir, durable })
+        Ok(Self {
+            dir,
+            durable: false,
+        })
     }
 
     pub fn dir(&self) -> &Path {

@@ -16,5 +16,5 @@ pub use expiry::ExpiryPolicy;
 pub use file_backend::FileBackend;
 pub use id::{IdError, SessionId};
 pub use session_file::{Corruption, SessionTimes};
-pub use stale_sweep::{inspect, sweep, FileState, SweepOptions, SweepReport};
+pub use stale_sweep::{inspect, sweep, sweep_ids, FileState, SweepOptions, SweepReport};
 pub use store::{QueuedWrite, SessionStore, WriteOutcome};

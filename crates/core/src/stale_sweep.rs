@@ -59,9 +59,18 @@ pub struct SweepReport {
 pub fn sweep<B: SessionBackend>(
     store: &SessionStore<B>,
     options: SweepOptions,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<SweepReport, StoreError> {
-    let ids = store.ids()?;
+    Ok(sweep_ids(store, store.ids()?, options, progress))
+}
+
+/// [`sweep`] over the given ids only, for callers that walk a large directory in batches.
+pub fn sweep_ids<B: SessionBackend>(
+    store: &SessionStore<B>,
+    ids: Vec<SessionId>,
+    options: SweepOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> SweepReport {
     let total = ids.len();
     let mut report = SweepReport::default();
     for (done, id) in ids.into_iter().enumerate() {
@@ -107,7 +116,7 @@ pub fn sweep<B: SessionBackend>(
     if !options.dry_run {
         report.temporaries_removed = store.backend().remove_abandoned_temporaries();
     }
-    Ok(report)
+    report
 }
 
 #[cfg(test)]
