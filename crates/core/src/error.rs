@@ -45,12 +45,31 @@ impl StoreError {
     }
 }
 
+/// The OS error number, looking through wrappers (tempfile adds the path to its errors).
+fn raw_errno(error: &io::Error) -> Option<i32> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(errno) = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(errno);
+        }
+        current = match e.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => e.source(),
+        };
+    }
+    None
+}
+
 fn errno_name(error: &io::Error) -> &'static str {
-    let Some(errno) = error.raw_os_error() else {
+    let Some(errno) = raw_errno(error) else {
         return match error.kind() {
             io::ErrorKind::NotFound => "ENOENT",
             io::ErrorKind::PermissionDenied => "EACCES",
-            io::ErrorKind::WriteZero => "ENOSPC",
+            io::ErrorKind::FileTooLarge => "EFBIG",
+            io::ErrorKind::StorageFull | io::ErrorKind::WriteZero => "ENOSPC",
             _ => "EIO",
         };
     };
@@ -90,5 +109,12 @@ mod tests {
         let err = StoreError::io("write", "/x", io::Error::from_raw_os_error(libc::ENOSPC));
         assert_eq!(err.code(), "ENOSPC");
         assert!(err.to_string().contains("cannot write /x"));
+    }
+
+    #[test]
+    fn wrapped_io_errors_keep_their_errno_name() {
+        let inner = io::Error::from_raw_os_error(libc::EFBIG);
+        let wrapped = io::Error::other(inner);
+        assert_eq!(StoreError::io("write", "/x", wrapped).code(), "EFBIG");
     }
 }

@@ -127,14 +127,10 @@ impl SessionBackend for FileBackend {
         let mut file = new_temp_file(&self.dir)
             .map_err(|e| StoreError::io("create a temporary file in", &self.dir, e))?;
         let target = self.path_of(id);
-        file.write_all(contents)
-            .and_then(|()| {
-                if self.durable {
-                    file.as_file().sync_all()
-                } else {
-                    Ok(())
-                }
-            })
+        // The plain file, so errors carry the bare errno rather than tempfile's path wrapper.
+        let raw = file.as_file_mut();
+        raw.write_all(contents)
+            .and_then(|()| if self.durable { raw.sync_all() } else { Ok(()) })
             .map_err(|e| StoreError::io("write", &target, e))?;
         Ok(StagedFile {
             file,
