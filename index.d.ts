@@ -39,6 +39,8 @@ export declare class SessionDirectory {
    * that failed.
    */
   writeNow(ids: Array<string>, contents: Array<string>): Array<Failure>
+  /** Deletes the spare files kept to make later writes cheap; they come back on the next write. */
+  dropSpareFiles(): void
   /**
    * Deletes expired session files on the libuv thread pool, skipping sessions held in memory.
    * Limits of null or 0 are disabled.

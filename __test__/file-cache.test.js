@@ -211,7 +211,7 @@ describe('RammerheadSessionFileCache methods', () => {
       h.expectTypeError(() => store.add(id), 'session id');
       h.expectTypeError(() => store.addSerializedSession(id, json), 'session id');
     }
-    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(h.listed(dir)).toEqual([]);
   });
 });
 

@@ -20,6 +20,14 @@ function copyFixtures(from) {
   return dir;
 }
 
+/** Names in a sessions directory other than the store's own temporary files. */
+function listed(dir) {
+  return fs
+    .readdirSync(dir)
+    .filter((name) => !name.startsWith('.rhfs-'))
+    .sort();
+}
+
 function badIds() {
   return fs
     .readdirSync(BAD)
@@ -79,6 +87,7 @@ module.exports = {
   tempDir,
   copyFixtures,
   badIds,
+  listed,
   recordingLogger,
   until,
   sleep,

@@ -111,7 +111,7 @@ test('ids that cannot be file names never touch the disk and are refused with th
     h.expectTypeError(() => store.addSerializedSession(id, json), 'session id');
   }
   expect(fs.readdirSync(root)).toEqual(['sessions']);
-  expect(fs.readdirSync(path.join(root, 'sessions'))).toEqual([]);
+  expect(h.listed(path.join(root, 'sessions'))).toEqual([]);
   store.close();
 });
 
@@ -124,9 +124,7 @@ test('odd but valid ids map to exactly one file each inside the directory', () =
   }
   store.close();
   expect(fs.readdirSync(root)).toEqual(['sessions']);
-  expect(fs.readdirSync(saveDirectory).sort()).toEqual(
-    VALID_ODD.map((id) => `${id}.rhfsession`).sort(),
-  );
+  expect(h.listed(saveDirectory)).toEqual(VALID_ODD.map((id) => `${id}.rhfsession`).sort());
   const reopened = new RammerheadSessionFileCache({
     saveDirectory,
     sessionClass: HammerheadSession,
@@ -135,7 +133,7 @@ test('odd but valid ids map to exactly one file each inside the directory', () =
   expect(reopened.keys().sort()).toEqual([...VALID_ODD].sort());
   for (const id of VALID_ODD) expect(reopened.get(id).id).toBe(id);
   for (const id of VALID_ODD) expect(reopened.delete(id)).toBe(true);
-  expect(fs.readdirSync(saveDirectory)).toEqual([]);
+  expect(h.listed(saveDirectory)).toEqual([]);
   reopened.close();
 });
 
@@ -158,7 +156,7 @@ test('random ids through every method: files only for valid ids, all inside the 
     }
   }
   expect(fs.readdirSync(root)).toEqual(['sessions']);
-  const names = fs.readdirSync(saveDirectory).sort();
+  const names = h.listed(saveDirectory);
   expect(names).toEqual([...added].map((id) => `${id}.rhfsession`).sort());
   store.close();
 });

@@ -219,8 +219,11 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     for (const map of [this.flushingSessions, this.cachedSessions]) {
       for (const id of map.keys()) if (!failed.has(id)) map.delete(id);
     }
-    for (const f of failures)
+    // Spare files make writes cheap while running; at shutdown they are only litter.
+    this.directory.dropSpareFiles();
+    for (const f of failures) {
       this.logger.error(`(FileCache.close) cannot save ${f.id}: ${f.code} ${f.message}`);
+    }
     if (failures.length > 0) throw unsavedError(failures);
   }
 

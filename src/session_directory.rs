@@ -120,6 +120,12 @@ impl SessionDirectory {
         failures
     }
 
+    /// Deletes the spare files kept to make later writes cheap; they come back on the next write.
+    #[napi]
+    pub fn drop_spare_files(&self) {
+        self.store.backend().drop_spares();
+    }
+
     /// Deletes expired session files on the libuv thread pool, skipping sessions held in memory.
     /// Limits of null or 0 are disabled.
     #[napi(ts_return_type = "Promise<SweepSummary>")]

@@ -1,15 +1,15 @@
 //! Session files in one directory, replaced atomically and readable by their owner only.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-use tempfile::NamedTempFile;
 
 use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
 use crate::id::{self, SessionId};
+use crate::spare_files::{Spare, SparePool};
 
 /// Temporary files start with this and end with [`TEMP_SUFFIX`]; the writer's pid sits between,
 /// so a cleanup can tell an abandoned file from one another live process is writing.
@@ -17,13 +17,15 @@ const TEMP_PREFIX: &str = ".rhfs-";
 const TEMP_SUFFIX: &str = ".tmp";
 /// A dead writer's file is left this long in case its pid was read mid-reuse.
 const DEAD_WRITER_GRACE: Duration = Duration::from_secs(60);
-/// No write takes this long; a temporary file this old is abandoned whoever made it.
-const ABANDONED_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Past this age a temporary file of another pid is abandoned even if that pid is alive: the pid
+/// was reused, or belongs to another container sharing the directory.
+const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug)]
 pub struct FileBackend {
     dir: PathBuf,
     durable: bool,
+    spares: Arc<SparePool>,
 }
 
 impl FileBackend {
@@ -31,8 +33,11 @@ impl FileBackend {
     /// directory, before it counts as done.
     pub fn open(dir: impl Into<PathBuf>, durable: bool) -> Result<Self, StoreError> {
         let backend = Self::open_for_reading(dir)?;
-        // Permission bits do not tell (root, ACLs, read-only mounts); a real file does.
-        new_temp_file(&backend.dir).map_err(|e| StoreError::io("write to", &backend.dir, e))?;
+        // Permission bits do not tell (root, ACLs, read-only mounts); a real file does. It is
+        // kept as the first spare.
+        let probe = backend.spares.take();
+        let probe = probe.map_err(|e| StoreError::io("write to", &backend.dir, e))?;
+        backend.spares.put_back(probe.into_path());
         Ok(Self { durable, ..backend })
     }
 
@@ -43,10 +48,17 @@ impl FileBackend {
         if !meta.is_dir() {
             return Err(StoreError::NotADirectory { path: dir });
         }
+        let spares = SparePool::new(dir.clone(), temp_prefix(), TEMP_SUFFIX);
         Ok(Self {
             dir,
             durable: false,
+            spares: Arc::new(spares),
         })
+    }
+
+    /// Deletes the spare files kept for later writes (they are recreated when needed).
+    pub fn drop_spares(&self) {
+        self.spares.drain();
     }
 
     pub fn dir(&self) -> &Path {
@@ -56,13 +68,6 @@ impl FileBackend {
 
 fn temp_prefix() -> String {
     format!("{TEMP_PREFIX}{}-", std::process::id())
-}
-
-fn new_temp_file(dir: &Path) -> io::Result<NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&temp_prefix())
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
 }
 
 fn version_of(meta: &fs::Metadata) -> FileVersion {
@@ -123,17 +128,18 @@ impl SessionBackend for FileBackend {
     }
 
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<StagedFile, StoreError> {
-        // tempfile creates the file with mode 0600, and the rename keeps it.
-        let mut file = new_temp_file(&self.dir)
+        let mut spare = self
+            .spares
+            .take()
             .map_err(|e| StoreError::io("create a temporary file in", &self.dir, e))?;
         let target = self.path_of(id);
-        // The plain file, so errors carry the bare errno rather than tempfile's path wrapper.
-        let raw = file.as_file_mut();
-        raw.write_all(contents)
-            .and_then(|()| if self.durable { raw.sync_all() } else { Ok(()) })
-            .map_err(|e| StoreError::io("write", &target, e))?;
+        if let Err(e) = spare.write(contents, self.durable) {
+            self.spares.put_back(spare.into_path());
+            return Err(StoreError::io("write", &target, e));
+        }
         Ok(StagedFile {
-            file,
+            spares: self.spares.clone(),
+            spare: Some(spare),
             target,
             durable: self.durable,
         })
@@ -168,8 +174,9 @@ impl SessionBackend for FileBackend {
                 else {
                     return false;
                 };
-                let writer_gone = pid != own_pid && !process_is_alive(pid);
-                (writer_gone && age > DEAD_WRITER_GRACE) || age > ABANDONED_AFTER
+                pid != own_pid
+                    && ((age > DEAD_WRITER_GRACE && !process_is_alive(pid))
+                        || age > ABANDONED_AFTER)
             })
             .filter(|entry| fs::remove_file(entry.path()).is_ok())
             .count()
@@ -198,30 +205,37 @@ fn process_is_alive(_pid: u32) -> bool {
     true
 }
 
+/// A spare holding the new contents. Dropping it uncommitted returns the spare to the pool.
 #[derive(Debug)]
 pub struct StagedFile {
-    file: NamedTempFile,
+    spares: Arc<SparePool>,
+    spare: Option<Spare>,
     target: PathBuf,
     durable: bool,
 }
 
 impl StagedWrite for StagedFile {
-    fn commit(self) -> Result<(), StoreError> {
-        let StagedFile {
-            file,
-            target,
-            durable,
-        } = self;
-        file.persist(&target)
-            .map_err(|e| StoreError::io("replace", &target, e.error))?;
-        if durable {
-            if let Some(dir) = target.parent() {
+    fn commit(mut self) -> Result<(), StoreError> {
+        let spare = self.spare.take().expect("a staged file is committed once");
+        self.spares
+            .install(spare, &self.target)
+            .map_err(|e| StoreError::io("replace", &self.target, e))?;
+        if self.durable {
+            if let Some(dir) = self.target.parent() {
                 fs::File::open(dir)
                     .and_then(|d| d.sync_all())
                     .map_err(|e| StoreError::io("sync", dir, e))?;
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if let Some(spare) = self.spare.take() {
+            self.spares.put_back(spare.into_path());
+        }
     }
 }
 
@@ -248,6 +262,7 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        backend.drop_spares();
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             1,
@@ -260,6 +275,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), true).unwrap();
         drop(backend.stage(&id("a"), b"x").unwrap());
+        assert!(!dir.path().join("a.rhfsession").exists());
+        backend.drop_spares();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
@@ -267,6 +284,7 @@ mod tests {
     fn lists_only_session_files() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
+        backend.drop_spares();
         fs::write(dir.path().join("a.rhfsession"), "{}").unwrap();
         fs::write(dir.path().join("notes.rhfsession.tmp"), "").unwrap();
         fs::write(dir.path().join("README.txt"), "").unwrap();
@@ -301,6 +319,7 @@ mod tests {
     fn removes_only_abandoned_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
+        backend.drop_spares();
         let old = SystemTime::now() - Duration::from_secs(120);
         let dead = dir.path().join(".rhfs-2147483646-abc.tmp");
         let mine = dir

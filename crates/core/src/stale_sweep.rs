@@ -136,6 +136,7 @@ mod tests {
     fn setup() -> (tempfile::TempDir, SessionStore<FileBackend>) {
         let dir = tempfile::tempdir().unwrap();
         let store = SessionStore::new(FileBackend::open(dir.path(), false).unwrap());
+        store.backend().drop_spares();
         let write = |name: &str, body: &str| fs::write(dir.path().join(name), body).unwrap();
         write("fresh.rhfsession", &session(9.0 * DAY, 9.5 * DAY));
         write("stale.rhfsession", &session(9.0 * DAY, 9.0 * DAY));

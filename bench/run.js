@@ -1,0 +1,402 @@
+#!/usr/bin/env node
+'use strict';
+
+// Measures both stores side by side with their baselines in one run and prints a table and a
+// JSON line. Usage: npm run bench [-- N]   (N defaults to 20000; BENCH_N works too)
+// With RAMMERHEAD_DIR pointing to a rammerhead checkout (dependencies installed), rammerhead's
+// own stores are measured too, all stores then using rammerhead's RammerheadSession.
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { monitorEventLoopDelay, performance } = require('perf_hooks');
+const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+
+const N = Number(process.argv[2] || process.env.BENCH_N || 20000);
+const RAMMERHEAD_DIR = process.env.RAMMERHEAD_DIR;
+const HOT_OPS = 2_000_000;
+const REPEATS = 3;
+const FIXTURE = path.join(
+  __dirname,
+  '..',
+  '..',
+  'shared',
+  'fixtures',
+  'rammerhead-1.2.64',
+  'f165f28b1c874bc6b7a689af41b58183.rhfsession',
+);
+
+const sessionClass = RAMMERHEAD_DIR
+  ? require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSession'))
+  : require('../demo/hammerhead-session');
+const original = RAMMERHEAD_DIR && {
+  FileCache: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache')),
+  MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionMemoryStore')),
+};
+
+const DAY = 24 * 60 * 60 * 1000;
+const NEVER = 2 ** 31 - 1;
+const ids = Array.from({ length: N }, (_, i) => `bench${String(i).padStart(8, '0')}`);
+const template = fs.existsSync(FIXTURE)
+  ? fs.readFileSync(FIXTURE, 'utf8')
+  : new sessionClass({ id: 'template' }).serializeSession();
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+function now() {
+  return Number(process.hrtime.bigint()) / 1e6; // ms
+}
+
+function timeSync(fn) {
+  const start = now();
+  fn();
+  return now() - start;
+}
+
+async function timeAsync(fn) {
+  const start = now();
+  await fn();
+  return now() - start;
+}
+
+/**
+ * Runs `fn` and reports its wall time, the time the JavaScript thread was busy meanwhile, and
+ * the longest the event loop was held at once.
+ */
+async function withStall(fn) {
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  histogram.enable();
+  const before = performance.eventLoopUtilization();
+  const wall = await timeAsync(fn);
+  await new Promise((resolve) => setImmediate(resolve));
+  const { active } = performance.eventLoopUtilization(before);
+  histogram.disable();
+  return { wall, busy: Math.min(active, wall), stall: histogram.max / 1e6 };
+}
+
+function best(fn) {
+  let min = Infinity;
+  for (let i = 0; i < REPEATS; i++) min = Math.min(min, fn());
+  return min;
+}
+
+/** Nanoseconds per call of `op(id)` over the ids, repeated up to HOT_OPS calls. */
+function hotLoop(op) {
+  const rounds = Math.max(1, Math.round(HOT_OPS / N));
+  return best(() => {
+    const ms = timeSync(() => {
+      for (let r = 0; r < rounds; r++) for (let i = 0; i < N; i++) op(ids[i]);
+    });
+    return (ms * 1e6) / (rounds * N);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'rh-bench-'));
+}
+
+/** N session files, all last used `age` ms ago. */
+function sessionDir(age) {
+  const dir = tempDir();
+  const data = JSON.parse(template);
+  const at = Date.now() - age;
+  data.data.createdAt = at;
+  data.data.lastUsed = at;
+  const text = JSON.stringify(data);
+  for (const id of ids) fs.writeFileSync(path.join(dir, `${id}.rhfsession`), text);
+  return dir;
+}
+
+function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, traffic() {} };
+
+function ourFileCache(saveDirectory, options = {}) {
+  return new RammerheadSessionFileCache({
+    saveDirectory,
+    sessionClass,
+    logger: quiet,
+    staleCleanupOptions: null,
+    cacheCheckInterval: NEVER,
+    ...options,
+  });
+}
+
+function originalFileCache(saveDirectory, options = {}) {
+  return new original.FileCache({
+    saveDirectory,
+    logger: quiet,
+    staleCleanupOptions: null,
+    cacheCheckInterval: NEVER,
+    ...options,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benchmarks: each returns figures for one store kind
+
+function perOp(ms) {
+  return (ms * 1000) / N; // µs per session
+}
+
+async function fileCacheFigures(make, flush) {
+  const figures = {};
+  const dir = sessionDir(0);
+
+  let store = make(dir);
+  figures.coldGet = perOp(timeSync(() => ids.forEach((id) => store.get(id))));
+  figures.hotGet = hotLoop((id) => store.get(id));
+  figures.hotHas = hotLoop((id) => store.has(id));
+  figures.keys = N <= 20000 || !flush.quadraticKeys ? timeSync(() => store.keys()) : null;
+
+  for (const id of ids) store.get(id).lastUsed = Date.now() - DAY;
+  const flushed = await withStall(() => flush.run(store));
+  figures.flush = perOp(flushed.wall);
+  figures.flushBusy = perOp(flushed.busy);
+  figures.flushStall = flushed.stall;
+  store.close();
+
+  store = make(dir);
+  figures.delete = perOp(timeSync(() => ids.forEach((id) => store.delete(id))));
+  store.close();
+  removeDir(dir);
+
+  const empty = tempDir();
+  store = make(empty);
+  figures.add = perOp(timeSync(() => ids.forEach((id) => store.add(id))));
+  store.close();
+  removeDir(empty);
+
+  const imports = tempDir();
+  store = make(imports);
+  figures.addSerialized = perOp(
+    timeSync(() => ids.forEach((id) => store.addSerializedSession(id, template))),
+  );
+  store.close();
+  removeDir(imports);
+  return figures;
+}
+
+/** Constructor time over N fresh files, and cleanup over N stale ones. */
+async function startupFigures(make, cleanup) {
+  const fresh = sessionDir(0);
+  const staleCleanupOptions = { staleTimeout: DAY, maxToLive: null, staleCheckInterval: NEVER };
+  let store;
+  const constructor = timeSync(() => {
+    store = make(fresh, { staleCleanupOptions });
+  });
+  await cleanup(store);
+  store.close();
+  removeDir(fresh);
+
+  const stale = sessionDir(2 * DAY);
+  const swept = await withStall(async () => {
+    store = make(stale, { staleCleanupOptions });
+    await cleanup(store);
+  });
+  const left = fs.readdirSync(stale).filter((name) => name.endsWith('.rhfsession')).length;
+  store.close();
+  removeDir(stale);
+  if (left !== 0) throw new Error(`cleanup left ${left} stale files`);
+  return { constructor, cleanup: perOp(swept.wall), cleanupStall: swept.stall };
+}
+
+function memoryFigures(make) {
+  const store = make();
+  for (const id of ids) store.add(id);
+  const figures = {
+    hotGet: hotLoop((id) => store.get(id)),
+    hotHas: hotLoop((id) => store.has(id)),
+  };
+  store.close && store.close();
+  return figures;
+}
+
+function mapFigures() {
+  const map = new Map(ids.map((id) => [id, new sessionClass({ id })]));
+  return {
+    hotGet: hotLoop((id) => {
+      const session = map.get(id);
+      if (session !== undefined) session.updateLastUsed();
+      return session;
+    }),
+    hotHas: hotLoop((id) => map.has(id)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function fmt(value, unit) {
+  if (value === null || value === undefined) return '–';
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)} ${unit}`;
+}
+
+function ratio(a, b) {
+  return a === undefined || b === undefined || a === null || b === null
+    ? '–'
+    : `${(a / b).toFixed(2)}×`;
+}
+
+async function main() {
+  const machine = `${os.cpus().length} × ${os.cpus()[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  console.log(
+    `N = ${N}; ${machine}; session class: ${RAMMERHEAD_DIR ? 'rammerhead' : 'demo (testcafe-hammerhead)'}`,
+  );
+
+  const map = mapFigures();
+  const ours = {
+    memory: memoryFigures(() => new RammerheadSessionMemoryStore({ sessionClass, logger: quiet })),
+    file: await fileCacheFigures(ourFileCache, { run: (s) => s.checkCache() }),
+    ...(await startupFigures(ourFileCache, (s) => s.removeStaleSessions())),
+  };
+  let theirs;
+  if (original) {
+    theirs = {
+      memory: memoryFigures(() => new original.MemoryStore({ logger: quiet })),
+      file: await fileCacheFigures(originalFileCache, {
+        run: (s) => s._saveCacheToDisk(),
+        quadraticKeys: true,
+      }),
+      ...(await startupFigures(originalFileCache, () => {})),
+    };
+  }
+
+  const rows = [
+    [
+      'FileCache hot get (cached)',
+      ours.file.hotGet,
+      'ns',
+      map.hotGet,
+      theirs && theirs.file.hotGet,
+      '≤ 1.5× Map',
+    ],
+    [
+      'FileCache hot has (cached)',
+      ours.file.hotHas,
+      'ns',
+      map.hotHas,
+      theirs && theirs.file.hotHas,
+      '',
+    ],
+    [
+      'MemoryStore hot get',
+      ours.memory.hotGet,
+      'ns',
+      map.hotGet,
+      theirs && theirs.memory.hotGet,
+      '',
+    ],
+    [
+      'MemoryStore hot has',
+      ours.memory.hotHas,
+      'ns',
+      map.hotHas,
+      theirs && theirs.memory.hotHas,
+      '',
+    ],
+    ['cold get (read + revive)', ours.file.coldGet, 'µs', null, theirs && theirs.file.coldGet, ''],
+    ['add', ours.file.add, 'µs', null, theirs && theirs.file.add, '≤ 50 µs, ≤ ½ original'],
+    [
+      'addSerializedSession',
+      ours.file.addSerialized,
+      'µs',
+      null,
+      theirs && theirs.file.addSerialized,
+      '',
+    ],
+    ['delete', ours.file.delete, 'µs', null, theirs && theirs.file.delete, ''],
+    [
+      'keys() with N cached + N files',
+      ours.file.keys,
+      'ms',
+      null,
+      theirs && theirs.file.keys,
+      '≤ 100 ms',
+    ],
+    [
+      'flush, per session (wall)',
+      ours.file.flush,
+      'µs',
+      null,
+      theirs && theirs.file.flush,
+      '≤ 30 µs, ≤ ½ original',
+    ],
+    [
+      'flush, per session (JS thread)',
+      ours.file.flushBusy,
+      'µs',
+      null,
+      theirs && theirs.file.flushBusy,
+      '',
+    ],
+    [
+      'worst stall during flush',
+      ours.file.flushStall,
+      'ms',
+      null,
+      theirs && theirs.file.flushStall,
+      '≤ 10 ms',
+    ],
+    [
+      'constructor over N files',
+      ours.constructor,
+      'ms',
+      null,
+      theirs && theirs.constructor,
+      '≤ 5 ms',
+    ],
+    [
+      'cleanup of N stale files, per session',
+      ours.cleanup,
+      'µs',
+      null,
+      theirs && theirs.cleanup,
+      '≤ 25 µs, ≤ ½ original',
+    ],
+    [
+      'worst stall during cleanup',
+      ours.cleanupStall,
+      'ms',
+      null,
+      theirs && theirs.cleanupStall,
+      '≤ 10 ms',
+    ],
+  ];
+  const header = [
+    'operation',
+    'this package',
+    'JS Map',
+    'vs Map',
+    'rammerhead',
+    'vs rammerhead',
+    'target',
+  ];
+  const table = rows.map(([name, value, unit, base, orig, target]) => [
+    name,
+    fmt(value, unit),
+    fmt(base, unit),
+    ratio(value, base),
+    fmt(orig, unit),
+    ratio(value, orig),
+    target,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const row of table) console.log(line(row));
+  console.log(JSON.stringify({ n: N, machine, map, ours, rammerhead: theirs || null }));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
