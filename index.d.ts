@@ -30,10 +30,13 @@ export declare class SessionDirectory {
   release(ids: Array<string>): void
   ids(): Array<string>
   /**
-   * Writes on the libuv thread pool; resolves to the items that failed. A later `save`,
-   * `remove` or queued write of the same id supersedes an item here.
+   * Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
+   * once; returns the items refused (bad ids). A later `save`, `remove` or queued write of the
+   * same id supersedes an item here.
    */
-  writeInBackground(ids: Array<string>, contents: Array<string>): Promise<Array<Failure>>
+  queueWrites(ids: Array<string>, contents: Array<string>): Array<Failure>
+  /** Writes everything queued so far on the libuv thread pool. */
+  writeQueued(): Promise<WriteReport>
   /**
    * Writes every item before returning (used at shutdown) and releases them; returns the items
    * that failed.
@@ -117,4 +120,13 @@ export interface SweepSummary {
   unreadable: Array<Failure>
   failed: Array<Failure>
   temporariesRemoved: number
+}
+
+/**
+ * What one [`WriteTask`] did: ids it is done with (written, or superseded by a newer save or a
+ * delete) and the failures.
+ */
+export interface WriteReport {
+  done: Array<string>
+  failures: Array<Failure>
 }

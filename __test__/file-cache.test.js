@@ -417,6 +417,23 @@ describe('write failures', () => {
     expect(readJson(saveDirectory, 'a').data.restrictIP).toBe('kept');
   });
 
+  test('a session that cannot be serialized stays in memory and the check still ends', async () => {
+    const logger = h.recordingLogger();
+    const store = fileCache({ saveDirectory: h.tempDir(), logger, cacheTimeout: 1 });
+    const broken = store.add('broken');
+    broken.lastUsed = broken.createdAt - 1000;
+    broken.serializeSession = () => {
+      throw new Error('cannot serialize');
+    };
+    const fine = store.add('fine');
+    fine.lastUsed = fine.createdAt - 1000;
+    await store.checkCache();
+    expect(store.cachedSessions.get('broken')).toBe(broken);
+    expect(store.cachedSessions.has('fine')).toBe(false);
+    expect(logger.lines.error.join('\n')).toContain('broken');
+    delete broken.serializeSession;
+  });
+
   test('close tries every session and names the ones it could not save', () => {
     const dir = h.tempDir();
     const store = fileCache({ saveDirectory: dir });

@@ -8,7 +8,7 @@ const options = require('./options');
 const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
 
 /** Longest stretch a cache check holds the event loop before it yields. */
-const SLICE_MS = 4;
+const SLICE_MS = 2;
 const CORRUPT = 'ERR_CORRUPT_SESSION';
 
 function staleCleanup(value) {
@@ -238,88 +238,135 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
    */
   checkCache() {
     if (this.cacheCheck) return this.cacheCheck;
-    const now = Date.now();
-    const entries = this.cachedSessions.entries();
-    const writes = [];
+    let finish;
     this.cacheCheck = new Promise((resolve) => {
-      const slice = () => {
-        const done = this._flushSlice(entries, now, writes);
-        if (!done) return setImmediate(slice);
-        Promise.all(writes).then(() => {
-          this.cacheCheck = null;
-          resolve();
-        });
+      finish = () => {
+        this.cacheCheck = null;
+        resolve();
       };
-      slice();
     });
+    const check = {
+      now: Date.now(),
+      entries: this.cachedSessions.entries(),
+      // Sessions that failed during this check go back to memory; they wait for the next one.
+      retryLater: new Set(),
+      // Queued for writing: id -> the session object whose contents were queued.
+      queued: new Map(),
+      writing: false,
+      sliced: false,
+      finish,
+    };
+    const slice = () => {
+      check.sliced = this._flushSlice(check);
+      this._writeQueued(check);
+      if (!check.sliced) setImmediate(slice);
+    };
+    slice();
     return this.cacheCheck;
   }
 
-  _flushSlice(entries, now, writes) {
+  _flushSlice(check) {
     const deadline = performance.now() + SLICE_MS;
     const ids = [];
     const contents = [];
-    const sessions = [];
     const dropped = [];
-    const kept = [];
-    let done = false;
     for (let n = 1; ; n++) {
-      const next = entries.next();
-      if (next.done) {
-        done = true;
-        break;
-      }
+      const next = check.entries.next();
+      if (next.done) break;
       const [id, session] = next.value;
-      if (now - session.lastUsed > this.cacheTimeout) {
-        this.cachedSessions.delete(id);
+      if (check.now - session.lastUsed > this.cacheTimeout && !check.retryLater.has(id)) {
         if (this._isUnused(session)) {
+          this.cachedSessions.delete(id);
           dropped.push(id);
         } else {
-          try {
-            contents.push(session.serializeSession());
-            ids.push(id);
-            sessions.push(session);
+          const json = this._serialize(id, session, check);
+          if (json !== undefined) {
+            this.cachedSessions.delete(id);
             this.flushingSessions.set(id, session);
-          } catch (error) {
-            this.logger.error(`(FileCache.checkCache) cannot serialize ${id}: ${error.message}`);
-            kept.push([id, session]);
+            check.queued.set(id, session);
+            ids.push(id);
+            contents.push(json);
           }
+          // Serializing is the costly step, so the clock is read after each one.
+          if (performance.now() > deadline) return this._queue(check, ids, contents, dropped);
         }
       }
-      if (n % 32 === 0 && performance.now() > deadline) break;
+      if (n % 64 === 0 && performance.now() > deadline) {
+        return this._queue(check, ids, contents, dropped);
+      }
     }
-    for (const [id, session] of kept) this.cachedSessions.set(id, session);
-    if (dropped.length > 0) this.directory.release(dropped);
-    if (ids.length > 0) writes.push(this._writeInBackground(ids, contents, sessions));
-    return done;
+    this._queue(check, ids, contents, dropped);
+    return true;
   }
 
-  async _writeInBackground(ids, contents, sessions) {
-    let failures;
+  _serialize(id, session, check) {
     try {
-      failures = await this.directory.writeInBackground(ids, contents);
+      return session.serializeSession();
     } catch (error) {
-      failures = ids.map((id) => ({ id, code: error.code || 'EIO', message: error.message }));
+      this.logger.error(`(FileCache.checkCache) cannot serialize ${id}: ${error.message}`);
+      check.retryLater.add(id);
+      return undefined;
     }
-    const failed = new Map(failures.map((f) => [f.id, f]));
-    const written = [];
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
+  }
+
+  /** Hands a slice's sessions to the native side, which copies them out of the JS heap. */
+  _queue(check, ids, contents, dropped) {
+    if (dropped.length > 0) this.directory.release(dropped);
+    if (ids.length > 0) this.directory.queueWrites(ids, contents);
+    return false;
+  }
+
+  /**
+   * Runs one background write of everything queued at a time: on a small machine, parallel
+   * writers would take the CPU from the JavaScript thread instead of leaving it to requests.
+   */
+  _writeQueued(check) {
+    if (check.writing) return;
+    if (check.queued.size === 0) {
+      if (check.sliced) check.finish();
+      return;
+    }
+    check.writing = true;
+    this.directory
+      .writeQueued()
+      .catch((error) => ({
+        done: [],
+        failures: [...check.queued.keys()].map((id) => ({
+          id,
+          code: error.code || 'EIO',
+          message: error.message,
+        })),
+      }))
+      .then((report) => {
+        this._settleWrites(check, report);
+        check.writing = false;
+        this._writeQueued(check);
+      });
+  }
+
+  _settleWrites(check, { done, failures }) {
+    const released = [];
+    for (const id of done) {
+      const session = check.queued.get(id);
+      check.queued.delete(id);
       // Taken back by get(), deleted or replaced meanwhile: nothing left to do here.
-      if (this.flushingSessions.get(id) !== sessions[i]) continue;
+      if (this.flushingSessions.get(id) !== session) continue;
       this.flushingSessions.delete(id);
-      const failure = failed.get(id);
-      if (failure === undefined) {
-        written.push(id);
-        continue;
-      }
+      released.push(id);
+    }
+    for (const { id, code, message } of failures) {
+      const session = check.queued.get(id);
+      check.queued.delete(id);
+      if (this.flushingSessions.get(id) !== session) continue;
       // Kept in memory and retried at the next check, so nothing is lost.
-      this.cachedSessions.set(id, sessions[i]);
+      this.flushingSessions.delete(id);
+      this.cachedSessions.set(id, session);
+      check.retryLater.add(id);
       this.logger.error(
-        `(FileCache.checkCache) cannot save ${id}, keeping it in memory: ${failure.code} ${failure.message}`,
+        `(FileCache.checkCache) cannot save ${id}, keeping it in memory: ${code} ${message}`,
       );
     }
-    if (written.length > 0) this.directory.release(written);
+    if (released.length > 0) this.directory.release(released);
   }
 
   /**

@@ -8,11 +8,12 @@ use napi_derive::napi;
 use session_core::{ExpiryPolicy, FileBackend, SessionId, SessionStore, StoreError, SweepOptions};
 
 use crate::errors::{throw, Failure};
-use crate::tasks::{SweepTask, WriteTask};
+use crate::tasks::{Outbox, SweepTask, WriteTask};
 
 #[napi]
 pub struct SessionDirectory {
     store: Arc<SessionStore<FileBackend>>,
+    outbox: Outbox,
 }
 
 fn parse_items(
@@ -38,6 +39,7 @@ impl SessionDirectory {
         let backend = FileBackend::open(path, durable).map_err(|e| throw(&env, e))?;
         Ok(Self {
             store: Arc::new(SessionStore::new(backend)),
+            outbox: Outbox::default(),
         })
     }
 
@@ -94,17 +96,24 @@ impl SessionDirectory {
             .map_err(|e| throw(&env, e))
     }
 
-    /// Writes on the libuv thread pool; resolves to the items that failed. A later `save`,
-    /// `remove` or queued write of the same id supersedes an item here.
-    #[napi(ts_return_type = "Promise<Array<Failure>>")]
-    pub fn write_in_background(
-        &self,
-        ids: Vec<String>,
-        contents: Vec<String>,
-    ) -> AsyncTask<WriteTask> {
+    /// Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
+    /// once; returns the items refused (bad ids). A later `save`, `remove` or queued write of the
+    /// same id supersedes an item here.
+    #[napi]
+    pub fn queue_writes(&self, ids: Vec<String>, contents: Vec<String>) -> Vec<Failure> {
         let (items, failures) = parse_items(ids, contents);
         let writes = self.store.queue_writes(items);
-        AsyncTask::new(WriteTask::new(self.store.clone(), writes, failures))
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(writes);
+        failures
+    }
+
+    /// Writes everything queued so far on the libuv thread pool.
+    #[napi(ts_return_type = "Promise<WriteReport>")]
+    pub fn write_queued(&self) -> AsyncTask<WriteTask> {
+        AsyncTask::new(WriteTask::new(self.store.clone(), self.outbox.clone()))
     }
 
     /// Writes every item before returning (used at shutdown) and releases them; returns the items

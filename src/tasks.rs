@@ -1,8 +1,9 @@
 //! Work that runs on the libuv thread pool, off the JavaScript thread.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use napi::{Env, Result, Task};
+use napi_derive::napi;
 use session_core::{
     sweep, FileBackend, QueuedWrite, SessionStore, SweepOptions, SweepReport, WriteOutcome,
 };
@@ -10,44 +11,50 @@ use session_core::{
 use crate::errors::Failure;
 use crate::sweep_summary::SweepSummary;
 
+/// Writes waiting for the next [`WriteTask`]; filled on the JavaScript thread.
+pub type Outbox = Arc<Mutex<Vec<QueuedWrite>>>;
+
+/// What one [`WriteTask`] did: ids it is done with (written, or superseded by a newer save or a
+/// delete) and the failures.
+#[napi(object)]
+pub struct WriteReport {
+    pub done: Vec<String>,
+    pub failures: Vec<Failure>,
+}
+
 pub struct WriteTask {
     store: Arc<SessionStore<FileBackend>>,
-    writes: Vec<QueuedWrite>,
-    failures: Vec<Failure>,
+    outbox: Outbox,
 }
 
 impl WriteTask {
-    pub fn new(
-        store: Arc<SessionStore<FileBackend>>,
-        writes: Vec<QueuedWrite>,
-        failures: Vec<Failure>,
-    ) -> Self {
-        Self {
-            store,
-            writes,
-            failures,
-        }
+    pub fn new(store: Arc<SessionStore<FileBackend>>, outbox: Outbox) -> Self {
+        Self { store, outbox }
     }
 }
 
 impl Task for WriteTask {
-    type Output = Vec<Failure>;
-    type JsValue = Vec<Failure>;
+    type Output = WriteReport;
+    type JsValue = WriteReport;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let writes = std::mem::take(&mut self.writes);
+        let writes = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
         let ids: Vec<String> = writes.iter().map(|w| w.id().to_string()).collect();
-        let mut failures = std::mem::take(&mut self.failures);
-        for (id, outcome) in ids.iter().zip(self.store.write_queued(writes)) {
-            if let WriteOutcome::Failed(e) = outcome {
-                failures.push(Failure::new(id, &e));
+        let mut report = WriteReport {
+            done: Vec::with_capacity(ids.len()),
+            failures: Vec::new(),
+        };
+        for (id, outcome) in ids.into_iter().zip(self.store.write_queued(writes)) {
+            match outcome {
+                WriteOutcome::Failed(e) => report.failures.push(Failure::new(&id, &e)),
+                WriteOutcome::Written | WriteOutcome::Superseded => report.done.push(id),
             }
         }
-        Ok(failures)
+        Ok(report)
     }
 
-    fn resolve(&mut self, _env: Env, failures: Self::Output) -> Result<Self::JsValue> {
-        Ok(failures)
+    fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {
+        Ok(report)
     }
 }
 
