@@ -74,7 +74,7 @@ impl Task for SweepTask {
     type JsValue = SweepSummary;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        sweep(&self.store, self.options, |_, _| {})
+        sweep(&self.store, self.options)
             .map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))
     }
 

@@ -112,7 +112,7 @@ pub fn prune_session_files(
         remove_corrupt: options.remove_corrupt,
         dry_run: options.dry_run,
     };
-    let report = sweep_ids(&store, ids, sweep_options, |_, _| {});
+    let report = sweep_ids(&store, ids, sweep_options);
     Ok(SweepSummary::new(report, store.backend()))
 }
 

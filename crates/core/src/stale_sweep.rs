@@ -54,14 +54,16 @@ pub struct SweepReport {
     pub temporaries_removed: usize,
 }
 
+/// Files are read on up to this many threads: deleting is mostly waiting for the disk.
+const MAX_WORKERS: usize = 4;
+
 /// Walks the directory once. Sessions the caller holds are skipped: their live values, not
-/// their files, decide. `progress` gets (files done, files in all).
+/// their files, decide.
 pub fn sweep<B: SessionBackend>(
     store: &SessionStore<B>,
     options: SweepOptions,
-    progress: impl FnMut(usize, usize),
 ) -> Result<SweepReport, StoreError> {
-    Ok(sweep_ids(store, store.ids()?, options, progress))
+    Ok(sweep_ids(store, store.ids()?, options))
 }
 
 /// [`sweep`] over the given ids only, for callers that walk a large directory in batches.
@@ -69,16 +71,51 @@ pub fn sweep_ids<B: SessionBackend>(
     store: &SessionStore<B>,
     ids: Vec<SessionId>,
     options: SweepOptions,
-    mut progress: impl FnMut(usize, usize),
 ) -> SweepReport {
-    let total = ids.len();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+    let part_len = ids.len().div_ceil(workers).max(1);
+    let mut report = std::thread::scope(|scope| {
+        let parts: Vec<_> = ids
+            .chunks(part_len)
+            .map(|part| scope.spawn(move || sweep_part(store, part, options)))
+            .collect();
+        parts
+            .into_iter()
+            .map(|part| part.join().expect("a sweep worker does not panic"))
+            .fold(SweepReport::default(), SweepReport::merge)
+    });
+    if !options.dry_run {
+        report.temporaries_removed = store.backend().remove_abandoned_temporaries();
+    }
+    report
+}
+
+impl SweepReport {
+    fn merge(mut self, other: SweepReport) -> SweepReport {
+        self.scanned += other.scanned;
+        self.expired += other.expired;
+        self.removed += other.removed;
+        self.kept_busy += other.kept_busy;
+        self.corrupt.extend(other.corrupt);
+        self.removed_corrupt += other.removed_corrupt;
+        self.unreadable.extend(other.unreadable);
+        self.failed.extend(other.failed);
+        self.temporaries_removed += other.temporaries_removed;
+        self
+    }
+}
+
+fn sweep_part<B: SessionBackend>(
+    store: &SessionStore<B>,
+    ids: &[SessionId],
+    options: SweepOptions,
+) -> SweepReport {
     let mut report = SweepReport::default();
-    for (done, id) in ids.into_iter().enumerate() {
-        progress(done, total);
-        if store.is_busy(&id) {
+    for id in ids {
+        if store.is_busy(id) {
             continue;
         }
-        let Some((version, state)) = inspect(store.backend(), &id) else {
+        let Some((version, state)) = inspect(store.backend(), id) else {
             continue;
         };
         report.scanned += 1;
@@ -93,7 +130,7 @@ pub fn sweep_ids<B: SessionBackend>(
                 expired
             }
             FileState::Corrupt(reason) => {
-                store.note_corrupt(&id, version);
+                store.note_corrupt(id, version);
                 report.corrupt.push((id.clone(), reason));
                 options.remove_corrupt
             }
@@ -105,16 +142,12 @@ pub fn sweep_ids<B: SessionBackend>(
         if !remove || options.dry_run {
             continue;
         }
-        match store.remove_if_untouched(&id, version) {
+        match store.remove_if_untouched(id, version) {
             Ok(true) if was_corrupt => report.removed_corrupt += 1,
             Ok(true) => report.removed += 1,
             Ok(false) => report.kept_busy += 1,
-            Err(e) => report.failed.push((id, e)),
+            Err(e) => report.failed.push((id.clone(), e)),
         }
-    }
-    progress(total, total);
-    if !options.dry_run {
-        report.temporaries_removed = store.backend().remove_abandoned_temporaries();
     }
     report
 }
@@ -170,7 +203,7 @@ mod tests {
     fn removes_expired_files_and_keeps_held_sessions() {
         let (dir, store) = setup();
         store.load(&SessionId::parse("held").unwrap()).unwrap();
-        let report = sweep(&store, options(false, false), |_, _| {}).unwrap();
+        let report = sweep(&store, options(false, false)).unwrap();
         assert_eq!((report.scanned, report.expired, report.removed), (4, 2, 2));
         assert_eq!(report.corrupt.len(), 1);
         assert_eq!(
@@ -188,23 +221,31 @@ mod tests {
     #[test]
     fn removes_corrupt_files_only_when_asked() {
         let (dir, store) = setup();
-        let report = sweep(&store, options(true, false), |_, _| {}).unwrap();
+        let report = sweep(&store, options(true, false)).unwrap();
         assert_eq!(report.removed_corrupt, 1);
         assert!(!names(&dir).contains(&"broken.rhfsession".to_string()));
         assert!(names(&dir).contains(&"dir.rhfsession".to_string()));
     }
 
     #[test]
-    fn a_dry_run_deletes_nothing_and_reports_progress() {
+    fn a_dry_run_deletes_nothing() {
         let (dir, store) = setup();
         let before = names(&dir);
-        let mut last = (0, 0);
-        let report = sweep(&store, options(true, true), |done, total| {
-            last = (done, total)
-        })
-        .unwrap();
+        let report = sweep(&store, options(true, true)).unwrap();
         assert_eq!(report.expired, 3);
         assert_eq!(names(&dir), before);
-        assert_eq!(last, (5, 5));
+    }
+
+    #[test]
+    fn many_files_are_judged_exactly_once_across_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(FileBackend::open(dir.path(), false).unwrap());
+        for i in 0..101 {
+            let at = if i % 2 == 0 { 9.8 } else { 1.0 };
+            let name = format!("s{i}.rhfsession");
+            fs::write(dir.path().join(name), session(at * DAY, at * DAY)).unwrap();
+        }
+        let report = sweep(&store, options(false, false)).unwrap();
+        assert_eq!((report.scanned, report.removed), (101, 50));
     }
 }
