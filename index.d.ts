@@ -35,7 +35,7 @@ export declare class SessionDirectory {
    * same id supersedes an item here.
    */
   queueWrites(ids: Array<string>, contents: Array<string>): Array<Failure>
-  /** Writes everything queued so far on the libuv thread pool. */
+  /** Writes the oldest queued items (at most 256) on the libuv thread pool. */
   writeQueued(): Promise<WriteReport>
   /**
    * Writes every item before returning (used at shutdown) and releases them; returns the items

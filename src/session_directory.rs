@@ -110,7 +110,7 @@ impl SessionDirectory {
         failures
     }
 
-    /// Writes everything queued so far on the libuv thread pool.
+    /// Writes the oldest queued items (at most 256) on the libuv thread pool.
     #[napi(ts_return_type = "Promise<WriteReport>")]
     pub fn write_queued(&self) -> AsyncTask<WriteTask> {
         AsyncTask::new(WriteTask::new(self.store.clone(), self.outbox.clone()))

@@ -11,6 +11,9 @@ use session_core::{
 use crate::errors::Failure;
 use crate::sweep_summary::SweepSummary;
 
+/// Bounds one task's report, so handling it never holds the JavaScript thread for long.
+const MAX_WRITES_PER_TASK: usize = 256;
+
 /// Writes waiting for the next [`WriteTask`]; filled on the JavaScript thread.
 pub type Outbox = Arc<Mutex<Vec<QueuedWrite>>>;
 
@@ -38,7 +41,11 @@ impl Task for WriteTask {
     type JsValue = WriteReport;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let writes = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        let writes: Vec<_> = {
+            let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            let take = outbox.len().min(MAX_WRITES_PER_TASK);
+            outbox.drain(..take).collect()
+        };
         let ids: Vec<String> = writes.iter().map(|w| w.id().to_string()).collect();
         let mut report = WriteReport {
             done: Vec::with_capacity(ids.len()),
