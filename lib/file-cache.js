@@ -28,6 +28,16 @@ function staleCleanup(value) {
   };
 }
 
+const CHUNK = 4096;
+
+function nextChunk(entries) {
+  const chunk = [];
+  for (let next = entries.next(); !next.done; next = entries.next()) {
+    if (chunk.push(next.value) === CHUNK) break;
+  }
+  return chunk;
+}
+
 function unsavedError(failures) {
   const list = failures.map((f) => `${f.id} (${f.code})`).join(', ');
   const error = new Error(`could not save ${failures.length} session(s): ${list}`);
@@ -378,14 +388,9 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     if (!this.staleCleanupOptions) return Promise.resolve(undefined);
     const { staleTimeout, maxToLive } = this.staleCleanupOptions;
     const now = Date.now();
-    const held = [...this.cachedSessions, ...this.flushingSessions];
-    for (const id of expiredSessionIds(held, now, staleTimeout, maxToLive)) {
-      this.logger.debug(`(FileCache.removeStaleSessions) deleting ${id}`);
-      this.delete(id);
-    }
-    this.staleSweep = this.directory
-      .sweep(now, staleTimeout, maxToLive, this.deleteCorruptedSessions)
-      .then((summary) => {
+    const files = this.directory.sweep(now, staleTimeout, maxToLive, this.deleteCorruptedSessions);
+    this.staleSweep = Promise.all([files, this._expireHeldSessions(now, staleTimeout, maxToLive)])
+      .then(([summary]) => {
         this._logSweep(summary);
         return summary;
       })
@@ -397,6 +402,20 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
         this.staleSweep = null;
       });
     return this.staleSweep;
+  }
+
+  /** Deletes expired sessions held in memory, a few thousand per turn of the event loop. */
+  async _expireHeldSessions(now, staleTimeout, maxToLive) {
+    for (const map of [this.cachedSessions, this.flushingSessions]) {
+      const entries = map.entries();
+      for (let chunk = nextChunk(entries); chunk.length > 0; chunk = nextChunk(entries)) {
+        for (const id of expiredSessionIds(chunk, now, staleTimeout, maxToLive)) {
+          this.logger.debug(`(FileCache.removeStaleSessions) deleting ${id}`);
+          this.delete(id);
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
   }
 
   _logSweep(summary) {
