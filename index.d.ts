@@ -97,6 +97,9 @@ export interface PruneOptions {
  */
 export declare function pruneSessionFiles(dir: string, ids: Array<string>, options: PruneOptions): SweepSummary
 
+/** Deletes temporary files that writers which died mid-write left in `dir`; returns how many. */
+export declare function removeAbandonedTemporaries(dir: string): number
+
 /** One file as upkeep sees it. */
 export interface SessionFileInfo {
   id: string

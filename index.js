@@ -842,3 +842,4 @@ module.exports.importSessionFile = nativeBinding.importSessionFile
 module.exports.inspectSessionFiles = nativeBinding.inspectSessionFiles
 module.exports.listSessionFiles = nativeBinding.listSessionFiles
 module.exports.pruneSessionFiles = nativeBinding.pruneSessionFiles
+module.exports.removeAbandonedTemporaries = nativeBinding.removeAbandonedTemporaries

@@ -153,3 +153,10 @@ pub fn import_session_file(env: Env, dir: String, id: String, contents: String) 
         .save(&id, contents.as_bytes(), false)
         .map_err(|e| throw(&env, e))
 }
+
+/// Deletes temporary files that writers which died mid-write left in `dir`; returns how many.
+#[napi]
+pub fn remove_abandoned_temporaries(env: Env, dir: String) -> Result<u32> {
+    let backend = FileBackend::open(dir, false).map_err(|e| throw(&env, e))?;
+    Ok(backend.remove_abandoned_temporaries() as u32)
+}

@@ -63,10 +63,15 @@ pub fn sweep<B: SessionBackend>(
     store: &SessionStore<B>,
     options: SweepOptions,
 ) -> Result<SweepReport, StoreError> {
-    Ok(sweep_ids(store, store.ids()?, options))
+    let mut report = sweep_ids(store, store.ids()?, options);
+    if !options.dry_run {
+        report.temporaries_removed = store.backend().remove_abandoned_temporaries();
+    }
+    Ok(report)
 }
 
-/// [`sweep`] over the given ids only, for callers that walk a large directory in batches.
+/// [`sweep`] over the given ids only, for callers that walk a large directory in batches;
+/// temporary files are left to [`SessionBackend::remove_abandoned_temporaries`].
 pub fn sweep_ids<B: SessionBackend>(
     store: &SessionStore<B>,
     ids: Vec<SessionId>,
@@ -74,7 +79,7 @@ pub fn sweep_ids<B: SessionBackend>(
 ) -> SweepReport {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
     let part_len = ids.len().div_ceil(workers).max(1);
-    let mut report = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let parts: Vec<_> = ids
             .chunks(part_len)
             .map(|part| scope.spawn(move || sweep_part(store, part, options)))
@@ -83,11 +88,7 @@ pub fn sweep_ids<B: SessionBackend>(
             .into_iter()
             .map(|part| part.join().expect("a sweep worker does not panic"))
             .fold(SweepReport::default(), SweepReport::merge)
-    });
-    if !options.dry_run {
-        report.temporaries_removed = store.backend().remove_abandoned_temporaries();
-    }
-    report
+    })
 }
 
 impl SweepReport {

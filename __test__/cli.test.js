@@ -1,0 +1,136 @@
+'use strict';
+
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const h = require('./helpers');
+
+const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
+const DAY = 24 * 60 * 60 * 1000;
+
+function cli(args, input) {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function json(args) {
+  const run = cli([...args, '--json']);
+  return { ...run, result: JSON.parse(run.stdout) };
+}
+
+/** 3000 sessions (1000 fresh, 1000 two days old, 1000 ten days old) beside the broken files. */
+function bigDirectory() {
+  const dir = h.copyFixtures(h.BAD);
+  const now = Date.now();
+  for (let i = 0; i < 3000; i++) {
+    const at = now - [0, 2, 10][i % 3] * DAY;
+    const body = { data: { createdAt: at, lastUsed: at }, serializedCookieJar: '{}' };
+    fs.writeFileSync(path.join(dir, `s${i}.rhfsession`), JSON.stringify(body));
+  }
+  return dir;
+}
+
+const corruptIds = () => h.badIds().filter((id) => !id.endsWith('dirx'));
+const sessionNames = (dir) => h.listed(dir).filter((name) => name.endsWith('.rhfsession'));
+
+describe('rammerhead-sessions', () => {
+  const dir = bigDirectory();
+
+  test('stats counts sessions, size, ages, stale and unreadable files', () => {
+    const { status, result } = json(['stats', dir, '--stale-timeout', '3d']);
+    expect(status).toBe(0);
+    expect(result.sessions).toBe(3000);
+    expect(result.unreadable).toBe(5);
+    expect(result.stale).toBe(1000);
+    expect(result.totalBytes).toBeGreaterThan(3000 * 50);
+    expect(result.ageByLastUse['under 1 hour']).toBe(1000);
+    expect(result.ageByLastUse['under 7 days']).toBe(1000);
+    expect(result.ageByLastUse['under 30 days']).toBe(1000);
+    expect(json(['stats', dir, '--stale-timeout', '1d']).result.stale).toBe(2000);
+    const human = cli(['stats', dir]);
+    expect(human.stdout).toContain('3000 sessions');
+    expect(human.stdout).toContain('unreadable files: 5');
+  });
+
+  test('verify lists exactly the unreadable files and exits 1', () => {
+    const { status, result } = json(['verify', dir]);
+    expect(status).toBe(1);
+    expect(result.unreadable.map((u) => u.id).sort()).toEqual(corruptIds().sort());
+    expect(cli(['verify', h.copyFixtures(h.GOOD)]).status).toBe(0);
+  });
+
+  test('prune is a dry run unless --yes, then deletes exactly the stale sessions', () => {
+    const copy = h.tempDir();
+    fs.cpSync(dir, copy, { recursive: true });
+    const before = h.listed(copy);
+    const dry = json(['prune', copy, '--stale-timeout', '3d']);
+    expect(dry.status).toBe(0);
+    expect(dry.result).toMatchObject({ dryRun: true, expired: 1000, removed: 0 });
+    expect(h.listed(copy)).toEqual(before);
+    expect(cli(['prune', copy, '--stale-timeout', '3d']).stdout).toContain('dry run');
+
+    const done = json(['prune', copy, '--stale-timeout', '3d', '--yes']);
+    expect(done.result).toMatchObject({ dryRun: false, removed: 1000, removedCorrupt: 0 });
+    expect(sessionNames(copy)).toHaveLength(3000 - 1000 + 6);
+    const withCorrupt = json(['prune', copy, '--stale-timeout', '1d', '--delete-corrupt', '--yes']);
+    expect(withCorrupt.result).toMatchObject({ removed: 1000, removedCorrupt: 5 });
+    expect(h.listed(copy)).toEqual(
+      ['0000000000000000000000000000dirx.rhfsession', 'README.txt', 'notes.rhfsession.tmp']
+        .concat(Array.from({ length: 1000 }, (_, i) => `s${i * 3}.rhfsession`))
+        .sort(),
+    );
+  });
+
+  test('--max-to-live counts from creation', () => {
+    const copy = h.tempDir();
+    fs.cpSync(dir, copy, { recursive: true });
+    const result = json(['prune', copy, '--stale-timeout', 'none', '--max-to-live', '5d']).result;
+    expect(result.expired).toBe(1000);
+  });
+
+  test('export and import round-trip a session, validating what they read', () => {
+    const good = h.copyFixtures(h.GOOD);
+    const id = h.GOOD_IDS.cookiesAndLocalStorage;
+    const exported = cli(['export', good, id]);
+    expect(exported.status).toBe(0);
+    const original = fs.readFileSync(path.join(h.GOOD, `${id}.rhfsession`), 'utf8');
+    expect(JSON.parse(exported.stdout)).toEqual(JSON.parse(original));
+
+    const imported = cli(['import', good, 'copied'], exported.stdout);
+    expect(imported.status).toBe(0);
+    expect(imported.stderr).toContain('imported copied');
+    const file = path.join(good, 'copied.rhfsession');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(JSON.parse(original));
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+
+    expect(cli(['import', good, 'broken'], '{"data":').status).toBe(3);
+    expect(cli(['import', good, 'broken'], '{"data":{}}').status).toBe(3);
+    expect(fs.existsSync(path.join(good, 'broken.rhfsession'))).toBe(false);
+    expect(cli(['import', good, '../escape'], original).status).toBe(2);
+    expect(cli(['export', dir, '0000000000000000000000000000trnc']).status).toBe(3);
+    expect(cli(['export', good, 'missing']).status).toBe(3);
+  });
+
+  test('bad arguments exit 2 and unreadable directories exit 3, with a clear message', () => {
+    for (const args of [
+      [],
+      ['frobnicate', dir],
+      ['stats'],
+      ['stats', dir, '--bogus'],
+      ['prune', dir],
+      ['prune', dir, '--stale-timeout', 'soon'],
+      ['export', dir],
+    ]) {
+      const run = cli(args);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/^rammerhead-sessions: /);
+    }
+    const missing = cli(['stats', path.join(dir, 'missing')]);
+    expect(missing.status).toBe(3);
+    expect(missing.stderr).toContain('ENOENT');
+    expect(cli(['verify', path.join(dir, 'README.txt')]).status).toBe(3);
+    const help = cli(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: rammerhead-sessions');
+  });
+});

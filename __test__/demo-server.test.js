@@ -1,0 +1,76 @@
+'use strict';
+
+const { spawn, spawnSync } = require('child_process');
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const h = require('./helpers');
+
+const SERVER = path.join(__dirname, '..', 'demo', 'server.js');
+
+/** Starts `npm start`'s server and resolves with its READY info and the child. */
+function startServer(dir) {
+  const child = spawn(process.execPath, [SERVER, '--port', '0', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = h
+    .until(() => /^READY (.*)$/m.exec(output), { timeout: 30000 })
+    .then((match) => JSON.parse(match[1]));
+  return { child, ready, exited };
+}
+
+function get(url) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { accept: 'text/html,*/*' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+test('npm start serves a proxied page and keeps the session cookies across a restart', async () => {
+  const dir = path.join(h.tempDir(), 'not-yet-there');
+  const first = startServer(dir);
+  try {
+    const info = await first.ready;
+    expect(fs.statSync(dir).isDirectory()).toBe(true);
+    expect(info.proxy).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await get(info.sessionLink)).toContain('Proxied through a stored session');
+    expect(await get(`${info.sessionLink}set-cookie`)).toContain('<b id="visits">1</b>');
+    expect(await get(`${info.sessionLink}set-cookie`)).toContain('<b id="visits">2</b>');
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+
+    const file = path.join(dir, `${info.session}.rhfsession`);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+
+    const second = startServer(dir);
+    try {
+      const again = await second.ready;
+      expect(again.session).toBe(info.session);
+      expect(await get(`${again.sessionLink}cookies`)).toContain('demo_visits=2');
+    } finally {
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+    }
+  } finally {
+    first.child.kill('SIGKILL');
+  }
+});
+
+test('--help prints the usage and exits 0; a bad flag exits 2', () => {
+  const help = spawnSync(process.execPath, [SERVER, '--help'], { encoding: 'utf8' });
+  expect(help.status).toBe(0);
+  expect(help.stdout).toContain('--port');
+  const bad = spawnSync(process.execPath, [SERVER, '--nope', 'x'], { encoding: 'utf8' });
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toContain('unknown option --nope');
+});
