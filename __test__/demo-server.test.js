@@ -2,7 +2,6 @@
 
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
-const http = require('http');
 const path = require('path');
 const h = require('./helpers');
 
@@ -23,18 +22,7 @@ function startServer(dir) {
   return { child, ready, exited };
 }
 
-function get(url) {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { headers: { accept: 'text/html,*/*' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
+const get = async (url) => (await h.fetchText(url)).body;
 
 test('npm start serves a proxied page and keeps the session cookies across a restart', async () => {
   const dir = path.join(h.tempDir(), 'not-yet-there');

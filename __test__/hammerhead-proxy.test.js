@@ -35,19 +35,6 @@ function startSite() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-function fetchText(url) {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { headers: { accept: 'text/html,*/*' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode, body }));
-      })
-      .on('error', reject);
-  });
-}
-
 async function startProxy(saveDirectory) {
   const [port1, port2] = [await freePort(), await freePort()];
   const proxy = new Proxy();
@@ -71,7 +58,7 @@ test('cookies set through a hammerhead proxy survive close() and a new store', a
   first.store.add(id);
   const login = await first.proxy.openSessions.get(id); // hammerhead's lookup
   expect(login).toBeDefined();
-  const loggedIn = await fetchText(`${first.base}/${id}/${target}/login`);
+  const loggedIn = await h.fetchText(`${first.base}/${id}/${target}/login`);
   expect(loggedIn.status).toBe(200);
   expect(loggedIn.body).toContain('logged in');
   first.proxy.close();
@@ -79,7 +66,7 @@ test('cookies set through a hammerhead proxy survive close() and a new store', a
 
   const second = await startProxy(dir);
   try {
-    const whoami = await fetchText(`${second.base}/${id}/${target}/whoami`);
+    const whoami = await h.fetchText(`${second.base}/${id}/${target}/whoami`);
     expect(whoami.body).toContain('user=alice');
     expect(whoami.body).toContain('theme=dark');
   } finally {

@@ -1,6 +1,7 @@
 'use strict';
 
 const fs = require('fs');
+const http = require('http');
 const os = require('os');
 const path = require('path');
 
@@ -75,6 +76,20 @@ function expectTypeError(fn, text) {
   return error;
 }
 
+/** GETs a URL as a browser asking for a page would; resolves with status and body. */
+function fetchText(url) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { accept: 'text/html,*/*' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      })
+      .on('error', reject);
+  });
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -91,5 +106,6 @@ module.exports = {
   recordingLogger,
   until,
   sleep,
+  fetchText,
   expectTypeError,
 };
