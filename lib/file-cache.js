@@ -9,6 +9,8 @@ const { resolveSessionClass, defaultSaveDirectory } = require('./session-class')
 
 /** Longest stretch a cache check holds the event loop before it yields. */
 const SLICE_MS = 2;
+/** Sessions a cache check may have serialized but not yet written. */
+const MAX_QUEUED = 1024;
 const CORRUPT = 'ERR_CORRUPT_SESSION';
 
 function staleCleanup(value) {
@@ -264,9 +266,15 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       queued: new Map(),
       writing: false,
       sliced: false,
+      paused: null,
       finish,
     };
     const slice = () => {
+      // Serializing outruns most disks; waiting here bounds what the check holds in memory.
+      if (check.queued.size >= MAX_QUEUED) {
+        check.paused = slice;
+        return;
+      }
       check.sliced = this._flushSlice(check);
       this._writeQueued(check);
       if (!check.sliced) setImmediate(slice);
@@ -350,6 +358,10 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       .then((report) => {
         this._settleWrites(check, report);
         check.writing = false;
+        if (check.paused && check.queued.size < MAX_QUEUED / 2) {
+          setImmediate(check.paused);
+          check.paused = null;
+        }
         this._writeQueued(check);
       });
   }
