@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -59,10 +59,6 @@ impl FileBackend {
     /// Deletes the spare files kept for later writes (they are recreated when needed).
     pub fn drop_spares(&self) {
         self.spares.drain();
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

@@ -39,12 +39,6 @@ pub fn validate(id: &str) -> Result<(), IdError> {
     Ok(())
 }
 
-/// The file name of a valid id.
-pub fn file_name(id: &str) -> Result<String, IdError> {
-    validate(id)?;
-    Ok(format!("{id}{EXTENSION}"))
-}
-
 /// An id that has passed [`validate`], so it can only ever name a file inside the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(String);
@@ -88,7 +82,9 @@ mod tests {
     #[test]
     fn accepts_ids_rammerhead_generates() {
         assert_eq!(
-            file_name("825418963b9e4c6b9e7f655c1922c497").unwrap(),
+            SessionId::parse("825418963b9e4c6b9e7f655c1922c497")
+                .unwrap()
+                .file_name(),
             "825418963b9e4c6b9e7f655c1922c497.rhfsession"
         );
     }
@@ -120,7 +116,7 @@ mod tests {
     proptest! {
         #[test]
         fn a_valid_id_maps_to_one_plain_file_name(id in any::<String>()) {
-            if let Ok(name) = file_name(&id) {
+            if let Ok(name) = SessionId::parse(&id).map(|id| id.file_name()) {
                 let path = std::path::Path::new("/sessions").join(&name);
                 prop_assert_eq!(path.parent(), Some(std::path::Path::new("/sessions")));
                 prop_assert_eq!(path.file_name().and_then(|n| n.to_str()), Some(name.as_str()));
@@ -131,7 +127,8 @@ mod tests {
         #[test]
         fn different_valid_ids_never_share_a_file(a in "\\PC{1,40}", b in "\\PC{1,40}") {
             if a != b {
-                if let (Ok(x), Ok(y)) = (file_name(&a), file_name(&b)) {
+                let name = |id: &str| SessionId::parse(id).map(|id| id.file_name());
+                if let (Ok(x), Ok(y)) = (name(&a), name(&b)) {
                     prop_assert_ne!(x, y);
                 }
             }
