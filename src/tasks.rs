@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::{
-    sweep, FileBackend, QueuedWrite, SessionStore, SweepOptions, SweepReport, WriteOutcome,
+    run_in_background, sweep, FileBackend, QueuedWrite, SessionStore, SweepOptions, SweepReport,
+    WriteOutcome,
 };
 
 use crate::errors::Failure;
@@ -17,8 +18,9 @@ const MAX_WRITES_PER_TASK: usize = 256;
 /// Writes waiting for the next [`WriteTask`]; filled on the JavaScript thread.
 pub type Outbox = Arc<Mutex<Vec<QueuedWrite>>>;
 
-/// What one [`WriteTask`] did: ids it is done with (written, or superseded by a newer save or a
-/// delete) and the failures.
+/// What one [`WriteTask`] did, each list in queue order: ids it is done with (written, or
+/// superseded by a newer save, write or delete) and the failures. Only the newest queued write
+/// of an id can fail, so an id in both lists was done first.
 #[napi(object)]
 pub struct WriteReport {
     pub done: Vec<String>,
@@ -51,7 +53,8 @@ impl Task for WriteTask {
             done: Vec::with_capacity(ids.len()),
             failures: Vec::new(),
         };
-        for (id, outcome) in ids.into_iter().zip(self.store.write_queued(writes)) {
+        let outcomes = run_in_background(|| self.store.write_queued(writes));
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
                 WriteOutcome::Failed(e) => report.failures.push(Failure::new(&id, &e)),
                 WriteOutcome::Written | WriteOutcome::Superseded => report.done.push(id),
@@ -81,7 +84,7 @@ impl Task for SweepTask {
     type JsValue = SweepSummary;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        sweep(&self.store, self.options)
+        run_in_background(|| sweep(&self.store, self.options))
             .map_err(|e| napi::Error::new(napi::Status::GenericFailure, e.to_string()))
     }
 

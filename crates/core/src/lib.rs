@@ -2,6 +2,7 @@
 //! file IO and the coordination of background work. Nothing here knows about Node.js.
 
 pub mod backend;
+pub mod background;
 pub mod error;
 pub mod expiry;
 pub mod file_backend;
@@ -12,6 +13,7 @@ pub mod stale_sweep;
 pub mod store;
 
 pub use backend::{FileVersion, SessionBackend, StagedWrite};
+pub use background::run_in_background;
 pub use error::StoreError;
 pub use expiry::ExpiryPolicy;
 pub use file_backend::FileBackend;

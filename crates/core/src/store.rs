@@ -1,9 +1,13 @@
 //! Coordinates the JavaScript thread's reads and writes with writes and deletes running in the
 //! background, so that an older version never replaces a newer one and a session in use is never
 //! swept away.
+//!
+//! Background threads do their file IO outside the lock, so that the JavaScript thread never
+//! waits behind a slow disk for calls that touch no file (queueing, releasing); it waits only
+//! when it touches the very file being replaced or deleted.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
@@ -14,6 +18,8 @@ use crate::stale_sweep::{inspect, FileState};
 pub struct SessionStore<B> {
     backend: B,
     state: Mutex<State>,
+    /// Signalled when a background file operation ends.
+    file_released: Condvar,
 }
 
 #[derive(Default)]
@@ -26,6 +32,8 @@ struct State {
     /// Files found unreadable as sessions, as they were then; listing leaves them out until
     /// they change.
     corrupt: HashMap<SessionId, FileVersion>,
+    /// Files a background thread is replacing or deleting right now, outside the lock.
+    in_flight: HashSet<SessionId>,
 }
 
 /// One session's contents, queued by [`SessionStore::queue_writes`].
@@ -54,6 +62,7 @@ impl<B: SessionBackend> SessionStore<B> {
         Self {
             backend,
             state: Mutex::new(State::default()),
+            file_released: Condvar::new(),
         }
     }
 
@@ -68,9 +77,37 @@ impl<B: SessionBackend> SessionStore<B> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The lock, once no background operation on this id's file is in flight.
+    fn state_for(&self, id: &SessionId) -> MutexGuard<'_, State> {
+        let mut state = self.state();
+        while state.in_flight.contains(id) {
+            state = self
+                .file_released
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state
+    }
+
+    /// Runs a background thread's operation on the id's file without holding the lock; calls
+    /// for the same id wait for it to end.
+    fn outside_lock<T>(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        id: &SessionId,
+        operation: impl FnOnce() -> T,
+    ) -> T {
+        state.in_flight.insert(id.clone());
+        drop(state);
+        let result = operation();
+        self.state().in_flight.remove(id);
+        self.file_released.notify_all();
+        result
+    }
+
     /// Reads a session's file, checks that it is a session and marks the session live.
     pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
-        let mut state = self.state();
+        let mut state = self.state_for(id);
         let version = self.backend.version(id);
         let Some(bytes) = self.backend.read(id)? else {
             return Ok(None);
@@ -135,7 +172,7 @@ impl<B: SessionBackend> SessionStore<B> {
     /// session in memory from now on.
     pub fn save(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
         let staged = self.backend.stage(id, contents)?;
-        let mut state = self.state();
+        let mut state = self.state_for(id);
         state.queued.remove(id);
         state.corrupt.remove(id);
         staged.commit()?;
@@ -149,7 +186,7 @@ impl<B: SessionBackend> SessionStore<B> {
 
     /// Deletes the file, cancels queued writes and forgets the session.
     pub fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let mut state = self.state();
+        let mut state = self.state_for(id);
         state.queued.remove(id);
         state.live.remove(id);
         state.corrupt.remove(id);
@@ -165,7 +202,8 @@ impl<B: SessionBackend> SessionStore<B> {
     }
 
     /// Registers writes to be carried out by [`write_queued`](Self::write_queued), typically on
-    /// another thread. A later save, delete or queued write of the same id supersedes them.
+    /// another thread. A later save, delete or queued write of the same id supersedes them. The
+    /// caller holds these sessions in memory until it releases them.
     pub fn queue_writes(&self, items: Vec<(SessionId, String)>) -> Vec<QueuedWrite> {
         let mut state = self.state();
         items
@@ -174,6 +212,7 @@ impl<B: SessionBackend> SessionStore<B> {
                 state.next_ticket += 1;
                 let ticket = state.next_ticket;
                 state.queued.insert(id.clone(), ticket);
+                state.live.insert(id.clone());
                 QueuedWrite {
                     id,
                     ticket,
@@ -183,36 +222,41 @@ impl<B: SessionBackend> SessionStore<B> {
             .collect()
     }
 
-    /// The file IO happens outside the lock; only the rename is ordered against other calls.
+    /// Runs on a background thread: the file IO happens outside the lock, and the rename is
+    /// ordered against calls for the same id.
     pub fn write_queued(&self, writes: Vec<QueuedWrite>) -> Vec<WriteOutcome> {
         writes
             .into_iter()
             .map(|write| {
                 let staged = match self.backend.stage(&write.id, write.contents.as_bytes()) {
                     Ok(staged) => staged,
-                    Err(e) => {
-                        self.finish_queued(&write);
-                        return WriteOutcome::Failed(e);
-                    }
+                    // A failed version that a newer one replaces loses nothing.
+                    Err(e) if self.finish_queued(&write) => return WriteOutcome::Failed(e),
+                    Err(_) => return WriteOutcome::Superseded,
                 };
-                let mut state = self.state();
+                let state = self.state_for(&write.id);
                 if state.queued.get(&write.id) != Some(&write.ticket) {
                     return WriteOutcome::Superseded;
                 }
-                state.queued.remove(&write.id);
-                match staged.commit() {
-                    Ok(()) => WriteOutcome::Written,
-                    Err(e) => WriteOutcome::Failed(e),
+                let committed = self.outside_lock(state, &write.id, || staged.commit());
+                // A write queued during the rename stays queued, and outranks a failure here.
+                match (committed, self.finish_queued(&write)) {
+                    (Ok(()), _) => WriteOutcome::Written,
+                    (Err(e), true) => WriteOutcome::Failed(e),
+                    (Err(_), false) => WriteOutcome::Superseded,
                 }
             })
             .collect()
     }
 
-    fn finish_queued(&self, write: &QueuedWrite) {
+    /// Forgets a queued write that is done with; false when a newer one had replaced it.
+    fn finish_queued(&self, write: &QueuedWrite) -> bool {
         let mut state = self.state();
-        if state.queued.get(&write.id) == Some(&write.ticket) {
+        let current = state.queued.get(&write.id) == Some(&write.ticket);
+        if current {
             state.queued.remove(&write.id);
         }
+        current
     }
 
     /// True when the caller holds the session or a write of it is pending.
@@ -227,16 +271,14 @@ impl<B: SessionBackend> SessionStore<B> {
         id: &SessionId,
         judged: FileVersion,
     ) -> Result<bool, StoreError> {
-        let state = self.state();
+        let state = self.state_for(id);
         if state.live.contains(id) || state.queued.contains_key(id) {
             return Ok(false);
         }
         if self.backend.version(id) != Some(judged) {
             return Ok(false);
         }
-        let removed = self.backend.remove(id);
-        drop(state);
-        removed
+        self.outside_lock(state, id, || self.backend.remove(id))
     }
 }
 
@@ -244,6 +286,7 @@ impl<B: SessionBackend> SessionStore<B> {
 mod tests {
     use super::*;
     use crate::file_backend::FileBackend;
+    use std::sync::Arc;
 
     const SESSION: &[u8] = br#"{"data":{},"serializedCookieJar":"{}"}"#;
 
@@ -317,7 +360,109 @@ mod tests {
             [WriteOutcome::Superseded]
         ));
         assert_eq!(read(&store, "a").as_deref(), Some("2"));
+        assert!(store.is_busy(&id("a")), "held until released");
+        store.release([&id("a")]);
         assert!(!store.is_busy(&id("a")));
+    }
+
+    #[test]
+    fn only_the_newest_queued_write_can_fail() {
+        let (dir, store) = store();
+        let first = store.queue_writes(vec![(id("a"), "1".into())]);
+        let second = store.queue_writes(vec![(id("a"), "2".into())]);
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        assert!(matches!(
+            store.write_queued(first)[..],
+            [WriteOutcome::Superseded]
+        ));
+        assert!(matches!(
+            store.write_queued(second)[..],
+            [WriteOutcome::Failed(_)]
+        ));
+    }
+
+    /// A file backend whose commits wait for the test to let them through.
+    struct GatedBackend {
+        files: FileBackend,
+        entered: std::sync::mpsc::SyncSender<()>,
+        proceed: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    struct GatedWrite {
+        staged: <FileBackend as SessionBackend>::Staged,
+        entered: std::sync::mpsc::SyncSender<()>,
+        proceed: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl StagedWrite for GatedWrite {
+        fn commit(self) -> Result<(), StoreError> {
+            self.entered.send(()).unwrap();
+            self.proceed.lock().unwrap().recv().unwrap();
+            self.staged.commit()
+        }
+    }
+
+    impl SessionBackend for GatedBackend {
+        type Staged = GatedWrite;
+        fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
+            self.files.ids()
+        }
+        fn path_of(&self, id: &SessionId) -> std::path::PathBuf {
+            self.files.path_of(id)
+        }
+        fn version(&self, id: &SessionId) -> Option<FileVersion> {
+            self.files.version(id)
+        }
+        fn read(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+            self.files.read(id)
+        }
+        fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<GatedWrite, StoreError> {
+            Ok(GatedWrite {
+                staged: self.files.stage(id, contents)?,
+                entered: self.entered.clone(),
+                proceed: self.proceed.clone(),
+            })
+        }
+        fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
+            self.files.remove(id)
+        }
+        fn remove_abandoned_temporaries(&self) -> usize {
+            0
+        }
+    }
+
+    #[test]
+    fn a_background_rename_holds_up_only_calls_for_its_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (entered, on_enter) = std::sync::mpsc::sync_channel(1);
+        let (go, proceed) = std::sync::mpsc::channel();
+        let store = Arc::new(SessionStore::new(GatedBackend {
+            files: FileBackend::open(dir.path(), false).unwrap(),
+            entered,
+            proceed: Arc::new(Mutex::new(proceed)),
+        }));
+        let queued = store.queue_writes(vec![(id("a"), "queued".into())]);
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || store.write_queued(queued))
+        };
+        on_enter.recv().unwrap();
+        // The rename of "a" is under way; calls that touch no file, or another file, go ahead.
+        store.queue_writes(vec![(id("b"), "b".into())]);
+        store.release([&id("a")]);
+        assert!(store.is_busy(&id("a")), "its write is still queued");
+        // A delete of "a" waits for the rename, so it is not undone by it.
+        let remover = {
+            let store = store.clone();
+            std::thread::spawn(move || store.remove(&id("a")).unwrap())
+        };
+        go.send(()).unwrap();
+        assert!(matches!(
+            writer.join().unwrap()[..],
+            [WriteOutcome::Written]
+        ));
+        assert!(remover.join().unwrap(), "the delete found the written file");
+        assert!(store.backend().read(&id("a")).unwrap().is_none());
     }
 
     #[test]
