@@ -31,15 +31,19 @@ export declare class SessionDirectory {
   ids(): Array<string>
   /**
    * Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-   * once; returns the items refused (bad ids). A later `save`, `remove` or queued write of the
-   * same id supersedes an item here.
+   * once; a bad id throws a TypeError and queues nothing. A later `save`, `remove` or queued
+   * write of the same id supersedes an item here. The caller holds these sessions, so stale
+   * cleanup leaves their files alone, until `release`.
    */
-  queueWrites(ids: Array<string>, contents: Array<string>): Array<Failure>
-  /** Writes the oldest queued items (at most 256) on the libuv thread pool. */
+  queueWrites(ids: Array<string>, contents: Array<string>): void
+  /**
+   * Writes the oldest queued items (at most 256) on the libuv thread pool. Call it again only
+   * once its promise has settled: reports then come in the order the items were queued.
+   */
   writeQueued(): Promise<WriteReport>
   /**
    * Writes every item before returning (used at shutdown) and releases them; returns the items
-   * that failed.
+   * that failed. A bad id throws a TypeError and writes nothing.
    */
   writeNow(ids: Array<string>, contents: Array<string>): Array<Failure>
   /** Deletes the spare files kept to make later writes cheap; they come back on the next write. */
@@ -126,8 +130,9 @@ export interface SweepSummary {
 }
 
 /**
- * What one [`WriteTask`] did: ids it is done with (written, or superseded by a newer save or a
- * delete) and the failures.
+ * What one [`WriteTask`] did, each list in queue order: ids it is done with (written, or
+ * superseded by a newer save, write or delete) and the failures. Only the newest queued write
+ * of an id can fail, so an id in both lists was done first.
  */
 export interface WriteReport {
   done: Array<string>

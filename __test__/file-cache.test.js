@@ -100,12 +100,14 @@ describe('RammerheadSessionFileCache options', () => {
 });
 
 describe('RammerheadSessionFileCache methods', () => {
-  test('add writes a file at once and keeps the session in memory', () => {
+  test('add keeps the session in memory and writes its file in the background', async () => {
     const dir = h.tempDir();
     const store = fileCache({ saveDirectory: dir });
     const session = store.add('one');
+    const fresh = JSON.parse(session.serializeSession());
     expect(session).toBeInstanceOf(HammerheadSession);
-    expect(readJson(dir, 'one')).toEqual(JSON.parse(session.serializeSession()));
+    await store.whenWritten();
+    expect(readJson(dir, 'one')).toEqual(fresh);
     expect(store.get('one')).toBe(session);
     expect(() => store.add('one')).toThrow(Error);
     expect(store.has('one')).toBe(true);
@@ -143,7 +145,7 @@ describe('RammerheadSessionFileCache methods', () => {
     expect(store.keys().sort()).toEqual([...Object.values(h.GOOD_IDS), 'new'].sort());
   });
 
-  test('delete removes the file and the copy in memory', () => {
+  test('delete removes the file and the copy in memory', async () => {
     const dir = h.copyFixtures(h.GOOD);
     const store = fileCache({ saveDirectory: dir });
     const id = h.GOOD_IDS.plain;
@@ -154,6 +156,7 @@ describe('RammerheadSessionFileCache methods', () => {
     expect(store.get(id)).toBeUndefined();
     expect(store.delete(id)).toBe(false);
     store.add('memory-only');
+    await store.whenWritten();
     fs.unlinkSync(file(dir, 'memory-only'));
     expect(store.delete('memory-only')).toBe(true);
   });
@@ -186,11 +189,12 @@ describe('RammerheadSessionFileCache methods', () => {
     expect(readJson(dir, 'a').data.restrictIP).toBe('imported');
   });
 
-  test('files are owner-only', () => {
+  test('files are owner-only', async () => {
     const dir = h.tempDir();
     const store = fileCache({ saveDirectory: dir });
     store.add('a');
     store.addSerializedSession('b', store.get('a').serializeSession());
+    await store.whenWritten();
     for (const id of ['a', 'b']) expect(fs.statSync(file(dir, id)).mode & 0o777).toBe(0o600);
   });
 
@@ -338,10 +342,13 @@ describe('cache eviction', () => {
 
   test('with deleteUnused, never-used sessions are dropped unwritten, their file kept', async () => {
     const dir = h.tempDir();
-    const store = fileCache({ saveDirectory: dir, cacheTimeout: 1, cacheCheckInterval: 5 });
+    const store = fileCache({ saveDirectory: dir, cacheTimeout: 1 });
     const session = store.add('a');
+    await store.whenWritten();
     session.data.restrictIP = 'changed in memory';
-    await h.until(() => !store.cachedSessions.has('a'));
+    await h.sleep(5);
+    await store.checkCache();
+    expect(store.cachedSessions.has('a')).toBe(false);
     expect(readJson(dir, 'a').data.restrictIP).toBeUndefined();
   });
 
@@ -371,7 +378,7 @@ describe('cache eviction', () => {
     expect(store.get('a')).toBe(session);
   });
 
-  test('close writes every used session and returns only when they are on disk', () => {
+  test('close writes every used session and returns only when they are on disk', async () => {
     const dir = h.tempDir();
     const store = fileCache({ saveDirectory: dir });
     for (let i = 0; i < 50; i++) {
@@ -379,11 +386,21 @@ describe('cache eviction', () => {
       s.lastUsed = s.createdAt + 1;
       s.data.n = i;
     }
-    store.add('unused').data.n = 'never';
+    store.add('unused');
+    await store.whenWritten();
+    store.get('unused', false).data.n = 'never';
     store.close();
     for (let i = 0; i < 50; i++) expect(readJson(dir, `s${i}`).data.n).toBe(i);
     expect(readJson(dir, 'unused').data.n).toBeUndefined();
     expect(store.cachedSessions.size).toBe(0);
+  });
+
+  test('close writes a session added just before, even if never used', () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    const session = store.add('late');
+    store.close();
+    expect(readJson(dir, 'late')).toEqual(JSON.parse(session.serializeSession()));
   });
 });
 
@@ -402,6 +419,7 @@ describe('write failures', () => {
     const session = store.add('a');
     session.lastUsed = session.createdAt + 1;
     session.data.restrictIP = 'kept';
+    await store.whenWritten();
     fs.rmSync(saveDirectory, { recursive: true });
     await h.sleep(5);
     await store.checkCache();
@@ -415,6 +433,26 @@ describe('write failures', () => {
     await store.checkCache();
     expect(store.cachedSessions.has('a')).toBe(false);
     expect(readJson(saveDirectory, 'a').data.restrictIP).toBe('kept');
+  });
+
+  test('an added session whose file cannot be written stays in memory until it is', async () => {
+    const dir = h.tempDir();
+    const saveDirectory = path.join(dir, 'sessions');
+    fs.mkdirSync(saveDirectory);
+    const logger = h.recordingLogger();
+    const store = fileCache({ saveDirectory, logger, cacheTimeout: 1 });
+    fs.rmSync(saveDirectory, { recursive: true });
+    const session = store.add('a');
+    await store.whenWritten();
+    expect(logger.lines.error.join('\n')).toMatch(/add.* a .*ENOENT/);
+    await h.sleep(5);
+    // Never used, but it has no file: written, not dropped.
+    await store.checkCache();
+    expect(store.cachedSessions.get('a')).toBe(session);
+    fs.mkdirSync(saveDirectory);
+    await store.checkCache();
+    expect(store.cachedSessions.has('a')).toBe(false);
+    expect(readJson(saveDirectory, 'a')).toEqual(JSON.parse(session.serializeSession()));
   });
 
   test('a session that cannot be serialized stays in memory and the check still ends', async () => {

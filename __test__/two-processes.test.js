@@ -20,7 +20,7 @@ function inOtherProcess(dir, body) {
   return execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim();
 }
 
-test('a session added in one process is seen by has/get in another at once', () => {
+test('addSerializedSession is seen by has/get in another process at once, add once written', async () => {
   const dir = h.tempDir();
   const store = new RammerheadSessionFileCache({
     saveDirectory: dir,
@@ -40,6 +40,7 @@ test('a session added in one process is seen by has/get in another at once', () 
   expect(store.get('from-worker').data.localStorage).toEqual(JSON.parse(json).data.localStorage);
 
   store.add('from-master');
+  await store.whenWritten();
   const seen = inOtherProcess(
     dir,
     `console.log(store.has('from-master'), typeof store.get('from-master')); store.close();`,

@@ -80,6 +80,7 @@ test('a directory removed under the store: the session waits in memory until it 
   const session = store.add('a');
   session.updateLastUsed();
   session.lastUsed += 1;
+  await store.whenWritten();
   fs.rmSync(dir, { recursive: true });
   expect(() => store.close()).toThrow(expect.objectContaining({ code: 'ERR_SESSIONS_NOT_SAVED' }));
   fs.mkdirSync(dir);

@@ -2,14 +2,15 @@
 
 const { performance } = require('perf_hooks');
 const { SessionDirectory } = require('../index.js');
+const { BackgroundWrites } = require('./background-writes');
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { expiredSessionIds } = require('./expired-sessions');
 const options = require('./options');
 const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
 
 /** Longest stretch a cache check holds the event loop before it yields. */
-const SLICE_MS = 2;
-/** Sessions a cache check may have serialized but not yet written. */
+const SLICE_MS = 1;
+/** Sessions that may be waiting to be written before a cache check serializes more. */
 const MAX_QUEUED = 1024;
 const CORRUPT = 'ERR_CORRUPT_SESSION';
 
@@ -80,6 +81,14 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     this.cachedSessions = new Map();
     /** Sessions being written before they leave memory; `get` takes them back. */
     this.flushingSessions = new Map();
+    /**
+     * Sessions whose file may be missing (made by `add` and not written yet, or their write
+     * failed): a cache check writes them even if never used, rather than dropping them.
+     */
+    this.unwritten = new Set();
+    this.writes = new BackgroundWrites(this.directory, () => this._afterWrites());
+    /** The running cache check's state, and the promise it resolves. */
+    this.check = null;
     this.cacheCheck = null;
     this.staleSweep = null;
 
@@ -165,20 +174,38 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     }
   }
 
+  /** Its file is written in the background, started at once; see `whenWritten()`. */
   add(id) {
     options.requireString(id, 'id');
     if (this.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
-    this.directory.save(id, session.serializeSession(), true);
+    this.writes.queue([id], [session.serializeSession()], this._settleAdd);
     this.cachedSessions.set(id, session);
+    this.unwritten.add(id);
     this.logger.debug(`(FileCache.add) added ${id}`);
     return session;
+  }
+
+  _settleAdd = (id, failure) => {
+    if (failure === undefined) {
+      this.unwritten.delete(id);
+    } else if (this.unwritten.has(id)) {
+      this.logger.error(
+        `(FileCache.add) cannot write ${id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
+      );
+    }
+  };
+
+  /** Resolves once every file write started so far (by `add` and cache checks) has finished. */
+  whenWritten() {
+    return this.writes.whenIdle();
   }
 
   delete(id) {
     options.requireString(id, 'id');
     const wasCached = this.cachedSessions.delete(id);
     const wasFlushing = this.flushingSessions.delete(id);
+    this.unwritten.delete(id);
     let removed = false;
     try {
       removed = this.directory.remove(id);
@@ -197,6 +224,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     this.directory.save(id, serializedSession, false);
     this.cachedSessions.delete(id);
     this.flushingSessions.delete(id);
+    this.unwritten.delete(id);
     this.logger.debug(`(FileCache.addSerializedSession) added ${id}`);
   }
 
@@ -213,7 +241,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     const dropped = [];
     for (const map of [this.flushingSessions, this.cachedSessions]) {
       for (const [id, session] of map) {
-        if (this._isUnused(session)) {
+        if (this._isUnused(id, session)) {
           dropped.push(id);
           continue;
         }
@@ -229,7 +257,11 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     this.directory.release(dropped);
     const failed = new Set(failures.map((f) => f.id));
     for (const map of [this.flushingSessions, this.cachedSessions]) {
-      for (const id of map.keys()) if (!failed.has(id)) map.delete(id);
+      for (const id of map.keys()) {
+        if (failed.has(id)) continue;
+        map.delete(id);
+        this.unwritten.delete(id);
+      }
     }
     // Spare files make writes cheap while running; at shutdown they are only litter.
     this.directory.dropSpareFiles();
@@ -239,8 +271,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     if (failures.length > 0) throw unsavedError(failures);
   }
 
-  _isUnused(session) {
-    return this.deleteUnused && session.lastUsed === session.createdAt;
+  _isUnused(id, session) {
+    return this.deleteUnused && session.lastUsed === session.createdAt && !this.unwritten.has(id);
   }
 
   /**
@@ -250,13 +282,6 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
    */
   checkCache() {
     if (this.cacheCheck) return this.cacheCheck;
-    let finish;
-    this.cacheCheck = new Promise((resolve) => {
-      finish = () => {
-        this.cacheCheck = null;
-        resolve();
-      };
-    });
     const check = {
       now: Date.now(),
       entries: this.cachedSessions.entries(),
@@ -264,23 +289,35 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       retryLater: new Set(),
       // Queued for writing: id -> the session object whose contents were queued.
       queued: new Map(),
-      writing: false,
+      // Written and out of memory; released in one call per report.
+      released: [],
       sliced: false,
-      paused: null,
-      finish,
+      paused: false,
+      settle: null,
+      finish: null,
     };
-    const slice = () => {
-      // Serializing outruns most disks; waiting here bounds what the check holds in memory.
-      if (check.queued.size >= MAX_QUEUED) {
-        check.paused = slice;
-        return;
-      }
-      check.sliced = this._flushSlice(check);
-      this._writeQueued(check);
-      if (!check.sliced) setImmediate(slice);
-    };
-    slice();
+    check.settle = (id, failure) => this._settleFlush(check, id, failure);
+    this.cacheCheck = new Promise((resolve) => {
+      check.finish = () => {
+        this.check = null;
+        this.cacheCheck = null;
+        resolve();
+      };
+    });
+    this.check = check;
+    this._sliceCheck(check);
     return this.cacheCheck;
+  }
+
+  _sliceCheck(check) {
+    // Serializing outruns most disks; waiting here bounds what the check holds in memory.
+    if (this.writes.size >= MAX_QUEUED) {
+      check.paused = true;
+      return;
+    }
+    check.sliced = this._flushSlice(check);
+    if (!check.sliced) setImmediate(() => this._sliceCheck(check));
+    else if (check.queued.size === 0) check.finish();
   }
 
   _flushSlice(check) {
@@ -293,7 +330,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       if (next.done) break;
       const [id, session] = next.value;
       if (check.now - session.lastUsed > this.cacheTimeout && !check.retryLater.has(id)) {
-        if (this._isUnused(session)) {
+        if (this._isUnused(id, session)) {
           this.cachedSessions.delete(id);
           dropped.push(id);
         } else {
@@ -330,65 +367,40 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   /** Hands a slice's sessions to the native side, which copies them out of the JS heap. */
   _queue(check, ids, contents, dropped) {
     if (dropped.length > 0) this.directory.release(dropped);
-    if (ids.length > 0) this.directory.queueWrites(ids, contents);
+    if (ids.length > 0) this.writes.queue(ids, contents, check.settle);
     return false;
   }
 
-  /**
-   * Runs one background write of everything queued at a time: on a small machine, parallel
-   * writers would take the CPU from the JavaScript thread instead of leaving it to requests.
-   */
-  _writeQueued(check) {
-    if (check.writing) return;
-    if (check.queued.size === 0) {
-      if (check.sliced) check.finish();
+  _settleFlush(check, id, failure) {
+    const session = check.queued.get(id);
+    check.queued.delete(id);
+    // Taken back by get(), deleted or replaced meanwhile: nothing left to do here.
+    if (this.flushingSessions.get(id) !== session) return;
+    this.flushingSessions.delete(id);
+    if (failure === undefined) {
+      this.unwritten.delete(id);
+      check.released.push(id);
       return;
     }
-    check.writing = true;
-    this.directory
-      .writeQueued()
-      .catch((error) => ({
-        done: [],
-        failures: [...check.queued.keys()].map((id) => ({
-          id,
-          code: error.code || 'EIO',
-          message: error.message,
-        })),
-      }))
-      .then((report) => {
-        this._settleWrites(check, report);
-        check.writing = false;
-        if (check.paused && check.queued.size < MAX_QUEUED / 2) {
-          setImmediate(check.paused);
-          check.paused = null;
-        }
-        this._writeQueued(check);
-      });
+    // Kept in memory and retried at the next check, so nothing is lost.
+    this.cachedSessions.set(id, session);
+    this.unwritten.add(id);
+    check.retryLater.add(id);
+    this.logger.error(
+      `(FileCache.checkCache) cannot save ${id}, keeping it in memory: ${failure.code} ${failure.message}`,
+    );
   }
 
-  _settleWrites(check, { done, failures }) {
-    const released = [];
-    for (const id of done) {
-      const session = check.queued.get(id);
-      check.queued.delete(id);
-      // Taken back by get(), deleted or replaced meanwhile: nothing left to do here.
-      if (this.flushingSessions.get(id) !== session) continue;
-      this.flushingSessions.delete(id);
-      released.push(id);
+  _afterWrites() {
+    const check = this.check;
+    if (check === null) return;
+    if (check.released.length > 0) this.directory.release(check.released.splice(0));
+    if (check.paused && this.writes.size < MAX_QUEUED / 2) {
+      check.paused = false;
+      setImmediate(() => this._sliceCheck(check));
+    } else if (check.sliced && check.queued.size === 0) {
+      check.finish();
     }
-    for (const { id, code, message } of failures) {
-      const session = check.queued.get(id);
-      check.queued.delete(id);
-      if (this.flushingSessions.get(id) !== session) continue;
-      // Kept in memory and retried at the next check, so nothing is lost.
-      this.flushingSessions.delete(id);
-      this.cachedSessions.set(id, session);
-      check.retryLater.add(id);
-      this.logger.error(
-        `(FileCache.checkCache) cannot save ${id}, keeping it in memory: ${code} ${message}`,
-      );
-    }
-    if (released.length > 0) this.directory.release(released);
   }
 
   /**

@@ -170,12 +170,22 @@ export declare class RammerheadSessionFileCache<
    * `logger.warn` for unreadable files, which are deleted with `deleteCorruptedSessions`).
    */
   get(id: string, updateActiveTimestamp?: boolean): S | undefined
-  /** Throws `TypeError` for an id that cannot name a file (empty, `/`, `\`, NUL, over 244 bytes). */
+  /**
+   * Creates a session and keeps it in memory; its file is written in the background, starting at
+   * once (`whenWritten()` waits for it; other processes see it from then on). A write that fails
+   * is logged and retried when the session leaves memory; `close()` writes it too. Throws
+   * `TypeError` for an id that cannot name a file (empty, `/`, `\`, NUL, over 244 bytes).
+   */
   add(id: string): S
   /** Deletes the file and the copy in memory; true if there was either. Never throws for IO. */
   delete(id: string): boolean
-  /** Writes `serializedSession` as the file; it replaces any copy in memory. */
+  /**
+   * Writes `serializedSession` as the file before returning, so other processes see it at once
+   * (rammerhead's `/newsession` relies on this); it replaces any copy in memory.
+   */
   addSerializedSession(id: string, serializedSession: string): void
+  /** Resolves once every file write started so far, by `add` and cache checks, has finished. */
+  whenWritten(): Promise<void>
   /**
    * Moves sessions idle for longer than `cacheTimeout` out of memory, writing them first
    * (runs every `cacheCheckInterval`). Resolves once the writes are done.

@@ -16,19 +16,16 @@ pub struct SessionDirectory {
     outbox: Outbox,
 }
 
+/// Pairs ids with contents; the ids come from sessions already held, so a bad one is a bug in
+/// the caller and refuses the whole batch.
 fn parse_items(
     ids: Vec<String>,
     contents: Vec<String>,
-) -> (Vec<(SessionId, String)>, Vec<Failure>) {
-    let mut items = Vec::with_capacity(ids.len());
-    let mut failures = Vec::new();
-    for (id, text) in ids.into_iter().zip(contents) {
-        match SessionId::parse(&id) {
-            Ok(parsed) => items.push((parsed, text)),
-            Err(e) => failures.push(Failure::new(&id, &e.into())),
-        }
-    }
-    (items, failures)
+) -> std::result::Result<Vec<(SessionId, String)>, StoreError> {
+    ids.into_iter()
+        .zip(contents)
+        .map(|(id, text)| Ok((SessionId::parse(&id)?, text)))
+        .collect()
 }
 
 #[napi]
@@ -97,36 +94,44 @@ impl SessionDirectory {
     }
 
     /// Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-    /// once; returns the items refused (bad ids). A later `save`, `remove` or queued write of the
-    /// same id supersedes an item here.
+    /// once; a bad id throws a TypeError and queues nothing. A later `save`, `remove` or queued
+    /// write of the same id supersedes an item here. The caller holds these sessions, so stale
+    /// cleanup leaves their files alone, until `release`.
     #[napi]
-    pub fn queue_writes(&self, ids: Vec<String>, contents: Vec<String>) -> Vec<Failure> {
-        let (items, failures) = parse_items(ids, contents);
+    pub fn queue_writes(&self, env: Env, ids: Vec<String>, contents: Vec<String>) -> Result<()> {
+        let items = parse_items(ids, contents).map_err(|e| throw(&env, e))?;
         let writes = self.store.queue_writes(items);
         self.outbox
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(writes);
-        failures
+        Ok(())
     }
 
-    /// Writes the oldest queued items (at most 256) on the libuv thread pool.
+    /// Writes the oldest queued items (at most 256) on the libuv thread pool. Call it again only
+    /// once its promise has settled: reports then come in the order the items were queued.
     #[napi(ts_return_type = "Promise<WriteReport>")]
     pub fn write_queued(&self) -> AsyncTask<WriteTask> {
         AsyncTask::new(WriteTask::new(self.store.clone(), self.outbox.clone()))
     }
 
     /// Writes every item before returning (used at shutdown) and releases them; returns the items
-    /// that failed.
+    /// that failed. A bad id throws a TypeError and writes nothing.
     #[napi]
-    pub fn write_now(&self, ids: Vec<String>, contents: Vec<String>) -> Vec<Failure> {
-        let (items, mut failures) = parse_items(ids, contents);
-        for (id, text) in &items {
-            if let Err(e) = self.store.save(id, text.as_bytes(), false) {
-                failures.push(Failure::new(id.as_str(), &e));
-            }
-        }
-        failures
+    pub fn write_now(
+        &self,
+        env: Env,
+        ids: Vec<String>,
+        contents: Vec<String>,
+    ) -> Result<Vec<Failure>> {
+        let items = parse_items(ids, contents).map_err(|e| throw(&env, e))?;
+        Ok(items
+            .iter()
+            .filter_map(|(id, text)| {
+                let saved = self.store.save(id, text.as_bytes(), false);
+                saved.err().map(|e| Failure::new(id.as_str(), &e))
+            })
+            .collect())
     }
 
     /// Deletes the spare files kept to make later writes cheap; they come back on the next write.

@@ -32,6 +32,8 @@ function makeIdle(id, payload) {
 async function main() {
   const big = makeIdle('big', 'b'.repeat(512 * 1024));
   makeIdle('small', 'small');
+  // The fresh sessions' own files first, so "big" has a complete older version on disk.
+  await store.whenWritten();
   await store.checkCache();
   let closeError;
   try {
