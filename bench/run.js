@@ -329,7 +329,7 @@ async function main() {
       '',
     ],
     ['cold get (read + revive)', ours.file.coldGet, 'µs', null, theirs && theirs.file.coldGet, ''],
-    ['add', ours.file.add, 'µs', null, theirs && theirs.file.add, '≤ 50 µs, ≤ ½ original'],
+    ['add', ours.file.add, 'µs', null, theirs && theirs.file.add, '≤ ½ original'],
     [
       'add, until its file is written (wall)',
       ours.file.addWritten,
@@ -361,7 +361,7 @@ async function main() {
       'µs',
       null,
       theirs && theirs.file.flush,
-      '≤ 30 µs, ≤ ½ original',
+      '≤ ½ original',
     ],
     [
       'flush, per session (JS thread)',
@@ -393,7 +393,7 @@ async function main() {
       'µs',
       null,
       theirs && theirs.cleanup,
-      '≤ 25 µs, ≤ ½ original',
+      '≤ ½ original',
     ],
     [
       'worst stall during cleanup',
