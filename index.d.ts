@@ -46,7 +46,10 @@ export declare class SessionDirectory {
    * that failed. A bad id throws a TypeError and writes nothing.
    */
   writeNow(ids: Array<string>, contents: Array<string>): Array<Failure>
-  /** Deletes the spare files kept to make later writes cheap; they come back on the next write. */
+  /**
+   * Deletes the spare files kept to make writes cheap and keeps none from now on, not even
+   * those of writes still under way: for shutdown. Later writes still work.
+   */
   dropSpareFiles(): void
   /**
    * Deletes expired session files on the libuv thread pool, skipping sessions held in memory.

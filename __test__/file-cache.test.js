@@ -395,12 +395,17 @@ describe('cache eviction', () => {
     expect(store.cachedSessions.size).toBe(0);
   });
 
-  test('close writes a session added just before, even if never used', () => {
+  test('close writes sessions added just before, even if never used, and leaves no litter', async () => {
     const dir = h.tempDir();
     const store = fileCache({ saveDirectory: dir });
-    const session = store.add('late');
+    const sessions = Array.from({ length: 20 }, (_, i) => store.add(`late${i}`));
     store.close();
-    expect(readJson(dir, 'late')).toEqual(JSON.parse(session.serializeSession()));
+    for (const session of sessions) {
+      expect(readJson(dir, session.id)).toEqual(JSON.parse(session.serializeSession()));
+    }
+    // Background writes under way at close() end without keeping spare files.
+    await store.whenWritten();
+    expect(fs.readdirSync(dir)).toHaveLength(20);
   });
 });
 

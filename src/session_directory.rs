@@ -134,7 +134,8 @@ impl SessionDirectory {
             .collect())
     }
 
-    /// Deletes the spare files kept to make later writes cheap; they come back on the next write.
+    /// Deletes the spare files kept to make writes cheap and keeps none from now on, not even
+    /// those of writes still under way: for shutdown. Later writes still work.
     #[napi]
     pub fn drop_spare_files(&self) {
         self.store.backend().drop_spares();

@@ -56,9 +56,9 @@ impl FileBackend {
         })
     }
 
-    /// Deletes the spare files kept for later writes (they are recreated when needed).
+    /// Deletes the spare files kept for later writes and keeps none from now on, for shutdown.
     pub fn drop_spares(&self) {
-        self.spares.drain();
+        self.spares.retire();
     }
 }
 

@@ -25,6 +25,8 @@ pub struct SparePool {
     suffix: &'static str,
     spares: Mutex<Vec<PathBuf>>,
     exchange_supported: AtomicBool,
+    /// Set at shutdown: spares coming back from writes still under way are deleted, not kept.
+    retired: AtomicBool,
 }
 
 /// A spare holding new contents, ready to be installed.
@@ -59,6 +61,7 @@ impl SparePool {
             suffix,
             spares: Mutex::new(Vec::new()),
             exchange_supported: AtomicBool::new(cfg!(target_os = "linux")),
+            retired: AtomicBool::new(false),
         }
     }
 
@@ -87,10 +90,10 @@ impl SparePool {
         Ok(Spare { file, path })
     }
 
-    /// Keeps a spare for later, or deletes it when enough are kept.
+    /// Keeps a spare for later, or deletes it when enough are kept or the pool is retired.
     pub fn put_back(&self, path: PathBuf) {
         let mut spares = self.spares();
-        if spares.len() < MAX_SPARES {
+        if spares.len() < MAX_SPARES && !self.retired.load(Ordering::Relaxed) {
             spares.push(path);
         } else {
             drop(spares);
@@ -127,8 +130,15 @@ impl SparePool {
         fs::rename(&path, target)
     }
 
+    /// Deletes every kept spare and keeps none from now on, also of writes still under way.
+    /// Later writes still work, each with a temporary file of its own.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.drain();
+    }
+
     /// Deletes every kept spare.
-    pub fn drain(&self) {
+    fn drain(&self) {
         for path in std::mem::take(&mut *self.spares()) {
             let _ = fs::remove_file(path);
         }
@@ -218,6 +228,25 @@ mod tests {
         assert_eq!(names, 2, "the session file and one kept spare");
         pool.drain();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_retired_pool_keeps_no_spare_even_of_a_write_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(dir.path());
+        let target = dir.path().join("a.rhfsession");
+        install(&pool, &target, b"one");
+        let mut under_way = pool.take().unwrap();
+        under_way.write(b"two", false).unwrap();
+        pool.retire();
+        pool.install(under_way, &target).unwrap();
+        install(&pool, &target, b"three");
+        assert_eq!(fs::read(&target).unwrap(), b"three");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only the session file"
+        );
     }
 
     #[test]

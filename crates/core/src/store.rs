@@ -228,6 +228,10 @@ impl<B: SessionBackend> SessionStore<B> {
         writes
             .into_iter()
             .map(|write| {
+                // Superseded already (by close() writing everything, say): no IO at all.
+                if self.state().queued.get(&write.id) != Some(&write.ticket) {
+                    return WriteOutcome::Superseded;
+                }
                 let staged = match self.backend.stage(&write.id, write.contents.as_bytes()) {
                     Ok(staged) => staged,
                     // A failed version that a newer one replaces loses nothing.
