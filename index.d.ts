@@ -37,8 +37,9 @@ export declare class SessionDirectory {
    */
   queueWrites(ids: Array<string>, contents: Array<string>): void
   /**
-   * Writes the oldest queued items (at most 256) on the libuv thread pool. Call it again only
-   * once its promise has settled: reports then come in the order the items were queued.
+   * Writes the oldest queued items (at most 256) in the background, on a low-priority thread
+   * started from the libuv thread pool. Call it again only once its promise has settled:
+   * reports then come in the order the items were queued.
    */
   writeQueued(): Promise<WriteReport>
   /**
@@ -52,7 +53,7 @@ export declare class SessionDirectory {
    */
   dropSpareFiles(): void
   /**
-   * Deletes expired session files on the libuv thread pool, skipping sessions held in memory.
+   * Deletes expired session files in the background, skipping sessions held in memory.
    * Limits of null or 0 are disabled.
    */
   sweep(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, removeCorrupt: boolean): Promise<SweepSummary>

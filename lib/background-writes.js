@@ -57,10 +57,14 @@ class BackgroundWrites {
   }
 
   _settleReport({ done, failures }) {
-    // An id in both lists was done first: only its newest write can fail.
-    for (const id of done) this._settle(id, undefined);
-    for (const failure of failures) this._settle(failure.id, failure);
-    this._next();
+    try {
+      // An id in both lists was done first: only its newest write can fail.
+      for (const id of done) this._settle(id, undefined);
+      for (const failure of failures) this._settle(failure.id, failure);
+    } finally {
+      // Even if a callback threw (a logger, say), later writes must still run.
+      this._next();
+    }
   }
 
   _failAll(error) {

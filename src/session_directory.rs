@@ -108,8 +108,9 @@ impl SessionDirectory {
         Ok(())
     }
 
-    /// Writes the oldest queued items (at most 256) on the libuv thread pool. Call it again only
-    /// once its promise has settled: reports then come in the order the items were queued.
+    /// Writes the oldest queued items (at most 256) in the background, on a low-priority thread
+    /// started from the libuv thread pool. Call it again only once its promise has settled:
+    /// reports then come in the order the items were queued.
     #[napi(ts_return_type = "Promise<WriteReport>")]
     pub fn write_queued(&self) -> AsyncTask<WriteTask> {
         AsyncTask::new(WriteTask::new(self.store.clone(), self.outbox.clone()))
@@ -141,7 +142,7 @@ impl SessionDirectory {
         self.store.backend().drop_spares();
     }
 
-    /// Deletes expired session files on the libuv thread pool, skipping sessions held in memory.
+    /// Deletes expired session files in the background, skipping sessions held in memory.
     /// Limits of null or 0 are disabled.
     #[napi(ts_return_type = "Promise<SweepSummary>")]
     pub fn sweep(

@@ -1,4 +1,5 @@
-//! Work that runs on the libuv thread pool, off the JavaScript thread.
+//! Work started from the libuv thread pool and run on low-priority threads of its own, off the
+//! JavaScript thread.
 
 use std::sync::{Arc, Mutex};
 
