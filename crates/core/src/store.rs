@@ -228,7 +228,7 @@ impl<B: SessionBackend> SessionStore<B> {
         writes
             .into_iter()
             .map(|write| {
-                // Superseded already (by close() writing everything, say): no IO at all.
+                // Superseded already (by a later save, say): no IO at all.
                 if self.state().queued.get(&write.id) != Some(&write.ticket) {
                     return WriteOutcome::Superseded;
                 }
