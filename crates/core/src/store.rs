@@ -36,6 +36,13 @@ struct State {
     in_flight: HashSet<SessionId>,
 }
 
+impl State {
+    /// Whether `write` is still the newest queued for its id.
+    fn is_newest(&self, write: &QueuedWrite) -> bool {
+        self.queued.get(&write.id) == Some(&write.ticket)
+    }
+}
+
 /// One session's contents, queued by [`SessionStore::queue_writes`].
 pub struct QueuedWrite {
     id: SessionId,
@@ -229,7 +236,7 @@ impl<B: SessionBackend> SessionStore<B> {
             .into_iter()
             .map(|write| {
                 // Superseded already (by a later save, say): no IO at all.
-                if self.state().queued.get(&write.id) != Some(&write.ticket) {
+                if !self.state().is_newest(&write) {
                     return WriteOutcome::Superseded;
                 }
                 let staged = match self.backend.stage(&write.id, write.contents.as_bytes()) {
@@ -239,7 +246,7 @@ impl<B: SessionBackend> SessionStore<B> {
                     Err(_) => return WriteOutcome::Superseded,
                 };
                 let state = self.state_for(&write.id);
-                if state.queued.get(&write.id) != Some(&write.ticket) {
+                if !state.is_newest(&write) {
                     return WriteOutcome::Superseded;
                 }
                 let committed = self.outside_lock(state, &write.id, || staged.commit());
@@ -256,11 +263,11 @@ impl<B: SessionBackend> SessionStore<B> {
     /// Forgets a queued write that is done with; false when a newer one had replaced it.
     fn finish_queued(&self, write: &QueuedWrite) -> bool {
         let mut state = self.state();
-        let current = state.queued.get(&write.id) == Some(&write.ticket);
-        if current {
+        let newest = state.is_newest(write);
+        if newest {
             state.queued.remove(&write.id);
         }
-        current
+        newest
     }
 
     /// True when the caller holds the session or a write of it is pending.
