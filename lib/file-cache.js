@@ -87,9 +87,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
      */
     this.unwritten = new Set();
     this.writes = new BackgroundWrites(this.directory, () => this._afterWrites());
-    /** The running cache check's state, and the promise it resolves. */
+    /** The running cache check's state; `check.done` resolves when it ends. */
     this.check = null;
-    this.cacheCheck = null;
     this.staleSweep = null;
 
     this.cacheCheckTimer = setInterval(() => this.checkCache(), this.cacheCheckInterval);
@@ -281,7 +280,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
    * when every write has finished.
    */
   checkCache() {
-    if (this.cacheCheck) return this.cacheCheck;
+    if (this.check) return this.check.done;
     const check = {
       now: Date.now(),
       entries: this.cachedSessions.entries(),
@@ -295,18 +294,23 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       paused: false,
       settle: null,
       finish: null,
+      done: null,
     };
     check.settle = (id, failure) => this._settleFlush(check, id, failure);
-    this.cacheCheck = new Promise((resolve) => {
+    check.done = new Promise((resolve) => {
       check.finish = () => {
         this.check = null;
-        this.cacheCheck = null;
         resolve();
       };
     });
     this.check = check;
     this._sliceCheck(check);
-    return this.cacheCheck;
+    return check.done;
+  }
+
+  /** Ends the check once every session is serialized and every write of it has settled. */
+  _finishIfWritten(check) {
+    if (check.sliced && check.queued.size === 0) check.finish();
   }
 
   _sliceCheck(check) {
@@ -316,8 +320,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       return;
     }
     check.sliced = this._flushSlice(check);
-    if (!check.sliced) setImmediate(() => this._sliceCheck(check));
-    else if (check.queued.size === 0) check.finish();
+    if (check.sliced) this._finishIfWritten(check);
+    else setImmediate(() => this._sliceCheck(check));
   }
 
   _flushSlice(check) {
@@ -398,8 +402,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     if (check.paused && this.writes.size < MAX_QUEUED / 2) {
       check.paused = false;
       setImmediate(() => this._sliceCheck(check));
-    } else if (check.sliced && check.queued.size === 0) {
-      check.finish();
+    } else {
+      this._finishIfWritten(check);
     }
   }
 
