@@ -10,8 +10,11 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class SessionDirectory {
-  /** Opens an existing, writable directory; throws an error naming the path otherwise. */
-  constructor(path: string, durable: boolean)
+  /**
+   * Opens an existing, writable directory; throws an error naming the path otherwise. Files
+   * larger than `maxSessionBytes` are not read.
+   */
+  constructor(path: string, durable: boolean, maxSessionBytes: number)
   /**
    * The file's contents, or null when there is no file or the id cannot name one. A file that
    * is not a session throws with code `ERR_CORRUPT_SESSION`.
@@ -20,44 +23,49 @@ export declare class SessionDirectory {
   /** Whether the id has a file that reads as a session (a corrupt file does not count). */
   holdsSession(id: string): boolean
   /**
-   * Writes at once, atomically; a bad id throws a TypeError. `held`: the caller keeps this
-   * session in memory, so stale cleanup leaves its file alone until `release`.
+   * Writes JSON from outside at once, atomically, after checking that a later `load` accepts
+   * it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. `held`: the caller
+   * keeps this session in memory, so stale cleanup leaves its file alone until `release`.
    */
-  save(id: string, contents: string, held: boolean): void
-  /** True when a file was deleted; an id that cannot name a file is simply absent. */
+  import(id: string, contents: string, held: boolean): void
+  /**
+   * True when a file was deleted; an id that cannot name a file is simply absent. A file that
+   * cannot be deleted throws, and the session stays as it was.
+   */
   remove(id: string): boolean
   /** The caller dropped these sessions from memory; stale cleanup may judge their files again. */
   release(ids: Array<string>): void
   ids(): Array<string>
   /**
    * Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-   * once; a bad id throws a TypeError and queues nothing. A later `save`, `remove` or queued
-   * write of the same id supersedes an item here. The caller holds these sessions, so stale
-   * cleanup leaves their files alone, until `release`.
+   * once, and returns the items refused for an id that cannot name a file. A later `import`,
+   * `remove` or queued write of the same id supersedes an item here. The caller holds these
+   * sessions, so stale cleanup leaves their files alone, until `release`.
    */
-  queueWrites(ids: Array<string>, contents: Array<string>): void
+  queueWrites(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
   /**
    * Writes the oldest queued items (at most 256) in the background, on a low-priority thread
    * started from the libuv thread pool. Call it again only once its promise has settled:
-   * reports then come in the order the items were queued.
+   * each report then covers the next items in the order they were queued.
    */
   writeQueued(): Promise<WriteReport>
   /**
    * Writes every item before returning (used at shutdown) and releases them; returns the items
-   * that failed. A bad id throws a TypeError and writes nothing.
+   * that failed, by position.
    */
-  writeNow(ids: Array<string>, contents: Array<string>): Array<Failure>
-  /**
-   * Deletes the spare files kept to make writes cheap and keeps none from now on, not even
-   * those of writes still under way: for shutdown. Later writes still work.
-   */
-  dropSpareFiles(): void
+  writeNow(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
   /**
    * Deletes expired session files in the background, skipping sessions held in memory.
    * Limits of null or 0 are disabled.
    */
   sweep(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, removeCorrupt: boolean): Promise<SweepSummary>
 }
+
+/** Throws `ERR_INVALID_SESSION` if `json` is not what a session file may hold. */
+export declare function checkSession(json: string): void
+
+/** Throws a TypeError (`ERR_INVALID_SESSION_ID`) stating the rule if `id` cannot name a session. */
+export declare function checkSessionId(id: string): void
 
 /**
  * Positions of the sessions that have expired. Timestamps that are not numbers arrive as NaN
@@ -78,7 +86,10 @@ export interface Failure {
   message: string
 }
 
-/** Writes `contents` as the session's file, atomically, after checking it is a session. */
+/**
+ * Writes `contents` as the session's file, atomically, after checking it is a session
+ * (`ERR_INVALID_SESSION` otherwise).
+ */
 export declare function importSessionFile(dir: string, id: string, contents: string): void
 
 /**
@@ -134,11 +145,21 @@ export interface SweepSummary {
 }
 
 /**
- * What one [`WriteTask`] did, each list in queue order: ids it is done with (written, or
- * superseded by a newer save, write or delete) and the failures. Only the newest queued write
- * of an id can fail, so an id in both lists was done first.
+ * A failure of one item of a batch of writes, told by its position in the batch rather than by
+ * id, so that it always reaches the item it belongs to.
+ */
+export interface WriteFailure {
+  index: number
+  code: string
+  message: string
+}
+
+/**
+ * What one [`WriteTask`] did with the next `count` queued items, in queue order: each is done
+ * (written, or superseded by a newer save, write or delete) unless listed among the failures.
+ * Items are told by position, never by id, so every queued write is settled exactly once.
  */
 export interface WriteReport {
-  done: Array<string>
-  failures: Array<Failure>
+  count: number
+  failures: Array<WriteFailure>
 }

@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.SessionDirectory = nativeBinding.SessionDirectory
+module.exports.checkSession = nativeBinding.checkSession
+module.exports.checkSessionId = nativeBinding.checkSessionId
 module.exports.expiredIndices = nativeBinding.expiredIndices
 module.exports.exportSessionFile = nativeBinding.exportSessionFile
 module.exports.importSessionFile = nativeBinding.importSessionFile

@@ -449,7 +449,7 @@ describe('write failures', () => {
     fs.rmSync(saveDirectory, { recursive: true });
     const session = store.add('a');
     await store.whenWritten();
-    expect(logger.lines.error.join('\n')).toMatch(/add.* a .*ENOENT/);
+    expect(logger.lines.error.join('\n')).toMatch(/cannot write a yet, .*ENOENT/);
     await h.sleep(5);
     // Never used, but it has no file: written, not dropped.
     await store.checkCache();

@@ -3,7 +3,9 @@
 /**
  * The JavaScript side of a directory's native write queue. One background task writes at a
  * time: on a small machine, parallel writers would take the CPU from the JavaScript thread
- * instead of leaving it to requests. Every queued write is settled exactly once, in queue order.
+ * instead of leaving it to requests. Every queued write is settled exactly once, in queue order:
+ * the native queue and `waiting` hold the same items in the same order, and each report settles
+ * the next `count` of them by position, so no id, however odd, can leave a write unsettled.
  */
 class BackgroundWrites {
   /**
@@ -13,82 +15,117 @@ class BackgroundWrites {
   constructor(directory, onReport) {
     this.directory = directory;
     this.onReport = onReport;
-    /** id -> settle callbacks of its queued writes, oldest first. */
-    this.pending = new Map();
+    /** `[id, settle]` of every queued write not yet settled, oldest first. */
+    this.waiting = [];
+    /** Index in `waiting` of the oldest unsettled write; the array is compacted as it grows. */
+    this.head = 0;
+    /** id -> how many of its writes are waiting. */
+    this.counts = new Map();
     this.running = false;
     this.idleWaiters = [];
   }
 
   /** Ids with a write queued or in progress. */
   get size() {
-    return this.pending.size;
+    return this.counts.size;
+  }
+
+  /** Whether a write of `id` is queued or in progress. */
+  isPending(id) {
+    return this.counts.has(id);
   }
 
   /**
-   * Queues `contents[i]` as the file of `ids[i]` (valid ids only: a bad one throws a TypeError
-   * and queues nothing). `settle(id, failure)` is called once the write is done (written, or
-   * replaced by a newer write or a delete: `failure` undefined) or has failed (`failure` is
-   * `{ id, code, message }`).
+   * Queues `contents[i]` as the file of `ids[i]`. `settle(id, failure)` is called once the
+   * write is done (written, or replaced by a newer write or a delete: `failure` undefined) or
+   * has failed (`failure` is `{ id, code, message }`; an id that cannot name a file fails with
+   * `ERR_INVALID_SESSION_ID` without holding up the others).
    */
   queue(ids, contents, settle) {
-    this.directory.queueWrites(ids, contents);
-    for (const id of ids) {
-      const callbacks = this.pending.get(id);
-      if (callbacks === undefined) this.pending.set(id, [settle]);
-      else callbacks.push(settle);
-    }
+    const refused = this.directory.queueWrites(ids, contents);
+    const refusedAt = new Set(refused.map((f) => f.index));
+    ids.forEach((id, index) => {
+      if (refusedAt.has(index)) return;
+      this.waiting.push([id, settle]);
+      this.counts.set(id, (this.counts.get(id) || 0) + 1);
+    });
     this._run();
+    for (const { index, code, message } of refused)
+      settle(ids[index], { id: ids[index], code, message });
   }
 
   /** Resolves once nothing is queued or being written. */
   whenIdle() {
-    if (this.pending.size === 0) return Promise.resolve();
+    if (this.counts.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   _run() {
-    if (this.running || this.pending.size === 0) return;
+    if (this.running || this.counts.size === 0) return;
     this.running = true;
     this.directory.writeQueued().then(
       (report) => this._settleReport(report),
       // The task itself cannot fail; this is Node-API failing to deliver its report.
-      (error) => this._failAll(error),
+      (error) => this._settleReport({ count: 0, failures: [] }, error),
     );
   }
 
-  _settleReport({ done, failures }) {
-    try {
-      // An id in both lists was done first: only its newest write can fail.
-      for (const id of done) this._settle(id, undefined);
-      for (const failure of failures) this._settle(failure.id, failure);
-    } finally {
-      // Even if a callback threw (a logger, say), later writes must still run.
-      this._next();
+  _settleReport({ count, failures }, error) {
+    const failed = new Map(failures.map((f) => [f.index, f]));
+    const thrown = [];
+    for (let index = 0; index < count; index++) {
+      const [id, settle] = this._take();
+      const failure = failed.get(index);
+      this._call(
+        settle,
+        id,
+        failure && { id, code: failure.code, message: failure.message },
+        thrown,
+      );
     }
-  }
-
-  _failAll(error) {
-    const pending = this.pending;
-    this.pending = new Map();
-    const code = error.code || 'EIO';
-    for (const [id, callbacks] of pending) {
-      for (const settle of callbacks) settle(id, { id, code, message: error.message });
+    // A task that settled nothing while writes wait would be run again forever: the two queues
+    // no longer agree, so the waiting writes are failed rather than left hanging.
+    if (count === 0) {
+      const cause = error || new Error('the native write queue is empty');
+      const failure = { code: cause.code || 'EIO', message: cause.message };
+      while (this.head < this.waiting.length) {
+        const [id, settle] = this._take();
+        this._call(settle, id, { id, ...failure }, thrown);
+      }
     }
     this._next();
+    // Reported only once every write is settled and the next task has started.
+    if (thrown.length > 0) throw thrown[0];
   }
 
-  _settle(id, failure) {
-    const callbacks = this.pending.get(id);
-    if (callbacks === undefined) return;
-    const settle = callbacks.shift();
-    if (callbacks.length === 0) this.pending.delete(id);
-    settle(id, failure);
+  /** The oldest waiting write, forgotten. */
+  _take() {
+    const item = this.waiting[this.head];
+    this.waiting[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+    const [id] = item;
+    const count = this.counts.get(id) - 1;
+    if (count === 0) this.counts.delete(id);
+    else this.counts.set(id, count);
+    return item;
+  }
+
+  /** A callback that throws (a logger, say) must not keep later writes from being settled. */
+  _call(settle, id, failure, thrown) {
+    try {
+      settle(id, failure);
+    } catch (error) {
+      thrown.push(error);
+    }
   }
 
   _next() {
     this.running = false;
     this._run();
-    if (this.pending.size === 0) {
+    if (this.counts.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
     this.onReport();

@@ -1,10 +1,10 @@
 'use strict';
 
 const { performance } = require('perf_hooks');
-const { SessionDirectory } = require('../index.js');
+const { SessionDirectory, checkSessionId } = require('../index.js');
 const { BackgroundWrites } = require('./background-writes');
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
-const { expiredSessionIds } = require('./expired-sessions');
+const { removeExpired } = require('./expired-sessions');
 const options = require('./options');
 const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
 
@@ -13,6 +13,9 @@ const SLICE_MS = 1;
 /** Sessions that may be waiting to be written before a cache check serializes more. */
 const MAX_QUEUED = 1024;
 const CORRUPT = 'ERR_CORRUPT_SESSION';
+const INVALID = 'ERR_INVALID_SESSION';
+/** Far above real sessions (cookies and synced localStorage); a guard against hostile files. */
+const DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024;
 
 function staleCleanup(value) {
   const defaults = { staleTimeout: 1000 * 60 * 60 * 24, maxToLive: 1000 * 60 * 60 * 24 * 4 };
@@ -29,16 +32,6 @@ function staleCleanup(value) {
     maxToLive: options.limit('staleCleanupOptions.maxToLive', value.maxToLive, null),
     staleCheckInterval: interval(value.staleCheckInterval),
   };
-}
-
-const CHUNK = 4096;
-
-function nextChunk(entries) {
-  const chunk = [];
-  for (let next = entries.next(); !next.done; next = entries.next()) {
-    if (chunk.push(next.value) === CHUNK) break;
-  }
-  return chunk;
 }
 
 function unsavedError(failures) {
@@ -71,19 +64,24 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       true,
     );
     this.durable = options.boolean('durable', o.durable, false);
+    this.maxSessionBytes = options.byteCount(
+      'maxSessionBytes',
+      o.maxSessionBytes,
+      DEFAULT_MAX_SESSION_BYTES,
+    );
     this.staleCleanupOptions = staleCleanup(o.staleCleanupOptions);
     this.sessionClass = resolveSessionClass(options.sessionClass(o.sessionClass));
     this.saveDirectory = options.string('saveDirectory', o.saveDirectory, undefined);
     if (this.saveDirectory === undefined) this.saveDirectory = defaultSaveDirectory();
-    this.directory = new SessionDirectory(this.saveDirectory, this.durable);
+    this.directory = new SessionDirectory(this.saveDirectory, this.durable, this.maxSessionBytes);
 
     /** Sessions in use, by id: the hot path of `get` is one lookup here. */
     this.cachedSessions = new Map();
     /** Sessions being written before they leave memory; `get` takes them back. */
     this.flushingSessions = new Map();
     /**
-     * Sessions whose file may be missing (made by `add` and not written yet, or their write
-     * failed): a cache check writes them even if never used, rather than dropping them.
+     * Sessions whose file may be missing or old (made by `add` and not written yet, or their
+     * write failed): a cache check writes them, even if never used or not idle.
      */
     this.unwritten = new Set();
     this.writes = new BackgroundWrites(this.directory, () => this._afterWrites());
@@ -176,21 +174,24 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   /** Its file is written in the background, started at once; see `whenWritten()`. */
   add(id) {
     options.requireString(id, 'id');
+    checkSessionId(id);
     if (this.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
-    this.writes.queue([id], [session.serializeSession()], this._settleAdd);
+    this.writes.queue([id], [session.serializeSession()], this._settleUnwritten);
     this.cachedSessions.set(id, session);
     this.unwritten.add(id);
     this.logger.debug(`(FileCache.add) added ${id}`);
     return session;
   }
 
-  _settleAdd = (id, failure) => {
+  /** Settles a write of a session that stays in memory (made by `add`, or retried). */
+  _settleUnwritten = (id, failure) => {
     if (failure === undefined) {
       this.unwritten.delete(id);
-    } else if (this.unwritten.has(id)) {
+    } else if (this.cachedSessions.has(id)) {
+      this.unwritten.add(id);
       this.logger.error(
-        `(FileCache.add) cannot write ${id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
+        `(FileCache) cannot write ${id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
       );
     }
   };
@@ -200,29 +201,49 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     return this.writes.whenIdle();
   }
 
+  /**
+   * True once the session is gone for every reader. False when there was none, or when its file
+   * cannot be deleted: the error is logged with its code and the session stays as it was.
+   */
   delete(id) {
     options.requireString(id, 'id');
-    const wasCached = this.cachedSessions.delete(id);
-    const wasFlushing = this.flushingSessions.delete(id);
-    this.unwritten.delete(id);
-    let removed = false;
+    let removed;
     try {
       removed = this.directory.remove(id);
     } catch (error) {
-      this.logger.warn(`(FileCache.delete) cannot delete ${id}: ${error.code} ${error.message}`);
+      this.logger.error(`(FileCache.delete) cannot delete ${id}: ${error.code} ${error.message}`);
+      return false;
     }
+    const wasCached = this.cachedSessions.delete(id);
+    const wasFlushing = this.flushingSessions.delete(id);
+    this.unwritten.delete(id);
     if (removed || wasCached || wasFlushing) this.logger.debug(`(FileCache.delete) deleted ${id}`);
     return removed || wasCached || wasFlushing;
   }
 
-  /** Writes the given JSON as the session's file; it replaces any copy held in memory. */
+  /**
+   * Writes the given JSON as the session's file before returning; it replaces any copy held in
+   * memory. Invalid input throws. If the file cannot be written, the session is kept in memory
+   * (logged with its code), served by this process and written at the next cache check or at
+   * `close()`; other processes see it only then.
+   */
   addSerializedSession(id, serializedSession) {
     options.requireString(id, 'id');
     options.requireString(serializedSession, 'serializedSession');
-    this.sessionClass.DeserializeSession(id, serializedSession);
-    this.directory.save(id, serializedSession, false);
-    this.cachedSessions.delete(id);
+    const session = this.sessionClass.DeserializeSession(id, serializedSession);
     this.flushingSessions.delete(id);
+    try {
+      this.directory.import(id, serializedSession, false);
+    } catch (error) {
+      if (error.name === 'TypeError' || error.code === INVALID) throw error;
+      this.cachedSessions.set(id, session);
+      this.unwritten.add(id);
+      this.logger.error(
+        `(FileCache.addSerializedSession) cannot write ${id} yet, keeping it in memory: ${error.code} ${error.message}`,
+      );
+      return;
+    }
+    this.cachedSessions.delete(id);
     this.unwritten.delete(id);
     this.logger.debug(`(FileCache.addSerializedSession) added ${id}`);
   }
@@ -252,7 +273,9 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
         }
       }
     }
-    failures.push(...this.directory.writeNow(ids, contents));
+    for (const { index, code, message } of this.directory.writeNow(ids, contents)) {
+      failures.push({ id: ids[index], code, message });
+    }
     this.directory.release(dropped);
     const failed = new Set(failures.map((f) => f.id));
     for (const map of [this.flushingSessions, this.cachedSessions]) {
@@ -262,8 +285,6 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
         this.unwritten.delete(id);
       }
     }
-    // Spare files make writes cheap while running; at shutdown they are only litter.
-    this.directory.dropSpareFiles();
     for (const f of failures) {
       this.logger.error(`(FileCache.close) cannot save ${f.id}: ${f.code} ${f.message}`);
     }
@@ -333,22 +354,27 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       const next = check.entries.next();
       if (next.done) break;
       const [id, session] = next.value;
-      if (check.now - session.lastUsed > this.cacheTimeout && !check.retryLater.has(id)) {
-        if (this._isUnused(id, session)) {
-          this.cachedSessions.delete(id);
-          dropped.push(id);
-        } else {
-          const json = this._serialize(id, session, check);
-          if (json !== undefined) {
-            this.cachedSessions.delete(id);
-            this.flushingSessions.set(id, session);
-            check.queued.set(id, session);
-            ids.push(id);
-            contents.push(json);
-          }
-          // Serializing is the costly step, so the clock is read after each one.
-          if (performance.now() > deadline) return this._queue(check, ids, contents, dropped);
+      const idle = check.now - session.lastUsed > this.cacheTimeout;
+      if (check.retryLater.has(id)) {
+        // It failed during this check: it waits for the next one.
+      } else if (!idle) {
+        if (this.unwritten.has(id) && !this.writes.isPending(id)) {
+          this._retryWrite(id, session, check);
         }
+      } else if (this._isUnused(id, session)) {
+        this.cachedSessions.delete(id);
+        dropped.push(id);
+      } else {
+        const json = this._serialize(id, session, check);
+        if (json !== undefined) {
+          this.cachedSessions.delete(id);
+          this.flushingSessions.set(id, session);
+          check.queued.set(id, session);
+          ids.push(id);
+          contents.push(json);
+        }
+        // Serializing is the costly step, so the clock is read after each one.
+        if (performance.now() > deadline) return this._queue(check, ids, contents, dropped);
       }
       if (n % 64 === 0 && performance.now() > deadline) {
         return this._queue(check, ids, contents, dropped);
@@ -356,6 +382,12 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     }
     this._queue(check, ids, contents, dropped);
     return true;
+  }
+
+  /** Writes a session that stays in memory because its file may be missing or old. */
+  _retryWrite(id, session, check) {
+    const json = this._serialize(id, session, check);
+    if (json !== undefined) this.writes.queue([id], [json], this._settleUnwritten);
   }
 
   _serialize(id, session, check) {
@@ -432,17 +464,14 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     return this.staleSweep;
   }
 
-  /** Deletes expired sessions held in memory, a few thousand per turn of the event loop. */
+  /** Deletes expired sessions held in memory, in slices of about a millisecond. */
   async _expireHeldSessions(now, staleTimeout, maxToLive) {
+    const remove = (id) => {
+      this.logger.debug(`(FileCache.removeStaleSessions) deleting ${id}`);
+      this.delete(id);
+    };
     for (const map of [this.cachedSessions, this.flushingSessions]) {
-      const entries = map.entries();
-      for (let chunk = nextChunk(entries); chunk.length > 0; chunk = nextChunk(entries)) {
-        for (const id of expiredSessionIds(chunk, now, staleTimeout, maxToLive)) {
-          this.logger.debug(`(FileCache.removeStaleSessions) deleting ${id}`);
-          this.delete(id);
-        }
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      await removeExpired(map, now, staleTimeout, maxToLive, remove);
     }
   }
 

@@ -1,11 +1,15 @@
 'use strict';
 
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
-const { expiredSessionIds } = require('./expired-sessions');
+const { checkSession, checkSessionId } = require('../index.js');
+const { removeExpired } = require('./expired-sessions');
 const options = require('./options');
 const { resolveSessionClass } = require('./session-class');
 
-/** Sessions in a Map, lost when the process exits. */
+/**
+ * Sessions in a Map, lost when the process exits. Ids and sessions follow the same rules as in
+ * the FileCache, so sessions move between the stores unchanged.
+ */
 class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
   constructor(opts) {
     super();
@@ -16,6 +20,8 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     this.cleanupInterval = options.interval('cleanupInterval', o.cleanupInterval, 1000 * 60);
     this.sessionClass = resolveSessionClass(options.sessionClass(o.sessionClass));
     this.mapStore = new Map();
+    /** The running cleanup, so that a slow one is never overlapped by the next. */
+    this.cleanup = null;
     this.interval = setInterval(() => this._removeStaleSessions(), this.cleanupInterval);
     this.interval.unref();
   }
@@ -42,6 +48,7 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
 
   add(id) {
     options.requireString(id, 'id');
+    checkSessionId(id);
     if (this.mapStore.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
     this.mapStore.set(id, session);
@@ -57,7 +64,9 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
   addSerializedSession(id, serializedSession) {
     options.requireString(id, 'id');
     options.requireString(serializedSession, 'serializedSession');
+    checkSessionId(id);
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
+    checkSession(serializedSession);
     session.updateLastUsed();
     this.mapStore.set(id, session);
     this.logger.debug(`(MemoryStore.addSerializedSession) added ${id}`);
@@ -68,13 +77,25 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     clearInterval(this.interval);
   }
 
+  /** Removes expired sessions in slices of about a millisecond; resolves when done. */
   _removeStaleSessions() {
-    const entries = Array.from(this.mapStore);
-    const expired = expiredSessionIds(entries, Date.now(), this.staleTimeout, this.maxToLive);
-    for (const id of expired) {
+    if (this.cleanup) return this.cleanup;
+    const remove = (id) => {
       this.mapStore.delete(id);
       this.logger.debug(`(MemoryStore._removeStaleSessions) removing ${id}`);
-    }
+    };
+    this.cleanup = removeExpired(
+      this.mapStore,
+      Date.now(),
+      this.staleTimeout,
+      this.maxToLive,
+      remove,
+    )
+      .catch((error) => this.logger.error(`(MemoryStore._removeStaleSessions) ${error.message}`))
+      .finally(() => {
+        this.cleanup = null;
+      });
+    return this.cleanup;
   }
 }
 

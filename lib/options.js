@@ -43,6 +43,15 @@ function limit(name, value, fallback) {
   return value;
 }
 
+/** A size in bytes: a positive integer. */
+function byteCount(name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw optionError(name, 'a whole number of bytes above 0', value);
+  }
+  return value;
+}
+
 function boolean(name, value, fallback) {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw optionError(name, 'true or false', value);
@@ -89,6 +98,7 @@ module.exports = {
   readOptions,
   interval,
   limit,
+  byteCount,
   boolean,
   string,
   logger,

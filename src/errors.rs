@@ -35,3 +35,22 @@ impl Failure {
         }
     }
 }
+
+/// A failure of one item of a batch of writes, told by its position in the batch rather than by
+/// id, so that it always reaches the item it belongs to.
+#[napi_derive::napi(object)]
+pub struct WriteFailure {
+    pub index: u32,
+    pub code: String,
+    pub message: String,
+}
+
+impl WriteFailure {
+    pub fn new(index: usize, err: &StoreError) -> Self {
+        Self {
+            index: index as u32,
+            code: err.code().to_owned(),
+            message: err.to_string(),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Node.js bindings of `session-core`: value conversion and error mapping only.
 
+mod checks;
 mod errors;
 mod expiry;
 mod session_directory;

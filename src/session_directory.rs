@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{AsyncTask, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
 use session_core::{ExpiryPolicy, FileBackend, SessionId, SessionStore, StoreError, SweepOptions};
 
-use crate::errors::{throw, Failure};
+use crate::errors::{throw, WriteFailure};
 use crate::tasks::{Outbox, SweepTask, WriteTask};
 
 #[napi]
@@ -16,24 +16,32 @@ pub struct SessionDirectory {
     outbox: Outbox,
 }
 
-/// Pairs ids with contents; the ids come from sessions already held, so a bad one is a bug in
-/// the caller and refuses the whole batch.
+/// Pairs ids with contents. An id that cannot name a file fails its own item only: one bad
+/// session must never hold up the others.
 fn parse_items(
-    ids: Vec<String>,
+    ids: Vec<Utf16String>,
     contents: Vec<String>,
-) -> std::result::Result<Vec<(SessionId, String)>, StoreError> {
-    ids.into_iter()
-        .zip(contents)
-        .map(|(id, text)| Ok((SessionId::parse(&id)?, text)))
-        .collect()
+) -> (Vec<(usize, SessionId, String)>, Vec<WriteFailure>) {
+    let mut items = Vec::with_capacity(ids.len());
+    let mut failures = Vec::new();
+    for (index, (id, text)) in ids.into_iter().zip(contents).enumerate() {
+        match SessionId::from_utf16(&id) {
+            Ok(id) => items.push((index, id, text)),
+            Err(e) => failures.push(WriteFailure::new(index, &e.into())),
+        }
+    }
+    (items, failures)
 }
 
 #[napi]
 impl SessionDirectory {
-    /// Opens an existing, writable directory; throws an error naming the path otherwise.
+    /// Opens an existing, writable directory; throws an error naming the path otherwise. Files
+    /// larger than `maxSessionBytes` are not read.
     #[napi(constructor)]
-    pub fn new(env: Env, path: String, durable: bool) -> Result<Self> {
-        let backend = FileBackend::open(path, durable).map_err(|e| throw(&env, e))?;
+    pub fn new(env: Env, path: String, durable: bool, max_session_bytes: f64) -> Result<Self> {
+        let backend = FileBackend::open(path, durable)
+            .map_err(|e| throw(&env, e))?
+            .with_max_session_bytes(max_session_bytes as u64);
         Ok(Self {
             store: Arc::new(SessionStore::new(backend)),
             outbox: Outbox::default(),
@@ -43,8 +51,8 @@ impl SessionDirectory {
     /// The file's contents, or null when there is no file or the id cannot name one. A file that
     /// is not a session throws with code `ERR_CORRUPT_SESSION`.
     #[napi]
-    pub fn load(&self, env: Env, id: String) -> Result<Option<String>> {
-        let Ok(id) = SessionId::parse(&id) else {
+    pub fn load(&self, env: Env, id: Utf16String) -> Result<Option<String>> {
+        let Ok(id) = SessionId::from_utf16(&id) else {
             return Ok(None);
         };
         self.store.load(&id).map_err(|e| throw(&env, e))
@@ -52,24 +60,26 @@ impl SessionDirectory {
 
     /// Whether the id has a file that reads as a session (a corrupt file does not count).
     #[napi]
-    pub fn holds_session(&self, id: String) -> bool {
-        SessionId::parse(&id).is_ok_and(|id| self.store.holds_session(&id))
+    pub fn holds_session(&self, id: Utf16String) -> bool {
+        SessionId::from_utf16(&id).is_ok_and(|id| self.store.holds_session(&id))
     }
 
-    /// Writes at once, atomically; a bad id throws a TypeError. `held`: the caller keeps this
-    /// session in memory, so stale cleanup leaves its file alone until `release`.
+    /// Writes JSON from outside at once, atomically, after checking that a later `load` accepts
+    /// it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. `held`: the caller
+    /// keeps this session in memory, so stale cleanup leaves its file alone until `release`.
     #[napi]
-    pub fn save(&self, env: Env, id: String, contents: String, held: bool) -> Result<()> {
-        SessionId::parse(&id)
+    pub fn import(&self, env: Env, id: Utf16String, contents: String, held: bool) -> Result<()> {
+        SessionId::from_utf16(&id)
             .map_err(StoreError::from)
-            .and_then(|id| self.store.save(&id, contents.as_bytes(), held))
+            .and_then(|id| self.store.import(&id, contents.as_bytes(), held))
             .map_err(|e| throw(&env, e))
     }
 
-    /// True when a file was deleted; an id that cannot name a file is simply absent.
+    /// True when a file was deleted; an id that cannot name a file is simply absent. A file that
+    /// cannot be deleted throws, and the session stays as it was.
     #[napi]
-    pub fn remove(&self, env: Env, id: String) -> Result<bool> {
-        let Ok(id) = SessionId::parse(&id) else {
+    pub fn remove(&self, env: Env, id: Utf16String) -> Result<bool> {
+        let Ok(id) = SessionId::from_utf16(&id) else {
             return Ok(false);
         };
         self.store.remove(&id).map_err(|e| throw(&env, e))
@@ -77,10 +87,10 @@ impl SessionDirectory {
 
     /// The caller dropped these sessions from memory; stale cleanup may judge their files again.
     #[napi]
-    pub fn release(&self, ids: Vec<String>) {
+    pub fn release(&self, ids: Vec<Utf16String>) {
         let ids: Vec<_> = ids
             .iter()
-            .filter_map(|id| SessionId::parse(id).ok())
+            .filter_map(|id| SessionId::from_utf16(id).ok())
             .collect();
         self.store.release(&ids);
     }
@@ -94,52 +104,41 @@ impl SessionDirectory {
     }
 
     /// Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-    /// once; a bad id throws a TypeError and queues nothing. A later `save`, `remove` or queued
-    /// write of the same id supersedes an item here. The caller holds these sessions, so stale
-    /// cleanup leaves their files alone, until `release`.
+    /// once, and returns the items refused for an id that cannot name a file. A later `import`,
+    /// `remove` or queued write of the same id supersedes an item here. The caller holds these
+    /// sessions, so stale cleanup leaves their files alone, until `release`.
     #[napi]
-    pub fn queue_writes(&self, env: Env, ids: Vec<String>, contents: Vec<String>) -> Result<()> {
-        let items = parse_items(ids, contents).map_err(|e| throw(&env, e))?;
+    pub fn queue_writes(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> Vec<WriteFailure> {
+        let (items, refused) = parse_items(ids, contents);
+        let items = items.into_iter().map(|(_, id, text)| (id, text)).collect();
         let writes = self.store.queue_writes(items);
         self.outbox
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(writes);
-        Ok(())
+        refused
     }
 
     /// Writes the oldest queued items (at most 256) in the background, on a low-priority thread
     /// started from the libuv thread pool. Call it again only once its promise has settled:
-    /// reports then come in the order the items were queued.
+    /// each report then covers the next items in the order they were queued.
     #[napi(ts_return_type = "Promise<WriteReport>")]
     pub fn write_queued(&self) -> AsyncTask<WriteTask> {
         AsyncTask::new(WriteTask::new(self.store.clone(), self.outbox.clone()))
     }
 
     /// Writes every item before returning (used at shutdown) and releases them; returns the items
-    /// that failed. A bad id throws a TypeError and writes nothing.
+    /// that failed, by position.
     #[napi]
-    pub fn write_now(
-        &self,
-        env: Env,
-        ids: Vec<String>,
-        contents: Vec<String>,
-    ) -> Result<Vec<Failure>> {
-        let items = parse_items(ids, contents).map_err(|e| throw(&env, e))?;
-        Ok(items
-            .iter()
-            .filter_map(|(id, text)| {
-                let saved = self.store.save(id, text.as_bytes(), false);
-                saved.err().map(|e| Failure::new(id.as_str(), &e))
-            })
-            .collect())
-    }
-
-    /// Deletes the spare files kept to make writes cheap and keeps none from now on, not even
-    /// those of writes still under way: for shutdown. Later writes still work.
-    #[napi]
-    pub fn drop_spare_files(&self) {
-        self.store.backend().drop_spares();
+    pub fn write_now(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> Vec<WriteFailure> {
+        let (items, mut failures) = parse_items(ids, contents);
+        for (index, id, text) in items {
+            if let Err(e) = self.store.save(&id, text.as_bytes(), false) {
+                failures.push(WriteFailure::new(index, &e));
+            }
+        }
+        failures.sort_by_key(|f| f.index);
+        failures
     }
 
     /// Deletes expired session files in the background, skipping sessions held in memory.

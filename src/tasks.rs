@@ -10,7 +10,7 @@ use session_core::{
     WriteOutcome,
 };
 
-use crate::errors::Failure;
+use crate::errors::WriteFailure;
 use crate::sweep_summary::SweepSummary;
 
 /// Bounds one task's report, so handling it never holds the JavaScript thread for long.
@@ -19,13 +19,13 @@ const MAX_WRITES_PER_TASK: usize = 256;
 /// Writes waiting for the next [`WriteTask`]; filled on the JavaScript thread.
 pub type Outbox = Arc<Mutex<Vec<QueuedWrite>>>;
 
-/// What one [`WriteTask`] did, each list in queue order: ids it is done with (written, or
-/// superseded by a newer save, write or delete) and the failures. Only the newest queued write
-/// of an id can fail, so an id in both lists was done first.
+/// What one [`WriteTask`] did with the next `count` queued items, in queue order: each is done
+/// (written, or superseded by a newer save, write or delete) unless listed among the failures.
+/// Items are told by position, never by id, so every queued write is settled exactly once.
 #[napi(object)]
 pub struct WriteReport {
-    pub done: Vec<String>,
-    pub failures: Vec<Failure>,
+    pub count: u32,
+    pub failures: Vec<WriteFailure>,
 }
 
 pub struct WriteTask {
@@ -49,19 +49,17 @@ impl Task for WriteTask {
             let take = outbox.len().min(MAX_WRITES_PER_TASK);
             outbox.drain(..take).collect()
         };
-        let ids: Vec<String> = writes.iter().map(|w| w.id().to_string()).collect();
-        let mut report = WriteReport {
-            done: Vec::with_capacity(ids.len()),
-            failures: Vec::new(),
-        };
+        let count = writes.len() as u32;
         let outcomes = run_in_background(|| self.store.write_queued(writes));
-        for (id, outcome) in ids.into_iter().zip(outcomes) {
-            match outcome {
-                WriteOutcome::Failed(e) => report.failures.push(Failure::new(&id, &e)),
-                WriteOutcome::Written | WriteOutcome::Superseded => report.done.push(id),
-            }
-        }
-        Ok(report)
+        let failures = outcomes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, outcome)| match outcome {
+                WriteOutcome::Failed(e) => Some(WriteFailure::new(index, &e)),
+                WriteOutcome::Written | WriteOutcome::Superseded => None,
+            })
+            .collect();
+        Ok(WriteReport { count, failures })
     }
 
     fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {

@@ -2,11 +2,12 @@
 //! `rammerhead-sessions` command). They open the directory per call and hold no state, so they
 //! are safe beside a server using the same directory.
 
+use napi::bindgen_prelude::Utf16String;
 use napi::{Env, Result};
 use napi_derive::napi;
 use session_core::{
-    inspect, session_file, sweep_ids, ExpiryPolicy, FileBackend, FileState, SessionBackend,
-    SessionId, SessionStore, StoreError, SweepOptions,
+    inspect, sweep_ids, ExpiryPolicy, FileBackend, FileState, SessionBackend, SessionId,
+    SessionStore, StoreError, SweepOptions,
 };
 
 use crate::errors::throw;
@@ -29,8 +30,15 @@ fn open_for_reading(env: &Env, dir: String) -> Result<FileBackend> {
     FileBackend::open_for_reading(dir).map_err(|e| throw(env, e))
 }
 
-fn parse_id(env: &Env, id: &str) -> Result<SessionId> {
-    SessionId::parse(id).map_err(|e| throw(env, e.into()))
+fn parse_id(env: &Env, id: &Utf16String) -> Result<SessionId> {
+    SessionId::from_utf16(id).map_err(|e| throw(env, e.into()))
+}
+
+/// Ids that can name a file, in order; the others have no file to look at.
+fn file_ids(ids: &[Utf16String]) -> Vec<SessionId> {
+    ids.iter()
+        .filter_map(|id| SessionId::from_utf16(id).ok())
+        .collect()
 }
 
 /// Ids of the session files in `dir`.
@@ -47,12 +55,11 @@ pub fn list_session_files(env: Env, dir: String) -> Result<Vec<String>> {
 pub fn inspect_session_files(
     env: Env,
     dir: String,
-    ids: Vec<String>,
+    ids: Vec<Utf16String>,
 ) -> Result<Vec<SessionFileInfo>> {
     let backend = open_for_reading(&env, dir)?;
-    let infos = ids
-        .iter()
-        .filter_map(|id| SessionId::parse(id).ok())
+    let infos = file_ids(&ids)
+        .into_iter()
         .filter_map(|id| {
             let (version, state) = inspect(&backend, &id)?;
             let (times, problem) = match state {
@@ -92,7 +99,7 @@ pub struct PruneOptions {
 pub fn prune_session_files(
     env: Env,
     dir: String,
-    ids: Vec<String>,
+    ids: Vec<Utf16String>,
     options: PruneOptions,
 ) -> Result<SweepSummary> {
     let backend = if options.dry_run {
@@ -102,10 +109,7 @@ pub fn prune_session_files(
     }
     .map_err(|e| throw(&env, e))?;
     let store = SessionStore::new(backend);
-    let ids = ids
-        .iter()
-        .filter_map(|id| SessionId::parse(id).ok())
-        .collect();
+    let ids = file_ids(&ids);
     let sweep_options = SweepOptions {
         policy: ExpiryPolicy::new(options.stale_timeout, options.max_to_live),
         now: options.now,
@@ -118,7 +122,7 @@ pub fn prune_session_files(
 
 /// A session file's contents, checked to be a session.
 #[napi]
-pub fn export_session_file(env: Env, dir: String, id: String) -> Result<String> {
+pub fn export_session_file(env: Env, dir: String, id: Utf16String) -> Result<String> {
     let backend = open_for_reading(&env, dir)?;
     let id = parse_id(&env, &id)?;
     let store = SessionStore::new(backend);
@@ -140,17 +144,14 @@ pub fn export_session_file(env: Env, dir: String, id: String) -> Result<String> 
     }
 }
 
-/// Writes `contents` as the session's file, atomically, after checking it is a session.
+/// Writes `contents` as the session's file, atomically, after checking it is a session
+/// (`ERR_INVALID_SESSION` otherwise).
 #[napi]
-pub fn import_session_file(env: Env, dir: String, id: String, contents: String) -> Result<()> {
+pub fn import_session_file(env: Env, dir: String, id: Utf16String, contents: String) -> Result<()> {
     let id = parse_id(&env, &id)?;
     let backend = FileBackend::open(dir, false).map_err(|e| throw(&env, e))?;
-    if let Err(reason) = session_file::parse_times(contents.as_bytes()) {
-        let path = backend.path_of(&id);
-        return Err(throw(&env, StoreError::Corrupt { path, reason }));
-    }
     SessionStore::new(backend)
-        .save(&id, contents.as_bytes(), false)
+        .import(&id, contents.as_bytes(), false)
         .map_err(|e| throw(&env, e))
 }
 

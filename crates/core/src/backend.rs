@@ -21,8 +21,8 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// Where the file of `id` is, for messages.
     fn path_of(&self, id: &SessionId) -> std::path::PathBuf;
     fn version(&self, id: &SessionId) -> Option<FileVersion>;
-    /// `None` when there is no such file.
-    fn read(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The file's contents and the version they were read from; `None` when there is no file.
+    fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError>;
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<Self::Staged, StoreError>;
     /// `false` when there was no such file.
     fn remove(&self, id: &SessionId) -> Result<bool, StoreError>;

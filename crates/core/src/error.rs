@@ -23,6 +23,14 @@ pub enum StoreError {
     NotADirectory { path: PathBuf },
     #[error("{} is not a session file: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: Corruption },
+    /// Session files are read only as regular files, never through a link.
+    #[error("{} is {kind}, not a regular session file", path.display())]
+    NotARegularFile { path: PathBuf, kind: &'static str },
+    #[error("{} is {len} bytes, more than the limit of {limit} bytes for a session", path.display())]
+    TooLarge { path: PathBuf, len: u64, limit: u64 },
+    /// Contents offered to be stored that a later read would judge corrupt.
+    #[error("not a session: {0}")]
+    InvalidSession(Corruption),
 }
 
 impl StoreError {
@@ -40,6 +48,9 @@ impl StoreError {
             StoreError::InvalidId(_) => "ERR_INVALID_SESSION_ID",
             StoreError::NotADirectory { .. } => "ENOTDIR",
             StoreError::Corrupt { .. } => "ERR_CORRUPT_SESSION",
+            StoreError::NotARegularFile { .. } => "ERR_NOT_REGULAR_FILE",
+            StoreError::TooLarge { .. } => "ERR_SESSION_TOO_LARGE",
+            StoreError::InvalidSession(_) => "ERR_INVALID_SESSION",
             StoreError::Io { source, .. } => errno_name(source),
         }
     }

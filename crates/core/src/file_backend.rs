@@ -1,15 +1,15 @@
 //! Session files in one directory, replaced atomically and readable by their owner only.
 
-use std::fs;
-use std::io;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use tempfile::NamedTempFile;
 
 use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
 use crate::id::{self, SessionId};
-use crate::spare_files::{Spare, SparePool};
 
 /// Temporary files start with this and end with [`TEMP_SUFFIX`]; the writer's pid sits between,
 /// so a cleanup can tell an abandoned file from one another live process is writing.
@@ -20,12 +20,18 @@ const DEAD_WRITER_GRACE: Duration = Duration::from_secs(60);
 /// Past this age a temporary file of another pid is abandoned even if that pid is alive: the pid
 /// was reused, or belongs to another container sharing the directory.
 const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+/// Real sessions (cookies and the localStorage rammerhead syncs) stay far below this; a larger
+/// file is refused unread rather than allowed to exhaust memory.
+pub const DEFAULT_MAX_SESSION_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Session files in one directory. Every write goes to a new file that is renamed over the
+/// session file, so a file that has once been visible under a session's name is never written
+/// again: a reader that opened it, of any program, reads one complete version of that session.
 #[derive(Debug)]
 pub struct FileBackend {
     dir: PathBuf,
     durable: bool,
-    spares: Arc<SparePool>,
+    max_session_bytes: u64,
 }
 
 impl FileBackend {
@@ -33,11 +39,8 @@ impl FileBackend {
     /// directory, before it counts as done.
     pub fn open(dir: impl Into<PathBuf>, durable: bool) -> Result<Self, StoreError> {
         let backend = Self::open_for_reading(dir)?;
-        // Permission bits do not tell (root, ACLs, read-only mounts); a real file does. It is
-        // kept as the first spare.
-        let probe = backend.spares.take();
-        let probe = probe.map_err(|e| StoreError::io("write to", &backend.dir, e))?;
-        backend.spares.put_back(probe.into_path());
+        // Permission bits do not tell (root, ACLs, read-only mounts); a real file does.
+        backend.temporary_file()?;
         Ok(Self { durable, ..backend })
     }
 
@@ -48,17 +51,29 @@ impl FileBackend {
         if !meta.is_dir() {
             return Err(StoreError::NotADirectory { path: dir });
         }
-        let spares = SparePool::new(dir.clone(), temp_prefix(), TEMP_SUFFIX);
         Ok(Self {
             dir,
             durable: false,
-            spares: Arc::new(spares),
+            max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
         })
     }
 
-    /// Deletes the spare files kept for later writes and keeps none from now on, for shutdown.
-    pub fn drop_spares(&self) {
-        self.spares.retire();
+    /// Files larger than this are not read (`ERR_SESSION_TOO_LARGE`).
+    pub fn with_max_session_bytes(self, max_session_bytes: u64) -> Self {
+        Self {
+            max_session_bytes,
+            ..self
+        }
+    }
+
+    /// A new file, created exclusively (never an existing name, so never a planted FIFO or
+    /// link) with mode 0600, deleted again if dropped.
+    fn temporary_file(&self) -> Result<NamedTempFile, StoreError> {
+        tempfile::Builder::new()
+            .prefix(&temp_prefix())
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(&self.dir)
+            .map_err(|e| StoreError::io("create a temporary file in", &self.dir, e))
     }
 }
 
@@ -83,6 +98,41 @@ fn version_of(meta: &fs::Metadata) -> FileVersion {
     }
 }
 
+/// Opens for reading without following a symbolic link and without waiting on a FIFO.
+fn open_unfollowed(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+    );
+    options.open(path)
+}
+
+/// What a name that is not a regular file is, for messages.
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
 impl SessionBackend for FileBackend {
     type Staged = StagedFile;
 
@@ -94,12 +144,8 @@ impl SessionBackend for FileBackend {
             let Some(id) = name.to_str().and_then(id::from_file_name) else {
                 continue;
             };
-            let is_file = match entry.file_type() {
-                Ok(t) if t.is_symlink() => entry.path().is_file(),
-                Ok(t) => t.is_file(),
-                Err(_) => false,
-            };
-            if is_file {
+            // Links are never followed, so a link is not a session.
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
                 ids.push(SessionId::parse(id).expect("from_file_name validates"));
             }
         }
@@ -111,31 +157,67 @@ impl SessionBackend for FileBackend {
     }
 
     fn version(&self, id: &SessionId) -> Option<FileVersion> {
-        fs::metadata(self.path_of(id)).ok().map(|m| version_of(&m))
+        fs::symlink_metadata(self.path_of(id))
+            .ok()
+            .map(|m| version_of(&m))
     }
 
-    fn read(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+    fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError> {
         let path = self.path_of(id);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io("read", path, e)),
+        let file = match open_unfollowed(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                let kind = "a symbolic link";
+                return Err(StoreError::NotARegularFile { path, kind });
+            }
+            Err(e) => return Err(StoreError::io("read", path, e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| StoreError::io("read", &path, e))?;
+        if meta.is_dir() {
+            let is_dir = io::Error::from_raw_os_error(libc::EISDIR);
+            return Err(StoreError::io("read", path, is_dir));
         }
+        if !meta.is_file() {
+            let kind = kind_of(&meta);
+            return Err(StoreError::NotARegularFile { path, kind });
+        }
+        let limit = self.max_session_bytes;
+        let too_large = |len| StoreError::TooLarge {
+            path: path.clone(),
+            len,
+            limit,
+        };
+        if meta.len() > limit {
+            return Err(too_large(meta.len()));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        // Bounded again: the file may grow after the check above.
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| StoreError::io("read", &path, e))?;
+        if bytes.len() as u64 > limit {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok(Some((version_of(&meta), bytes)))
     }
 
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<StagedFile, StoreError> {
-        let mut spare = self
-            .spares
-            .take()
-            .map_err(|e| StoreError::io("create a temporary file in", &self.dir, e))?;
         let target = self.path_of(id);
-        if let Err(e) = spare.write(contents, self.durable) {
-            self.spares.put_back(spare.into_path());
-            return Err(StoreError::io("write", &target, e));
-        }
+        let mut file = self.temporary_file()?;
+        file.write_all(contents)
+            .and_then(|()| {
+                if self.durable {
+                    file.as_file().sync_all()
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|e| StoreError::io("write", &target, e))?;
         Ok(StagedFile {
-            spares: self.spares.clone(),
-            spare: Some(spare),
+            file,
             target,
             durable: self.durable,
         })
@@ -201,37 +283,27 @@ fn process_is_alive(_pid: u32) -> bool {
     true
 }
 
-/// A spare holding the new contents. Dropping it uncommitted returns the spare to the pool.
+/// A complete new file under a temporary name. Dropping it uncommitted deletes it.
 #[derive(Debug)]
 pub struct StagedFile {
-    spares: Arc<SparePool>,
-    spare: Option<Spare>,
+    file: NamedTempFile,
     target: PathBuf,
     durable: bool,
 }
 
 impl StagedWrite for StagedFile {
-    fn commit(mut self) -> Result<(), StoreError> {
-        let spare = self.spare.take().expect("a staged file is committed once");
-        self.spares
-            .install(spare, &self.target)
-            .map_err(|e| StoreError::io("replace", &self.target, e))?;
+    fn commit(self) -> Result<(), StoreError> {
+        self.file
+            .persist(&self.target)
+            .map_err(|e| StoreError::io("replace", &self.target, e.error))?;
         if self.durable {
             if let Some(dir) = self.target.parent() {
-                fs::File::open(dir)
+                File::open(dir)
                     .and_then(|d| d.sync_all())
                     .map_err(|e| StoreError::io("sync", dir, e))?;
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for StagedFile {
-    fn drop(&mut self) {
-        if let Some(spare) = self.spare.take() {
-            self.spares.put_back(spare.into_path());
-        }
     }
 }
 
@@ -244,21 +316,24 @@ mod tests {
         SessionId::parse(s).unwrap()
     }
 
+    fn contents(backend: &FileBackend, s: &str) -> Option<Vec<u8>> {
+        backend.read(&id(s)).unwrap().map(|(_, bytes)| bytes)
+    }
+
     #[test]
     fn writes_replace_files_atomically_with_owner_only_mode() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
         backend.stage(&id("a"), b"one").unwrap().commit().unwrap();
         let staged = backend.stage(&id("a"), b"two").unwrap();
-        assert_eq!(backend.read(&id("a")).unwrap().unwrap(), b"one");
+        assert_eq!(contents(&backend, "a").unwrap(), b"one");
         staged.commit().unwrap();
-        assert_eq!(backend.read(&id("a")).unwrap().unwrap(), b"two");
+        assert_eq!(contents(&backend, "a").unwrap(), b"two");
         let mode = fs::metadata(dir.path().join("a.rhfsession"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        backend.drop_spares();
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             1,
@@ -267,12 +342,43 @@ mod tests {
     }
 
     #[test]
+    fn a_file_once_visible_is_never_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        backend
+            .stage(&id("a"), b"first of a")
+            .unwrap()
+            .commit()
+            .unwrap();
+        backend
+            .stage(&id("b"), b"first of b")
+            .unwrap()
+            .commit()
+            .unwrap();
+        // A reader of any program that opened the file of "a" before the next writes...
+        let mut opened = File::open(dir.path().join("a.rhfsession")).unwrap();
+        for round in 0..20 {
+            for name in ["a", "b", "c"] {
+                let text = format!("{name} round {round}");
+                backend
+                    .stage(&id(name), text.as_bytes())
+                    .unwrap()
+                    .commit()
+                    .unwrap();
+            }
+        }
+        // ...still reads that version of "a" in full, and nothing of another session.
+        let mut seen = String::new();
+        opened.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "first of a");
+    }
+
+    #[test]
     fn a_dropped_write_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), true).unwrap();
         drop(backend.stage(&id("a"), b"x").unwrap());
         assert!(!dir.path().join("a.rhfsession").exists());
-        backend.drop_spares();
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
@@ -280,11 +386,15 @@ mod tests {
     fn lists_only_session_files() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
-        backend.drop_spares();
         fs::write(dir.path().join("a.rhfsession"), "{}").unwrap();
         fs::write(dir.path().join("notes.rhfsession.tmp"), "").unwrap();
         fs::write(dir.path().join("README.txt"), "").unwrap();
         fs::create_dir(dir.path().join("d.rhfsession")).unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("a.rhfsession"),
+            dir.path().join("link.rhfsession"),
+        )
+        .unwrap();
         let ids: Vec<_> = backend
             .ids()
             .unwrap()
@@ -295,6 +405,46 @@ mod tests {
         assert_eq!(backend.read(&id("d")).unwrap_err().code(), "EISDIR");
         assert_eq!(backend.read(&id("missing")).unwrap(), None);
         assert!(!backend.remove(&id("missing")).unwrap());
+    }
+
+    #[test]
+    fn links_fifos_and_devices_are_refused_without_blocking_or_following() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let secret = outside.path().join("secret.rhfsession");
+        fs::write(&secret, "outside").unwrap();
+        let path = |name: &str| dir.path().join(format!("{name}.rhfsession"));
+        std::os::unix::fs::symlink(&secret, path("link")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", path("zero")).unwrap();
+        let fifo = std::ffi::CString::new(path("fifo").into_os_string().into_encoded_bytes());
+        assert_eq!(unsafe { libc::mkfifo(fifo.unwrap().as_ptr(), 0o600) }, 0);
+        for (name, kind) in [
+            ("link", "symbolic link"),
+            ("zero", "symbolic link"),
+            ("fifo", "FIFO"),
+        ] {
+            let error = backend.read(&id(name)).unwrap_err();
+            assert_eq!(error.code(), "ERR_NOT_REGULAR_FILE", "{name}");
+            assert!(error.to_string().contains(kind), "{error}");
+        }
+        assert!(backend.ids().unwrap().is_empty());
+        assert!(backend.remove(&id("link")).unwrap());
+        assert_eq!(fs::read(&secret).unwrap(), b"outside", "the target is kept");
+    }
+
+    #[test]
+    fn files_over_the_limit_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false)
+            .unwrap()
+            .with_max_session_bytes(4);
+        fs::write(dir.path().join("ok.rhfsession"), "1234").unwrap();
+        fs::write(dir.path().join("big.rhfsession"), "12345").unwrap();
+        assert_eq!(contents(&backend, "ok").unwrap(), b"1234");
+        let error = backend.read(&id("big")).unwrap_err();
+        assert_eq!(error.code(), "ERR_SESSION_TOO_LARGE");
+        assert!(error.to_string().contains("5 bytes"), "{error}");
     }
 
     #[test]
@@ -315,7 +465,6 @@ mod tests {
     fn removes_only_abandoned_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
-        backend.drop_spares();
         let old = SystemTime::now() - Duration::from_secs(120);
         let dead = dir.path().join(".rhfs-2147483646-abc.tmp");
         let mine = dir

@@ -18,6 +18,8 @@ pub enum IdError {
     DotName,
     #[error("session id must be at most {MAX_ID_BYTES} bytes long in UTF-8, got {0}")]
     TooLong(usize),
+    #[error("session id must be well-formed UTF-16 (no lone surrogates)")]
+    NotWellFormed,
 }
 
 /// Checks that `id` names exactly one file directly inside the sessions directory.
@@ -47,6 +49,14 @@ impl SessionId {
     pub fn parse(id: &str) -> Result<Self, IdError> {
         validate(id)?;
         Ok(SessionId(id.to_owned()))
+    }
+
+    /// Parses an id as JavaScript holds it. A lone surrogate has no UTF-8 form: converting it
+    /// lossily would give several ids one file, so it makes the id impossible instead.
+    pub fn from_utf16(units: &[u16]) -> Result<Self, IdError> {
+        let id = String::from_utf16(units).map_err(|_| IdError::NotWellFormed)?;
+        validate(&id)?;
+        Ok(SessionId(id))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,6 +116,27 @@ mod tests {
     }
 
     #[test]
+    fn lone_surrogates_are_not_ids() {
+        let utf16 = |s: &str| s.encode_utf16().collect::<Vec<_>>();
+        for lone in [0xD800, 0xDC00, 0xDBFF, 0xDFFF] {
+            let mut units = utf16("victim");
+            units.push(lone);
+            assert_eq!(SessionId::from_utf16(&units), Err(IdError::NotWellFormed));
+        }
+        assert_eq!(
+            SessionId::from_utf16(&utf16("victim\u{FFFD}"))
+                .unwrap()
+                .as_str(),
+            "victim\u{FFFD}"
+        );
+        assert_eq!(SessionId::from_utf16(&utf16("😀")).unwrap().as_str(), "😀");
+        assert_eq!(
+            SessionId::from_utf16(&utf16("a/b")),
+            Err(IdError::ForbiddenCharacter)
+        );
+    }
+
+    #[test]
     fn reads_ids_back_from_file_names() {
         assert_eq!(from_file_name("abc.rhfsession"), Some("abc"));
         assert_eq!(from_file_name(".rhfsession"), None);
@@ -121,6 +152,35 @@ mod tests {
                 prop_assert_eq!(path.parent(), Some(std::path::Path::new("/sessions")));
                 prop_assert_eq!(path.file_name().and_then(|n| n.to_str()), Some(name.as_str()));
                 prop_assert_eq!(from_file_name(&name), Some(id.as_str()));
+            }
+        }
+
+        #[test]
+        fn utf16_ids_are_accepted_only_if_they_round_trip(units in proptest::collection::vec(
+            prop_oneof![any::<u16>(), 0xD800u16..0xE000, Just(0xFFFDu16), Just(u16::from(b'x'))],
+            0..12,
+        )) {
+            match SessionId::from_utf16(&units) {
+                Ok(id) => {
+                    let back: Vec<u16> = id.file_name().encode_utf16().collect();
+                    let ext: Vec<u16> = EXTENSION.encode_utf16().collect();
+                    prop_assert_eq!(&back[..back.len() - ext.len()], &units[..]);
+                }
+                Err(e) => prop_assert!(
+                    String::from_utf16(&units).map_or(e == IdError::NotWellFormed, |s| validate(&s).is_err())
+                ),
+            }
+        }
+
+        #[test]
+        fn different_utf16_ids_never_share_a_file(
+            a in proptest::collection::vec(prop_oneof![0xD7FEu16..0xE002, Just(0xFFFDu16), Just(u16::from(b'x'))], 1..6),
+            b in proptest::collection::vec(prop_oneof![0xD7FEu16..0xE002, Just(0xFFFDu16), Just(u16::from(b'x'))], 1..6),
+        ) {
+            if a != b {
+                if let (Ok(x), Ok(y)) = (SessionId::from_utf16(&a), SessionId::from_utf16(&b)) {
+                    prop_assert_ne!(x.file_name(), y.file_name());
+                }
             }
         }
 

@@ -8,7 +8,6 @@ pub mod expiry;
 pub mod file_backend;
 pub mod id;
 pub mod session_file;
-pub mod spare_files;
 pub mod stale_sweep;
 pub mod store;
 

@@ -128,6 +128,27 @@ mod tests {
     }
 
     #[test]
+    fn rejects_what_javascript_would_read_differently() {
+        // JSON.parse keeps the last of duplicate keys and reads 1e400 as Infinity; a file this
+        // parser accepts must mean the same to every reader.
+        assert!(matches!(
+            parse_times(br#"{"data":{},"data":{},"serializedCookieJar":"{}"}"#),
+            Err(Corruption::Json(_))
+        ));
+        assert!(matches!(
+            parse_times(br#"{"data":{"lastUsed":1e400},"serializedCookieJar":"{}"}"#),
+            Err(Corruption::Json(_))
+        ));
+    }
+
+    #[test]
+    fn accepts_lone_surrogate_escapes_that_json_stringify_writes() {
+        // JSON.stringify('\ud800') is "\ud800": a session holding such a string is still one.
+        let file = br#"{"data":{"x":"\ud800","y":["\udc00"]},"serializedCookieJar":"{\"c\":\"\\udfff\"}"}"#;
+        assert!(parse_times(file).is_ok(), "{:?}", parse_times(file));
+    }
+
+    #[test]
     fn fixtures_written_by_the_original_parse() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/fixtures/rammerhead-1.2.64");

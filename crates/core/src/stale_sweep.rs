@@ -17,17 +17,14 @@ pub enum FileState {
 
 /// Reads one file; `None` when it vanished in the meantime.
 pub fn inspect<B: SessionBackend>(backend: &B, id: &SessionId) -> Option<(FileVersion, FileState)> {
-    // The version is taken first: if the file is replaced after it, the delete re-check fails.
-    let version = backend.version(id)?;
-    let state = match backend.read(id) {
-        Ok(None) => return None,
-        Ok(Some(bytes)) => match session_file::parse_times(&bytes) {
-            Ok(times) => FileState::Session(times),
-            Err(reason) => FileState::Corrupt(reason),
+    match backend.read(id) {
+        Ok(None) => None,
+        Ok(Some((version, bytes))) => match session_file::parse_times(&bytes) {
+            Ok(times) => Some((version, FileState::Session(times))),
+            Err(reason) => Some((version, FileState::Corrupt(reason))),
         },
-        Err(e) => FileState::Unreadable(e),
-    };
-    Some((version, state))
+        Err(e) => Some((backend.version(id)?, FileState::Unreadable(e))),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -170,7 +167,6 @@ mod tests {
     fn setup() -> (tempfile::TempDir, SessionStore<FileBackend>) {
         let dir = tempfile::tempdir().unwrap();
         let store = SessionStore::new(FileBackend::open(dir.path(), false).unwrap());
-        store.backend().drop_spares();
         let write = |name: &str, body: &str| fs::write(dir.path().join(name), body).unwrap();
         write("fresh.rhfsession", &session(9.0 * DAY, 9.5 * DAY));
         write("stale.rhfsession", &session(9.0 * DAY, 9.0 * DAY));

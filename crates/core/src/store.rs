@@ -50,12 +50,6 @@ pub struct QueuedWrite {
     contents: String,
 }
 
-impl QueuedWrite {
-    pub fn id(&self) -> &SessionId {
-        &self.id
-    }
-}
-
 #[derive(Debug)]
 pub enum WriteOutcome {
     Written,
@@ -115,8 +109,7 @@ impl<B: SessionBackend> SessionStore<B> {
     /// Reads a session's file, checks that it is a session and marks the session live.
     pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let mut state = self.state_for(id);
-        let version = self.backend.version(id);
-        let Some(bytes) = self.backend.read(id)? else {
+        let Some((version, bytes)) = self.backend.read(id)? else {
             return Ok(None);
         };
         let checked = session_file::parse_times(&bytes).and_then(|_| {
@@ -129,9 +122,7 @@ impl<B: SessionBackend> SessionStore<B> {
                 Ok(Some(text))
             }
             Err(reason) => {
-                if let Some(version) = version {
-                    state.corrupt.insert(id.clone(), version);
-                }
+                state.corrupt.insert(id.clone(), version);
                 let path = self.backend.path_of(id);
                 Err(StoreError::Corrupt { path, reason })
             }
@@ -191,13 +182,22 @@ impl<B: SessionBackend> SessionStore<B> {
         Ok(())
     }
 
-    /// Deletes the file, cancels queued writes and forgets the session.
+    /// [`save`](Self::save) of contents from outside the store, after checking that a later
+    /// [`load`](Self::load) will accept them: what is stored is what is served.
+    pub fn import(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
+        session_file::parse_times(contents).map_err(StoreError::InvalidSession)?;
+        self.save(id, contents, held)
+    }
+
+    /// Deletes the file, cancels queued writes and forgets the session. When the file cannot be
+    /// deleted, nothing is forgotten: the session still exists.
     pub fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut state = self.state_for(id);
+        let removed = self.backend.remove(id)?;
         state.queued.remove(id);
         state.live.remove(id);
         state.corrupt.remove(id);
-        self.backend.remove(id)
+        Ok(removed)
     }
 
     /// The caller no longer holds these sessions in memory.
@@ -333,7 +333,42 @@ mod tests {
             .backend()
             .read(&id(s))
             .unwrap()
-            .map(|b| String::from_utf8(b).unwrap())
+            .map(|(_, b)| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn imports_only_what_a_load_accepts() {
+        let (dir, store) = store();
+        for bad in [
+            &br#"{"data":{},"data":{},"serializedCookieJar":"{}"}"#[..],
+            br#"{"data":{"lastUsed":1e400},"serializedCookieJar":"{}"}"#,
+            br#"{"data":{}}"#,
+        ] {
+            let error = store.import(&id("a"), bad, true).unwrap_err();
+            assert_eq!(error.code(), "ERR_INVALID_SESSION");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        store.import(&id("a"), SESSION, true).unwrap();
+        assert_eq!(store.load(&id("a")).unwrap().unwrap().as_bytes(), SESSION);
+    }
+
+    #[test]
+    fn a_failed_delete_forgets_nothing() {
+        let (dir, store) = store();
+        let queued = store.queue_writes(vec![(id("a"), "x".into())]);
+        // A non-empty directory under the session's name cannot be unlinked.
+        std::fs::create_dir_all(dir.path().join("a.rhfsession/inner")).unwrap();
+        assert_eq!(store.remove(&id("a")).unwrap_err().code(), "EISDIR");
+        assert!(store.is_busy(&id("a")));
+        assert!(
+            store.state().queued.contains_key(&id("a")),
+            "still to be written"
+        );
+        std::fs::remove_dir_all(dir.path().join("a.rhfsession")).unwrap();
+        assert!(matches!(
+            store.write_queued(queued)[..],
+            [WriteOutcome::Written]
+        ));
     }
 
     #[test]
@@ -424,7 +459,7 @@ mod tests {
         fn version(&self, id: &SessionId) -> Option<FileVersion> {
             self.files.version(id)
         }
-        fn read(&self, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+        fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError> {
             self.files.read(id)
         }
         fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<GatedWrite, StoreError> {
