@@ -79,10 +79,14 @@ describe('RammerheadSessionFileCache options', () => {
     expect(() => fileCache({ saveDirectory: plain })).toThrow(
       expect.objectContaining({ code: 'ENOTDIR' }),
     );
-    if (process.getuid && process.getuid() !== 0) {
-      const locked = path.join(dir, 'locked');
-      fs.mkdirSync(locked, { mode: 0o500 });
+    const locked = path.join(dir, 'locked');
+    fs.mkdirSync(locked);
+    const code = h.lockDirectory(locked);
+    try {
       expect(() => fileCache({ saveDirectory: locked })).toThrow(locked);
+      expect(() => fileCache({ saveDirectory: locked })).toThrow(expect.objectContaining({ code }));
+    } finally {
+      h.unlockDirectory(locked);
     }
   });
 

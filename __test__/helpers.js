@@ -1,5 +1,6 @@
 'use strict';
 
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const http = require('http');
 const os = require('os');
@@ -90,6 +91,30 @@ function fetchText(url) {
   });
 }
 
+/**
+ * Makes a directory refuse new files and deletions, for this process too: `chattr +i` when
+ * running as root (root ignores permission bits), mode 0500 otherwise. Throws if neither works,
+ * so a test never passes without the failure it is about.
+ */
+function lockDirectory(dir) {
+  if (process.getuid() === 0) execFileSync('chattr', ['+i', dir]);
+  else fs.chmodSync(dir, 0o500);
+  const probe = path.join(dir, 'lock-probe');
+  try {
+    fs.writeFileSync(probe, '');
+  } catch (error) {
+    return error.code;
+  }
+  fs.rmSync(probe);
+  unlockDirectory(dir);
+  throw new Error(`cannot make ${dir} unwritable on this system`);
+}
+
+function unlockDirectory(dir) {
+  if (process.getuid() === 0) execFileSync('chattr', ['-i', dir]);
+  else fs.chmodSync(dir, 0o700);
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -108,4 +133,6 @@ module.exports = {
   sleep,
   fetchText,
   expectTypeError,
+  lockDirectory,
+  unlockDirectory,
 };

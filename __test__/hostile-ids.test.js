@@ -160,3 +160,59 @@ test('random ids through every method: files only for valid ids, all inside the 
   expect(names).toEqual([...added].map((id) => `${id}.rhfsession`).sort());
   store.close();
 });
+
+describe('ids that are not well-formed UTF-16', () => {
+  const LONE = ['victim\uD800', 'victim\uDC00', 'victim\uDBFF', '\uDFFF', 'a\uDC00\uD800b'];
+
+  test('are impossible ids in both stores, never sharing a file with a real one', () => {
+    const { root, saveDirectory, store } = sandbox();
+    const memory = new RammerheadSessionMemoryStore({ sessionClass: HammerheadSession });
+    store.addSerializedSession('victim\uFFFD', json);
+    memory.addSerializedSession('victim\uFFFD', json);
+    for (const s of [store, memory]) {
+      for (const id of LONE) {
+        expect(s.get(id)).toBeUndefined();
+        expect(s.has(id)).toBe(false);
+        expect(s.delete(id)).toBe(false);
+        const error = h.expectTypeError(() => s.add(id), 'well-formed');
+        expect(error.code).toBe('ERR_INVALID_SESSION_ID');
+        h.expectTypeError(() => s.addSerializedSession(id, json), 'well-formed');
+      }
+      expect(s.get('victim\uFFFD').id).toBe('victim\uFFFD');
+      expect(s.keys()).toEqual(['victim\uFFFD']);
+    }
+    expect(store.has('victim\uD800x')).toBe(false);
+    expect(fs.readdirSync(root)).toEqual(['sessions']);
+    expect(h.listed(saveDirectory)).toEqual(['victim\uFFFD.rhfsession']);
+    memory.close();
+    store.close();
+  });
+
+  test('a held session under such an id fails alone: the write queue and cache checks go on', async () => {
+    const { saveDirectory, store } = sandbox();
+    store.logger = h.recordingLogger();
+    const bad = new HammerheadSession({ id: 'x\uD800' });
+    bad.lastUsed = bad.createdAt - 1000;
+    store.cachedSessions.set('x\uD800', bad);
+    const good = store.add('good');
+    good.lastUsed = good.createdAt - 1000;
+    store.cacheTimeout = 1;
+    await store.checkCache();
+    await store.whenWritten();
+    expect(store.cachedSessions.get('x\uD800')).toBe(bad);
+    expect(store.cachedSessions.has('good')).toBe(false);
+    expect(store.logger.lines.error.join('\n')).toMatch(/ERR_INVALID_SESSION_ID/);
+    expect(h.listed(saveDirectory)).toEqual(['good.rhfsession']);
+    const closing = (() => {
+      try {
+        store.close();
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(closing.code).toBe('ERR_SESSIONS_NOT_SAVED');
+    expect(closing.failures).toEqual([
+      expect.objectContaining({ id: 'x\uD800', code: 'ERR_INVALID_SESSION_ID' }),
+    ]);
+  });
+});

@@ -309,15 +309,22 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       retryLater: new Set(),
       // Queued for writing: id -> the session object whose contents were queued.
       queued: new Map(),
+      // Sessions written while they stay in memory (their file may be missing or old).
+      retrying: new Set(),
       // Written and out of memory; released in one call per report.
       released: [],
       sliced: false,
       paused: false,
       settle: null,
+      settleRetry: null,
       finish: null,
       done: null,
     };
     check.settle = (id, failure) => this._settleFlush(check, id, failure);
+    check.settleRetry = (id, failure) => {
+      check.retrying.delete(id);
+      this._settleUnwritten(id, failure);
+    };
     check.done = new Promise((resolve) => {
       check.finish = () => {
         this.check = null;
@@ -331,7 +338,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
 
   /** Ends the check once every session is serialized and every write of it has settled. */
   _finishIfWritten(check) {
-    if (check.sliced && check.queued.size === 0) check.finish();
+    if (check.sliced && check.queued.size === 0 && check.retrying.size === 0) check.finish();
   }
 
   _sliceCheck(check) {
@@ -387,7 +394,9 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   /** Writes a session that stays in memory because its file may be missing or old. */
   _retryWrite(id, session, check) {
     const json = this._serialize(id, session, check);
-    if (json !== undefined) this.writes.queue([id], [json], this._settleUnwritten);
+    if (json === undefined) return;
+    check.retrying.add(id);
+    this.writes.queue([id], [json], check.settleRetry);
   }
 
   _serialize(id, session, check) {

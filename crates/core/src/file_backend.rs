@@ -3,9 +3,8 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-
-use tempfile::NamedTempFile;
 
 use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
@@ -66,19 +65,63 @@ impl FileBackend {
         }
     }
 
-    /// A new file, created exclusively (never an existing name, so never a planted FIFO or
-    /// link) with mode 0600, deleted again if dropped.
-    fn temporary_file(&self) -> Result<NamedTempFile, StoreError> {
-        tempfile::Builder::new()
-            .prefix(&temp_prefix())
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(&self.dir)
-            .map_err(|e| StoreError::io("create a temporary file in", &self.dir, e))
+    /// A new file with mode 0600, created exclusively: an existing name (a leftover, a planted
+    /// FIFO or link) is never opened, the next name is tried instead.
+    fn temporary_file(&self) -> Result<TemporaryFile, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut attempts = 0;
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = self.dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
+            match options.open(&path) {
+                Ok(file) => {
+                    let renamed = false;
+                    return Ok(TemporaryFile {
+                        file,
+                        path,
+                        renamed,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(StoreError::io("create a temporary file in", &self.dir, e)),
+            }
+        }
     }
 }
 
 fn temp_prefix() -> String {
     format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
+/// A file of ours under a temporary name, deleted when dropped unless renamed away.
+#[derive(Debug)]
+struct TemporaryFile {
+    file: File,
+    path: PathBuf,
+    renamed: bool,
+}
+
+impl TemporaryFile {
+    /// Gives the file the name `target`, replacing whatever had it, in one step.
+    fn rename_to(mut self, target: &Path) -> io::Result<()> {
+        fs::rename(&self.path, target)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TemporaryFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn version_of(meta: &fs::Metadata) -> FileVersion {
@@ -206,18 +249,20 @@ impl SessionBackend for FileBackend {
 
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<StagedFile, StoreError> {
         let target = self.path_of(id);
-        let mut file = self.temporary_file()?;
-        file.write_all(contents)
+        let mut temporary = self.temporary_file()?;
+        temporary
+            .file
+            .write_all(contents)
             .and_then(|()| {
                 if self.durable {
-                    file.as_file().sync_all()
+                    temporary.file.sync_all()
                 } else {
                     Ok(())
                 }
             })
             .map_err(|e| StoreError::io("write", &target, e))?;
         Ok(StagedFile {
-            file,
+            temporary,
             target,
             durable: self.durable,
         })
@@ -286,16 +331,16 @@ fn process_is_alive(_pid: u32) -> bool {
 /// A complete new file under a temporary name. Dropping it uncommitted deletes it.
 #[derive(Debug)]
 pub struct StagedFile {
-    file: NamedTempFile,
+    temporary: TemporaryFile,
     target: PathBuf,
     durable: bool,
 }
 
 impl StagedWrite for StagedFile {
     fn commit(self) -> Result<(), StoreError> {
-        self.file
-            .persist(&self.target)
-            .map_err(|e| StoreError::io("replace", &self.target, e.error))?;
+        self.temporary
+            .rename_to(&self.target)
+            .map_err(|e| StoreError::io("replace", &self.target, e))?;
         if self.durable {
             if let Some(dir) = self.target.parent() {
                 File::open(dir)

@@ -1,0 +1,72 @@
+'use strict';
+
+const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+const h = require('./helpers');
+const HammerheadSession = require('../demo/hammerhead-session');
+
+const COUNT = 5000;
+/** The most sessions a cleanup may judge between two turns of the event loop. */
+const MAX_PER_TURN = 1024;
+
+/**
+ * Runs `cleanup()` while a callback on every turn of the event loop records how many sessions
+ * `size()` lost since the previous turn; returns the largest such drop.
+ */
+async function largestDropPerTurn(size, cleanup) {
+  let last = size();
+  let largest = 0;
+  let running = true;
+  const tick = () => {
+    const now = size();
+    largest = Math.max(largest, last - now);
+    last = now;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await cleanup();
+  running = false;
+  tick();
+  return largest;
+}
+
+function makeExpired(session) {
+  session.createdAt = 1;
+  session.lastUsed = 1;
+}
+
+test('MemoryStore cleanup removes expired sessions a slice at a time', async () => {
+  const store = new RammerheadSessionMemoryStore({
+    sessionClass: HammerheadSession,
+    staleTimeout: 1000,
+  });
+  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  store.add('fresh');
+  const largest = await largestDropPerTurn(
+    () => store.mapStore.size,
+    () => store._removeStaleSessions(),
+  );
+  expect(store.keys()).toEqual(['fresh']);
+  expect(largest).toBeGreaterThan(0);
+  expect(largest).toBeLessThanOrEqual(MAX_PER_TURN);
+  store.close();
+});
+
+test('FileCache stale cleanup deletes expired held sessions a slice at a time', async () => {
+  const store = new RammerheadSessionFileCache({
+    saveDirectory: h.tempDir(),
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+  });
+  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  store.add('fresh');
+  await store.whenWritten();
+  store.staleCleanupOptions = { staleTimeout: 1000, maxToLive: null, staleCheckInterval: 1000 };
+  const largest = await largestDropPerTurn(
+    () => store.cachedSessions.size,
+    () => store.removeStaleSessions(),
+  );
+  expect(store.keys()).toEqual(['fresh']);
+  expect(largest).toBeGreaterThan(0);
+  expect(largest).toBeLessThanOrEqual(MAX_PER_TURN);
+  store.close();
+});
