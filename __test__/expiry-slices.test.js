@@ -37,7 +37,7 @@ function makeExpired(session) {
 test('MemoryStore cleanup removes expired sessions a slice at a time', async () => {
   const store = new RammerheadSessionMemoryStore({
     sessionClass: HammerheadSession,
-    staleTimeout: 1000,
+    staleTimeout: 60000,
   });
   for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
   store.add('fresh');
@@ -60,7 +60,7 @@ test('FileCache stale cleanup deletes expired held sessions a slice at a time', 
   for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
   store.add('fresh');
   await store.whenWritten();
-  store.staleCleanupOptions = { staleTimeout: 1000, maxToLive: null, staleCheckInterval: 1000 };
+  store.staleCleanupOptions = { staleTimeout: 60000, maxToLive: null, staleCheckInterval: 1000 };
   const largest = await largestDropPerTurn(
     () => store.cachedSessions.size,
     () => store.removeStaleSessions(),

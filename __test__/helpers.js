@@ -6,7 +6,7 @@ const http = require('http');
 const os = require('os');
 const path = require('path');
 
-const FIXTURES = path.join(__dirname, '..', '..', 'shared', 'fixtures');
+const FIXTURES = path.join(__dirname, 'fixtures');
 const GOOD = path.join(FIXTURES, 'rammerhead-1.2.64');
 const BAD = path.join(FIXTURES, 'bad');
 const GOOD_IDS = JSON.parse(fs.readFileSync(path.join(GOOD, 'ids.json'), 'utf8'));

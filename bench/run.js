@@ -20,8 +20,7 @@ const REPEATS = 3;
 const FIXTURE = path.join(
   __dirname,
   '..',
-  '..',
-  'shared',
+  '__test__',
   'fixtures',
   'rammerhead-1.2.64',
   'f165f28b1c874bc6b7a689af41b58183.rhfsession',
@@ -38,9 +37,7 @@ const original = RAMMERHEAD_DIR && {
 const DAY = 24 * 60 * 60 * 1000;
 const NEVER = 2 ** 31 - 1;
 const ids = Array.from({ length: N }, (_, i) => `bench${String(i).padStart(8, '0')}`);
-const template = fs.existsSync(FIXTURE)
-  ? fs.readFileSync(FIXTURE, 'utf8')
-  : new sessionClass({ id: 'template' }).serializeSession();
+const template = fs.readFileSync(FIXTURE, 'utf8');
 
 // ---------------------------------------------------------------------------------------------
 // Measuring
@@ -244,6 +241,37 @@ async function startupFigures(make, cleanup) {
   return { constructor, cleanup: perOp(swept.wall), cleanupStall: swept.stall };
 }
 
+/** Stale cleanup of a FileCache that holds N expired sessions in memory (their files fresh). */
+async function heldExpiryFigures(make, cleanup) {
+  const dir = sessionDir(0);
+  const staleCleanupOptions = { staleTimeout: DAY, maxToLive: null, staleCheckInterval: NEVER };
+  const store = make(dir, { staleCleanupOptions });
+  await cleanup(store);
+  for (const id of ids) store.get(id).lastUsed = Date.now() - 2 * DAY;
+  settle();
+  const run = await withStall(() => cleanup(store));
+  const left = store.keys().length;
+  store.close();
+  removeDir(dir);
+  if (left !== 0) throw new Error(`cleanup left ${left} expired sessions`);
+  return { heldExpiry: perOp(run.wall), heldExpiryStall: run.stall };
+}
+
+/** One MemoryStore cleanup over N sessions, first with none expired, then with all. */
+async function memoryCleanupFigures(make, cleanup) {
+  const store = make();
+  for (const id of ids) store.add(id);
+  settle();
+  const none = await withStall(() => cleanup(store));
+  for (const id of ids) store.get(id, false).lastUsed = Date.now() - DAY;
+  settle();
+  const all = await withStall(() => cleanup(store));
+  const left = store.keys().length;
+  store.close && store.close();
+  if (left !== 0) throw new Error(`cleanup left ${left} expired sessions`);
+  return { cleanupNoneStall: none.stall, cleanupAllStall: all.stall };
+}
+
 function memoryFigures(make) {
   const store = make();
   for (const id of ids) store.add(id);
@@ -277,21 +305,33 @@ async function main() {
     `N = ${N}; ${machine}; session class: ${RAMMERHEAD_DIR ? 'rammerhead' : 'demo (testcafe-hammerhead)'}`,
   );
 
+  const ourMemoryStore = () => new RammerheadSessionMemoryStore({ sessionClass, logger: quiet });
   const ours = {
-    memory: memoryFigures(() => new RammerheadSessionMemoryStore({ sessionClass, logger: quiet })),
+    memory: {
+      ...memoryFigures(ourMemoryStore),
+      ...(await memoryCleanupFigures(ourMemoryStore, (s) => s._removeStaleSessions())),
+    },
     file: await fileCacheFigures(ourFileCache, { run: (s) => s.checkCache(), baseline: true }),
     ...(await startupFigures(ourFileCache, (s) => s.removeStaleSessions())),
+    ...(await heldExpiryFigures(ourFileCache, (s) => s.removeStaleSessions())),
   };
   const { map } = ours.file;
   let theirs;
   if (original) {
+    const theirMemoryStore = () => new original.MemoryStore({ logger: quiet });
     theirs = {
-      memory: memoryFigures(() => new original.MemoryStore({ logger: quiet })),
+      memory: {
+        ...memoryFigures(theirMemoryStore),
+        ...(await memoryCleanupFigures(theirMemoryStore, (s) =>
+          s._cleanupRun(30 * 60 * 1000, 4 * 60 * 60 * 1000),
+        )),
+      },
       file: await fileCacheFigures(originalFileCache, {
         run: (s) => s._saveCacheToDisk(),
         quadraticKeys: true,
       }),
       ...(await startupFigures(originalFileCache, () => {})),
+      ...(await heldExpiryFigures(originalFileCache, (s) => s._removeStaleSessions(DAY, null))),
     };
   }
 
@@ -401,6 +441,38 @@ async function main() {
       'ms',
       null,
       theirs && theirs.cleanupStall,
+      '≤ 10 ms',
+    ],
+    [
+      'cleanup of N expired held sessions, per session',
+      ours.heldExpiry,
+      'µs',
+      null,
+      theirs && theirs.heldExpiry,
+      '',
+    ],
+    [
+      'worst stall during that cleanup',
+      ours.heldExpiryStall,
+      'ms',
+      null,
+      theirs && theirs.heldExpiryStall,
+      '≤ 10 ms',
+    ],
+    [
+      'MemoryStore cleanup, none expired: worst stall',
+      ours.memory.cleanupNoneStall,
+      'ms',
+      null,
+      theirs && theirs.memory.cleanupNoneStall,
+      '≤ 10 ms',
+    ],
+    [
+      'MemoryStore cleanup, all expired: worst stall',
+      ours.memory.cleanupAllStall,
+      'ms',
+      null,
+      theirs && theirs.memory.cleanupAllStall,
       '≤ 10 ms',
     ],
   ];

@@ -35,24 +35,41 @@ function nextBatch(entries) {
   return batch;
 }
 
+/** The entries of those ids still in `map`, with their live sessions. */
+function liveEntries(map, ids) {
+  const entries = [];
+  for (const id of ids) {
+    const session = map.get(id);
+    if (session !== undefined) entries.push([id, session]);
+  }
+  return entries;
+}
+
 /**
  * Calls `remove(id)` for each session of `map` that has expired, in slices of about SLICE_MS
- * between which the event loop runs. A session is judged and removed in the same slice, by its
- * values at that moment; sessions added meanwhile may or may not be judged.
+ * between which the event loop runs (a removal may touch the disk, so the clock is read after
+ * each). A session is removed in the slice that judged it, by its values at that moment; those
+ * judged but not reached are judged again in the next slice. Sessions added meanwhile may or
+ * may not be judged.
  */
 async function removeExpired(map, now, staleTimeout, maxToLive, remove) {
   const entries = map.entries();
-  for (;;) {
+  let batch = nextBatch(entries);
+  while (batch.length > 0) {
     const deadline = performance.now() + SLICE_MS;
-    let batch;
     let judged = 0;
     do {
-      batch = nextBatch(entries);
       judged += batch.length;
-      for (const id of expiredSessionIds(batch, now, staleTimeout, maxToLive)) remove(id);
-    } while (batch.length === BATCH && judged < MAX_PER_SLICE && performance.now() < deadline);
-    if (batch.length < BATCH) return;
-    await new Promise((resolve) => setImmediate(resolve));
+      const expired = expiredSessionIds(batch, now, staleTimeout, maxToLive);
+      let removed = 0;
+      // At least one per slice, so that a slow disk still makes progress.
+      do {
+        if (removed < expired.length) remove(expired[removed++]);
+      } while (removed < expired.length && performance.now() < deadline);
+      batch =
+        removed < expired.length ? liveEntries(map, expired.slice(removed)) : nextBatch(entries);
+    } while (batch.length > 0 && judged + BATCH <= MAX_PER_SLICE && performance.now() < deadline);
+    if (batch.length > 0) await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

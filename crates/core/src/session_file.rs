@@ -151,9 +151,9 @@ mod tests {
     #[test]
     fn fixtures_written_by_the_original_parse() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/rammerhead-1.2.64");
+            .join("../../__test__/fixtures/rammerhead-1.2.64");
         let mut seen = 0;
-        for entry in std::fs::read_dir(&dir).expect("fixtures beside the project") {
+        for entry in std::fs::read_dir(&dir).expect("the fixtures in __test__/fixtures") {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "rhfsession") {
                 let times = parse_times(&std::fs::read(&path).unwrap()).unwrap();
@@ -167,8 +167,8 @@ mod tests {
     #[test]
     fn broken_fixtures_are_rejected() {
         let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/bad");
-        for entry in std::fs::read_dir(&dir).expect("fixtures beside the project") {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../__test__/fixtures/bad");
+        for entry in std::fs::read_dir(&dir).expect("the fixtures in __test__/fixtures") {
             let path = entry.unwrap().path();
             if path.is_file() && path.extension().is_some_and(|e| e == "rhfsession") {
                 assert!(
