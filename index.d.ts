@@ -33,16 +33,23 @@ export declare class SessionDirectory {
    * cannot be deleted throws, and the session stays as it was.
    */
   remove(id: string): boolean
+  /**
+   * The caller dropped these sessions for good: queued writes of them are cancelled at once,
+   * and their files deleted in the background unless a write of the id comes first. Resolves
+   * with the deletions that failed, by position; ids that cannot name a file are skipped.
+   */
+  removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
   /** The caller dropped these sessions from memory; stale cleanup may judge their files again. */
   release(ids: Array<string>): void
   ids(): Array<string>
   /**
    * Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-   * once, and returns the items refused for an id that cannot name a file. A later `import`,
-   * `remove` or queued write of the same id supersedes an item here. The caller holds these
-   * sessions, so stale cleanup leaves their files alone, until `release`.
+   * once. Returns the ticket of each accepted item, in order, and the items refused for an id
+   * that cannot name a file. A later `import`, `remove` or queued write of the same id
+   * supersedes an item here. The caller holds these sessions, so stale cleanup leaves their
+   * files alone, until `release`.
    */
-  queueWrites(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
+  queueWrites(ids: Array<string>, contents: Array<string>): QueuedBatch
   /**
    * Writes the oldest queued items (at most 256) in the background, on a low-priority thread
    * started from the libuv thread pool. Call it again only once its promise has settled:
@@ -116,6 +123,13 @@ export interface PruneOptions {
  */
 export declare function pruneSessionFiles(dir: string, ids: Array<string>, options: PruneOptions): SweepSummary
 
+/** What `queueWrites` accepted and refused. */
+export interface QueuedBatch {
+  /** Tickets of the accepted items, in order; reports name the writes they settle by these. */
+  tickets: Array<number>
+  refused: Array<WriteFailure>
+}
+
 /** Deletes temporary files that writers which died mid-write left in `dir`; returns how many. */
 export declare function removeAbandonedTemporaries(dir: string): number
 
@@ -155,11 +169,12 @@ export interface WriteFailure {
 }
 
 /**
- * What one [`WriteTask`] did with the next `count` queued items, in queue order: each is done
- * (written, or superseded by a newer save, write or delete) unless listed among the failures.
- * Items are told by position, never by id, so every queued write is settled exactly once.
+ * What one [`WriteTask`] did with the oldest queued items, by their tickets in queue order: each
+ * is done (written, or superseded by a newer save, write or delete) unless listed among the
+ * failures, whose `index` is a position in `tickets`. Items are told by ticket, never by id,
+ * so every queued write is settled exactly once.
  */
 export interface WriteReport {
-  count: number
+  tickets: Array<number>
   failures: Array<WriteFailure>
 }

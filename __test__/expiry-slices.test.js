@@ -70,3 +70,43 @@ test('FileCache stale cleanup deletes expired held sessions a slice at a time', 
   expect(largest).toBeLessThanOrEqual(MAX_PER_TURN);
   store.close();
 });
+
+test('a session replaced while a cleanup runs is judged by its new values', async () => {
+  const store = new RammerheadSessionMemoryStore({
+    sessionClass: HammerheadSession,
+    staleTimeout: 60000,
+  });
+  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  makeExpired(store.add('last'));
+  const cleanup = store._removeStaleSessions();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(store.mapStore.size).toBeGreaterThan(1);
+  store.addSerializedSession('last', new HammerheadSession({ id: 'last' }).serializeSession());
+  await cleanup;
+  expect(store.keys()).toEqual(['last']);
+  store.close();
+});
+
+test('FileCache: expired held sessions are absent at once; one stored again meanwhile stays', async () => {
+  const saveDirectory = h.tempDir();
+  const store = new RammerheadSessionFileCache({
+    saveDirectory,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+  });
+  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  await store.whenWritten();
+  store.staleCleanupOptions = { staleTimeout: 60000, maxToLive: null, staleCheckInterval: 1000 };
+  const cleanup = store.removeStaleSessions();
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(store.cachedSessions.has('s0')).toBe(false);
+  expect(store.has('s0')).toBe(false);
+  expect(store.get('s0')).toBeUndefined();
+  expect(store.keys()).not.toContain('s0');
+  store.addSerializedSession('s0', new HammerheadSession({ id: 's0' }).serializeSession());
+  await cleanup;
+  expect(store.keys()).toEqual(['s0']);
+  expect(h.listed(saveDirectory)).toEqual(['s0.rhfsession']);
+  expect(store.get('s0').id).toBe('s0');
+  store.close();
+});

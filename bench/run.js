@@ -31,7 +31,7 @@ const sessionClass = RAMMERHEAD_DIR
   : require('../demo/hammerhead-session');
 const original = RAMMERHEAD_DIR && {
   FileCache: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache')),
-  MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionMemoryStore')),
+  MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadMemoryStore')),
 };
 
 const DAY = 24 * 60 * 60 * 1000;

@@ -4,8 +4,8 @@
  * The JavaScript side of a directory's native write queue. One background task writes at a
  * time: on a small machine, parallel writers would take the CPU from the JavaScript thread
  * instead of leaving it to requests. Every queued write is settled exactly once, in queue order:
- * the native queue and `waiting` hold the same items in the same order, and each report settles
- * the next `count` of them by position, so no id, however odd, can leave a write unsettled.
+ * the native queue gives each write a ticket, and reports name the writes they settle by ticket,
+ * never by id, so no id, however odd, can leave a write unsettled or settle another's.
  */
 class BackgroundWrites {
   /**
@@ -15,10 +15,8 @@ class BackgroundWrites {
   constructor(directory, onReport) {
     this.directory = directory;
     this.onReport = onReport;
-    /** `[id, settle]` of every queued write not yet settled, oldest first. */
-    this.waiting = [];
-    /** Index in `waiting` of the oldest unsettled write; the array is compacted as it grows. */
-    this.head = 0;
+    /** ticket -> [id, settle] of every queued write not yet settled, oldest first. */
+    this.waiting = new Map();
     /** id -> how many of its writes are waiting. */
     this.counts = new Map();
     this.running = false;
@@ -39,19 +37,21 @@ class BackgroundWrites {
    * Queues `contents[i]` as the file of `ids[i]`. `settle(id, failure)` is called once the
    * write is done (written, or replaced by a newer write or a delete: `failure` undefined) or
    * has failed (`failure` is `{ id, code, message }`; an id that cannot name a file fails with
-   * `ERR_INVALID_SESSION_ID` without holding up the others).
+   * `ERR_INVALID_SESSION_ID` at once, without holding up the others).
    */
   queue(ids, contents, settle) {
-    const refused = this.directory.queueWrites(ids, contents);
+    const { tickets, refused } = this.directory.queueWrites(ids, contents);
     const refusedAt = new Set(refused.map((f) => f.index));
+    let next = 0;
     ids.forEach((id, index) => {
       if (refusedAt.has(index)) return;
-      this.waiting.push([id, settle]);
+      this.waiting.set(tickets[next++], [id, settle]);
       this.counts.set(id, (this.counts.get(id) || 0) + 1);
     });
     this._run();
-    for (const { index, code, message } of refused)
+    for (const { index, code, message } of refused) {
       settle(ids[index], { id: ids[index], code, message });
+    }
   }
 
   /** Resolves once nothing is queued or being written. */
@@ -66,57 +66,41 @@ class BackgroundWrites {
     this.directory.writeQueued().then(
       (report) => this._settleReport(report),
       // The task itself cannot fail; this is Node-API failing to deliver its report.
-      (error) => this._settleReport({ count: 0, failures: [] }, error),
+      (error) => this._settleReport({ tickets: [], failures: [] }, error),
     );
   }
 
-  _settleReport({ count, failures }, error) {
+  _settleReport({ tickets, failures }, error) {
     const failed = new Map(failures.map((f) => [f.index, f]));
     const thrown = [];
-    for (let index = 0; index < count; index++) {
-      const [id, settle] = this._take();
+    tickets.forEach((ticket, index) => {
       const failure = failed.get(index);
-      this._call(
-        settle,
-        id,
-        failure && { id, code: failure.code, message: failure.message },
-        thrown,
-      );
-    }
-    // A task that settled nothing while writes wait would be run again forever: the two queues
-    // no longer agree, so the waiting writes are failed rather than left hanging.
-    if (count === 0) {
+      this._settle(ticket, failure && { code: failure.code, message: failure.message }, thrown);
+    });
+    // A task that took nothing while writes wait would be run again forever, and a lost report
+    // leaves its writes unsettled: either way the waiting writes are failed rather than left
+    // hanging. A later report of their tickets finds nothing to settle.
+    if (tickets.length === 0) {
       const cause = error || new Error('the native write queue is empty');
       const failure = { code: cause.code || 'EIO', message: cause.message };
-      while (this.head < this.waiting.length) {
-        const [id, settle] = this._take();
-        this._call(settle, id, { id, ...failure }, thrown);
-      }
+      for (const ticket of Array.from(this.waiting.keys())) this._settle(ticket, failure, thrown);
     }
     this._next();
     // Reported only once every write is settled and the next task has started.
     if (thrown.length > 0) throw thrown[0];
   }
 
-  /** The oldest waiting write, forgotten. */
-  _take() {
-    const item = this.waiting[this.head];
-    this.waiting[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.head);
-      this.head = 0;
-    }
-    const [id] = item;
+  /** Settles one write; a callback that throws (a logger, say) does not stop the others. */
+  _settle(ticket, failure, thrown) {
+    const item = this.waiting.get(ticket);
+    if (item === undefined) return;
+    this.waiting.delete(ticket);
+    const [id, settle] = item;
     const count = this.counts.get(id) - 1;
     if (count === 0) this.counts.delete(id);
     else this.counts.set(id, count);
-    return item;
-  }
-
-  /** A callback that throws (a logger, say) must not keep later writes from being settled. */
-  _call(settle, id, failure, thrown) {
     try {
-      settle(id, failure);
+      settle(id, failure && { id, ...failure });
     } catch (error) {
       thrown.push(error);
     }

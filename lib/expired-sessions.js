@@ -48,28 +48,36 @@ function liveEntries(map, ids) {
 /**
  * Calls `remove(id)` for each session of `map` that has expired, in slices of about SLICE_MS
  * between which the event loop runs (a removal may touch the disk, so the clock is read after
- * each). A session is removed in the slice that judged it, by its values at that moment; those
- * judged but not reached are judged again in the next slice. Sessions added meanwhile may or
- * may not be judged.
+ * each). Sessions are judged and removed in the same slice, by their live values: those judged
+ * but not reached are looked up and judged again in the next slice, since they may have been
+ * used or replaced meanwhile. Sessions added meanwhile may or may not be judged.
  */
 async function removeExpired(map, now, staleTimeout, maxToLive, remove) {
   const entries = map.entries();
-  let batch = nextBatch(entries);
-  while (batch.length > 0) {
+  let carried = [];
+  for (;;) {
     const deadline = performance.now() + SLICE_MS;
     let judged = 0;
-    do {
+    for (;;) {
+      const fromIterator = carried.length === 0;
+      const batch = fromIterator ? nextBatch(entries) : liveEntries(map, carried);
+      carried = [];
+      if (fromIterator && batch.length === 0) return;
       judged += batch.length;
       const expired = expiredSessionIds(batch, now, staleTimeout, maxToLive);
       let removed = 0;
       // At least one per slice, so that a slow disk still makes progress.
-      do {
-        if (removed < expired.length) remove(expired[removed++]);
-      } while (removed < expired.length && performance.now() < deadline);
-      batch =
-        removed < expired.length ? liveEntries(map, expired.slice(removed)) : nextBatch(entries);
-    } while (batch.length > 0 && judged + BATCH <= MAX_PER_SLICE && performance.now() < deadline);
-    if (batch.length > 0) await new Promise((resolve) => setImmediate(resolve));
+      while (removed < expired.length) {
+        remove(expired[removed++]);
+        if (performance.now() >= deadline) break;
+      }
+      if (removed < expired.length) {
+        carried = expired.slice(removed);
+        break;
+      }
+      if (judged + BATCH > MAX_PER_SLICE || performance.now() >= deadline) break;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

@@ -13,7 +13,10 @@ const SLICE_MS = 1;
 /** Sessions that may be waiting to be written before a cache check serializes more. */
 const MAX_QUEUED = 1024;
 const CORRUPT = 'ERR_CORRUPT_SESSION';
-const INVALID = 'ERR_INVALID_SESSION';
+/** Expired sessions whose files one background task deletes. */
+const REMOVAL_BATCH = 256;
+/** Errors of `addSerializedSession` that are the input's fault, thrown as the original does. */
+const REFUSED_INPUT = new Set(['ERR_INVALID_SESSION', 'ERR_SESSION_TOO_LARGE']);
 /** Far above real sessions (cookies and synced localStorage); a guard against hostile files. */
 const DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024;
 
@@ -84,6 +87,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
      * write failed): a cache check writes them, even if never used or not idle.
      */
     this.unwritten = new Set();
+    /** Sessions dropped as expired whose files are being deleted in the background: absent. */
+    this.removing = new Set();
     this.writes = new BackgroundWrites(this.directory, () => this._afterWrites());
     /** The running cache check's state; `check.done` resolves when it ends. */
     this.check = null;
@@ -101,6 +106,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
 
   keys() {
     const ids = new Set(this.directory.ids());
+    for (const id of this.removing) ids.delete(id);
     for (const id of this.cachedSessions.keys()) ids.add(id);
     for (const id of this.flushingSessions.keys()) ids.add(id);
     return Array.from(ids);
@@ -109,7 +115,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   has(id) {
     if (this.cachedSessions.has(id) || this.flushingSessions.has(id)) return true;
     options.requireString(id, 'id');
-    return this.directory.holdsSession(id);
+    return !this.removing.has(id) && this.directory.holdsSession(id);
   }
 
   get(id, updateActiveTimestamp = true) {
@@ -123,6 +129,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
 
   _getUncached(id, updateActiveTimestamp) {
     options.requireString(id, 'id');
+    if (this.removing.has(id)) return undefined;
     let session = this.flushingSessions.get(id);
     if (session !== undefined) {
       this.flushingSessions.delete(id);
@@ -177,24 +184,29 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     checkSessionId(id);
     if (this.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
-    this.writes.queue([id], [session.serializeSession()], this._settleUnwritten);
+    this.writes.queue([id], [session.serializeSession()], (_, failure) =>
+      this._settleUnwritten(id, session, failure),
+    );
     this.cachedSessions.set(id, session);
     this.unwritten.add(id);
+    this.removing.delete(id);
     this.logger.debug(`(FileCache.add) added ${id}`);
     return session;
   }
 
-  /** Settles a write of a session that stays in memory (made by `add`, or retried). */
-  _settleUnwritten = (id, failure) => {
+  /** Settles a write of `session` while it stays in memory (made by `add`, or retried). */
+  _settleUnwritten(id, session, failure) {
+    // Replaced meanwhile (imported, or deleted): what was written is not what is held.
+    if (this.cachedSessions.get(id) !== session) return;
     if (failure === undefined) {
       this.unwritten.delete(id);
-    } else if (this.cachedSessions.has(id)) {
+    } else {
       this.unwritten.add(id);
       this.logger.error(
         `(FileCache) cannot write ${id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
       );
     }
-  };
+  }
 
   /** Resolves once every file write started so far (by `add` and cache checks) has finished. */
   whenWritten() {
@@ -231,20 +243,23 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     options.requireString(id, 'id');
     options.requireString(serializedSession, 'serializedSession');
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
-    this.flushingSessions.delete(id);
     try {
       this.directory.import(id, serializedSession, false);
     } catch (error) {
-      if (error.name === 'TypeError' || error.code === INVALID) throw error;
+      if (error.name === 'TypeError' || REFUSED_INPUT.has(error.code)) throw error;
+      this.flushingSessions.delete(id);
       this.cachedSessions.set(id, session);
       this.unwritten.add(id);
+      this.removing.delete(id);
       this.logger.error(
         `(FileCache.addSerializedSession) cannot write ${id} yet, keeping it in memory: ${error.code} ${error.message}`,
       );
       return;
     }
     this.cachedSessions.delete(id);
+    this.flushingSessions.delete(id);
     this.unwritten.delete(id);
+    this.removing.delete(id);
     this.logger.debug(`(FileCache.addSerializedSession) added ${id}`);
   }
 
@@ -316,15 +331,11 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       sliced: false,
       paused: false,
       settle: null,
-      settleRetry: null,
       finish: null,
       done: null,
     };
     check.settle = (id, failure) => this._settleFlush(check, id, failure);
-    check.settleRetry = (id, failure) => {
-      check.retrying.delete(id);
-      this._settleUnwritten(id, failure);
-    };
+
     check.done = new Promise((resolve) => {
       check.finish = () => {
         this.check = null;
@@ -362,8 +373,9 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       if (next.done) break;
       const [id, session] = next.value;
       const idle = check.now - session.lastUsed > this.cacheTimeout;
-      if (check.retryLater.has(id)) {
-        // It failed during this check: it waits for the next one.
+      if (check.retryLater.has(id) || check.queued.has(id)) {
+        // It failed during this check, or was taken back while its write is under way (and met
+        // again at the map's end): it waits for the next check.
       } else if (!idle) {
         if (this.unwritten.has(id) && !this.writes.isPending(id)) {
           this._retryWrite(id, session, check);
@@ -396,7 +408,10 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     const json = this._serialize(id, session, check);
     if (json === undefined) return;
     check.retrying.add(id);
-    this.writes.queue([id], [json], check.settleRetry);
+    this.writes.queue([id], [json], (_, failure) => {
+      check.retrying.delete(id);
+      this._settleUnwritten(id, session, failure);
+    });
   }
 
   _serialize(id, session, check) {
@@ -419,6 +434,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   _settleFlush(check, id, failure) {
     const session = check.queued.get(id);
     check.queued.delete(id);
+    if (session === undefined) return;
     // Taken back by get(), deleted or replaced meanwhile: nothing left to do here.
     if (this.flushingSessions.get(id) !== session) return;
     this.flushingSessions.delete(id);
@@ -473,15 +489,42 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     return this.staleSweep;
   }
 
-  /** Deletes expired sessions held in memory, in slices of about a millisecond. */
+  /**
+   * Deletes expired sessions held in memory, in slices of about a millisecond. They leave memory
+   * at once and are absent from then on; their files are deleted in the background, since one
+   * unlink can hold a thread for tens of milliseconds.
+   */
   async _expireHeldSessions(now, staleTimeout, maxToLive) {
+    const removals = [];
+    let batch = [];
+    const removeLater = () => {
+      const ids = batch;
+      batch = [];
+      removals.push(this._removeLater(ids));
+    };
     const remove = (id) => {
       this.logger.debug(`(FileCache.removeStaleSessions) deleting ${id}`);
-      this.delete(id);
+      this.cachedSessions.delete(id);
+      this.flushingSessions.delete(id);
+      this.unwritten.delete(id);
+      this.removing.add(id);
+      if (batch.push(id) === REMOVAL_BATCH) removeLater();
     };
     for (const map of [this.cachedSessions, this.flushingSessions]) {
       await removeExpired(map, now, staleTimeout, maxToLive, remove);
     }
+    if (batch.length > 0) removeLater();
+    await Promise.all(removals);
+  }
+
+  async _removeLater(ids) {
+    const failures = await this.directory.removeLater(ids);
+    for (const { index, code, message } of failures) {
+      this.logger.error(
+        `(FileCache.removeStaleSessions) cannot delete ${ids[index]}: ${code} ${message}`,
+      );
+    }
+    for (const id of ids) this.removing.delete(id);
   }
 
   _logSweep(summary) {

@@ -56,11 +56,19 @@ export declare abstract class RammerheadSessionAbstractStore<S extends StoredSes
    * `session.updateLastUsed()`. Throws `TypeError` for a non-string id.
    */
   get(id: string, updateActiveTimestamp?: boolean): S | undefined
-  /** Creates, stores and returns a new session; throws `Error` if the id exists. */
+  /**
+   * Creates, stores and returns a new session; throws `Error` if the id exists, and `TypeError`
+   * (`code: 'ERR_INVALID_SESSION_ID'`) for an id that cannot name a session file: empty, `/`,
+   * `\`, NUL, `.`, `..`, over 244 bytes in UTF-8, or not well-formed UTF-16 (a lone surrogate).
+   */
   add(id: string): S
   /** Removes a session; true if there was one. */
   delete(id: string): boolean
-  /** Stores a session exported with `serializeSession()`; throws on bad JSON, writes nothing. */
+  /**
+   * Stores a session exported with `serializeSession()`. Throws, storing nothing, on bad JSON,
+   * on JSON a session file may not hold (`code: 'ERR_INVALID_SESSION'`: a duplicate key among
+   * those a store reads, a number out of range), and for an impossible id as `add` does.
+   */
   addSerializedSession(id: string, serializedSession: string): void
   /** Releases the store's resources; does nothing here. */
   close(): void
@@ -119,6 +127,11 @@ export interface FileCacheOptions<S extends StoredSession = StoredSession> {
   staleCleanupOptions?: StaleCleanupOptions | null
   /** fsync every file and the directory before a write counts as done. Default false. */
   durable?: boolean
+  /**
+   * Session files larger than this many bytes are not read (`get` gives `undefined` and logs
+   * `ERR_SESSION_TOO_LARGE`; the file is kept). Default 64 MiB.
+   */
+  maxSessionBytes?: number
   /** Default: rammerhead's `RammerheadSession`, found as for the memory store. */
   sessionClass?: SessionClass<S>
 }
@@ -157,6 +170,7 @@ export declare class RammerheadSessionFileCache<
   readonly deleteUnused: boolean
   readonly deleteCorruptedSessions: boolean
   readonly durable: boolean
+  readonly maxSessionBytes: number
   readonly staleCleanupOptions: Required<StaleCleanupOptions> | null
   /** Sessions held in memory, by id. */
   readonly cachedSessions: Map<string, S>
@@ -167,21 +181,32 @@ export declare class RammerheadSessionFileCache<
   /**
    * A session in memory is returned at once; otherwise its file is read and revived. An id that
    * cannot name a file, a missing file or an unreadable one gives `undefined` (and a
-   * `logger.warn` for unreadable files, which are deleted with `deleteCorruptedSessions`).
+   * `logger.warn` for unreadable files; those that are not sessions are deleted with
+   * `deleteCorruptedSessions`). Only regular files are read: never through a symbolic link,
+   * never a FIFO or device, never more than `maxSessionBytes`.
    */
   get(id: string, updateActiveTimestamp?: boolean): S | undefined
   /**
    * Creates a session and keeps it in memory; its file is written in the background, starting at
    * once (`whenWritten()` waits for it; other processes see it from then on). A write that fails
-   * is logged and retried when the session leaves memory; `close()` writes it too. Throws
-   * `TypeError` for an id that cannot name a file (empty, `/`, `\`, NUL, over 244 bytes).
+   * is logged and retried at the next cache check; `close()` writes it too. Throws `TypeError`
+   * for an id that cannot name a file, as the abstract store describes.
    */
   add(id: string): S
-  /** Deletes the file and the copy in memory; true if there was either. Never throws for IO. */
+  /**
+   * Deletes the file and the copy in memory; true if there was either, and then no `get` or
+   * `has` finds the session. False, with a `logger.error` naming the code, when the file cannot
+   * be deleted (permissions, an immutable file): the session then stays as it was, in memory
+   * and on disk. Never throws for IO.
+   */
   delete(id: string): boolean
   /**
    * Writes `serializedSession` as the file before returning, so other processes see it at once
-   * (rammerhead's `/newsession` relies on this); it replaces any copy in memory.
+   * (rammerhead's `/newsession` relies on this); it replaces any copy in memory. Invalid input
+   * throws as the abstract store describes. If the file cannot be written (disk full, a
+   * read-only directory), it does not throw: the session is kept in memory and served by this
+   * process, the failure is logged with its code, and the file is written at the next cache
+   * check or at `close()`; other processes see the session only then.
    */
   addSerializedSession(id: string, serializedSession: string): void
   /** Resolves once every file write started so far, by `add` and cache checks, has finished. */

@@ -7,8 +7,17 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use session_core::{ExpiryPolicy, FileBackend, SessionId, SessionStore, StoreError, SweepOptions};
 
+use crate::checks::session_text;
 use crate::errors::{throw, WriteFailure};
-use crate::tasks::{Outbox, SweepTask, WriteTask};
+use crate::tasks::{Outbox, RemoveTask, SweepTask, WriteTask};
+
+/// What `queueWrites` accepted and refused.
+#[napi(object)]
+pub struct QueuedBatch {
+    /// Tickets of the accepted items, in order; reports name the writes they settle by these.
+    pub tickets: Vec<f64>,
+    pub refused: Vec<WriteFailure>,
+}
 
 #[napi]
 pub struct SessionDirectory {
@@ -68,10 +77,19 @@ impl SessionDirectory {
     /// it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. `held`: the caller
     /// keeps this session in memory, so stale cleanup leaves its file alone until `release`.
     #[napi]
-    pub fn import(&self, env: Env, id: Utf16String, contents: String, held: bool) -> Result<()> {
+    pub fn import(
+        &self,
+        env: Env,
+        id: Utf16String,
+        contents: Utf16String,
+        held: bool,
+    ) -> Result<()> {
         SessionId::from_utf16(&id)
             .map_err(StoreError::from)
-            .and_then(|id| self.store.import(&id, contents.as_bytes(), held))
+            .and_then(|id| {
+                let contents = session_text(&contents)?;
+                self.store.import(&id, contents.as_bytes(), held)
+            })
             .map_err(|e| throw(&env, e))
     }
 
@@ -83,6 +101,19 @@ impl SessionDirectory {
             return Ok(false);
         };
         self.store.remove(&id).map_err(|e| throw(&env, e))
+    }
+
+    /// The caller dropped these sessions for good: queued writes of them are cancelled at once,
+    /// and their files deleted in the background unless a write of the id comes first. Resolves
+    /// with the deletions that failed, by position; ids that cannot name a file are skipped.
+    #[napi(ts_return_type = "Promise<Array<WriteFailure>>")]
+    pub fn remove_later(&self, ids: Vec<Utf16String>) -> AsyncTask<RemoveTask> {
+        let ids: Vec<_> = ids
+            .iter()
+            .map(|id| SessionId::from_utf16(id).ok())
+            .collect();
+        self.store.mark_for_removal(ids.iter().flatten());
+        AsyncTask::new(RemoveTask::new(self.store.clone(), ids))
     }
 
     /// The caller dropped these sessions from memory; stale cleanup may judge their files again.
@@ -104,19 +135,21 @@ impl SessionDirectory {
     }
 
     /// Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-    /// once, and returns the items refused for an id that cannot name a file. A later `import`,
-    /// `remove` or queued write of the same id supersedes an item here. The caller holds these
-    /// sessions, so stale cleanup leaves their files alone, until `release`.
+    /// once. Returns the ticket of each accepted item, in order, and the items refused for an id
+    /// that cannot name a file. A later `import`, `remove` or queued write of the same id
+    /// supersedes an item here. The caller holds these sessions, so stale cleanup leaves their
+    /// files alone, until `release`.
     #[napi]
-    pub fn queue_writes(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> Vec<WriteFailure> {
+    pub fn queue_writes(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> QueuedBatch {
         let (items, refused) = parse_items(ids, contents);
         let items = items.into_iter().map(|(_, id, text)| (id, text)).collect();
         let writes = self.store.queue_writes(items);
+        let tickets = writes.iter().map(|w| w.ticket() as f64).collect();
         self.outbox
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(writes);
-        refused
+        QueuedBatch { tickets, refused }
     }
 
     /// Writes the oldest queued items (at most 256) in the background, on a low-priority thread

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::{
-    run_in_background, sweep, FileBackend, QueuedWrite, SessionStore, SweepOptions, SweepReport,
-    WriteOutcome,
+    run_in_background, sweep, FileBackend, QueuedWrite, SessionId, SessionStore, SweepOptions,
+    SweepReport, WriteOutcome,
 };
 
 use crate::errors::WriteFailure;
@@ -19,12 +19,13 @@ const MAX_WRITES_PER_TASK: usize = 256;
 /// Writes waiting for the next [`WriteTask`]; filled on the JavaScript thread.
 pub type Outbox = Arc<Mutex<Vec<QueuedWrite>>>;
 
-/// What one [`WriteTask`] did with the next `count` queued items, in queue order: each is done
-/// (written, or superseded by a newer save, write or delete) unless listed among the failures.
-/// Items are told by position, never by id, so every queued write is settled exactly once.
+/// What one [`WriteTask`] did with the oldest queued items, by their tickets in queue order: each
+/// is done (written, or superseded by a newer save, write or delete) unless listed among the
+/// failures, whose `index` is a position in `tickets`. Items are told by ticket, never by id,
+/// so every queued write is settled exactly once.
 #[napi(object)]
 pub struct WriteReport {
-    pub count: u32,
+    pub tickets: Vec<f64>,
     pub failures: Vec<WriteFailure>,
 }
 
@@ -49,7 +50,7 @@ impl Task for WriteTask {
             let take = outbox.len().min(MAX_WRITES_PER_TASK);
             outbox.drain(..take).collect()
         };
-        let count = writes.len() as u32;
+        let tickets = writes.iter().map(|w| w.ticket() as f64).collect();
         let outcomes = run_in_background(|| self.store.write_queued(writes));
         let failures = outcomes
             .into_iter()
@@ -59,11 +60,46 @@ impl Task for WriteTask {
                 WriteOutcome::Written | WriteOutcome::Superseded => None,
             })
             .collect();
-        Ok(WriteReport { count, failures })
+        Ok(WriteReport { tickets, failures })
     }
 
     fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {
         Ok(report)
+    }
+}
+
+/// Deletes the files of sessions marked for removal; reports the failures by position.
+pub struct RemoveTask {
+    store: Arc<SessionStore<FileBackend>>,
+    /// `None` for an id that cannot name a file: it has none to delete.
+    ids: Vec<Option<SessionId>>,
+}
+
+impl RemoveTask {
+    pub fn new(store: Arc<SessionStore<FileBackend>>, ids: Vec<Option<SessionId>>) -> Self {
+        Self { store, ids }
+    }
+}
+
+impl Task for RemoveTask {
+    type Output = Vec<WriteFailure>;
+    type JsValue = Vec<WriteFailure>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(run_in_background(|| {
+            self.ids
+                .iter()
+                .enumerate()
+                .filter_map(|(index, id)| {
+                    let removed = self.store.remove_marked(id.as_ref()?);
+                    removed.err().map(|e| WriteFailure::new(index, &e))
+                })
+                .collect()
+        }))
+    }
+
+    fn resolve(&mut self, _env: Env, failures: Self::Output) -> Result<Self::JsValue> {
+        Ok(failures)
     }
 }
 

@@ -120,20 +120,19 @@ impl TemporaryFile {
     /// several times the whole write; an exchange does not. The old file is only ever deleted,
     /// never written: a reader that opened it keeps reading that complete version.
     fn install(mut self, target: &Path, can_exchange: &AtomicBool) -> io::Result<()> {
+        // A directory under the session's name is refused, as a rename over it would be.
+        if fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+            return Err(io::Error::from_raw_os_error(libc::EISDIR));
+        }
         if can_exchange.load(Ordering::Relaxed) {
             match exchange(&self.path, target) {
                 Ok(()) => {
                     self.renamed = true;
-                    return match fs::remove_file(&self.path) {
-                        Ok(()) => Ok(()),
-                        // The session's name held a directory: give it back, refuse the write.
-                        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
-                            self.renamed = exchange(&self.path, target).is_err();
-                            Err(e)
-                        }
-                        // Left for the sweep of abandoned temporary files.
-                        Err(_) => Ok(()),
-                    };
+                    // What the session's name held is only ever deleted; if that fails (a
+                    // directory that appeared meanwhile, say) it is left for the sweep of
+                    // abandoned temporary files.
+                    let _ = fs::remove_file(&self.path);
+                    return Ok(());
                 }
                 // No file under the session's name yet: a plain rename.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -316,6 +315,17 @@ impl SessionBackend for FileBackend {
 
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<StagedFile, StoreError> {
         let target = self.path_of(id);
+        // A file this store would refuse to read back is not written: the session stays with
+        // its caller instead of becoming unreadable.
+        let limit = self.max_session_bytes;
+        if contents.len() as u64 > limit {
+            let len = contents.len() as u64;
+            return Err(StoreError::TooLarge {
+                path: target,
+                len,
+                limit,
+            });
+        }
         let mut temporary = self.temporary_file()?;
         temporary
             .file
@@ -495,7 +505,11 @@ mod tests {
         let error = backend.stage(&id("d"), b"x").unwrap().commit().unwrap_err();
         assert_eq!(error.code(), "EISDIR");
         assert!(dir.path().join("d.rhfsession").is_dir());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "nothing else left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "nothing else left"
+        );
     }
 
     #[test]
@@ -556,6 +570,18 @@ mod tests {
         assert!(backend.ids().unwrap().is_empty());
         assert!(backend.remove(&id("link")).unwrap());
         assert_eq!(fs::read(&secret).unwrap(), b"outside", "the target is kept");
+    }
+
+    #[test]
+    fn contents_over_the_limit_are_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false)
+            .unwrap()
+            .with_max_session_bytes(4);
+        backend.stage(&id("a"), b"1234").unwrap().commit().unwrap();
+        let error = backend.stage(&id("a"), b"12345").unwrap_err();
+        assert_eq!(error.code(), "ERR_SESSION_TOO_LARGE");
+        assert_eq!(contents(&backend, "a").unwrap(), b"1234");
     }
 
     #[test]

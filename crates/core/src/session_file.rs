@@ -19,6 +19,8 @@ pub enum Corruption {
     Empty,
     #[error("file is not UTF-8")]
     NotUtf8,
+    #[error("text has a lone UTF-16 surrogate, which a UTF-8 file cannot hold")]
+    LoneSurrogate,
     #[error("file is not a JSON session object: {0}")]
     Json(String),
     #[error("file has no \"data\" object")]

@@ -34,6 +34,9 @@ struct State {
     corrupt: HashMap<SessionId, FileVersion>,
     /// Files a background thread is replacing or deleting right now, outside the lock.
     in_flight: HashSet<SessionId>,
+    /// Files of sessions the caller dropped, to be deleted by [`SessionStore::remove_marked`]
+    /// unless a save or queued write of the id comes first.
+    marked: HashSet<SessionId>,
 }
 
 impl State {
@@ -48,6 +51,13 @@ pub struct QueuedWrite {
     id: SessionId,
     ticket: u64,
     contents: String,
+}
+
+impl QueuedWrite {
+    /// Unique among this store's queued writes, in queue order.
+    pub fn ticket(&self) -> u64 {
+        self.ticket
+    }
 }
 
 #[derive(Debug)]
@@ -173,6 +183,7 @@ impl<B: SessionBackend> SessionStore<B> {
         let mut state = self.state_for(id);
         state.queued.remove(id);
         state.corrupt.remove(id);
+        state.marked.remove(id);
         staged.commit()?;
         if held {
             state.live.insert(id.clone());
@@ -197,7 +208,30 @@ impl<B: SessionBackend> SessionStore<B> {
         state.queued.remove(id);
         state.live.remove(id);
         state.corrupt.remove(id);
+        state.marked.remove(id);
         Ok(removed)
+    }
+
+    /// The caller dropped these sessions for good: their queued writes are cancelled and their
+    /// files marked, for [`remove_marked`](Self::remove_marked) to delete off the caller's thread.
+    pub fn mark_for_removal<'a>(&self, ids: impl IntoIterator<Item = &'a SessionId>) {
+        let mut state = self.state();
+        for id in ids {
+            state.queued.remove(id);
+            state.live.remove(id);
+            state.marked.insert(id.clone());
+        }
+    }
+
+    /// Deletes the file of a session marked for removal, unless it was saved or queued for
+    /// writing since; `false` when there was nothing to delete.
+    pub fn remove_marked(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let mut state = self.state_for(id);
+        if !state.marked.remove(id) {
+            return Ok(false);
+        }
+        state.corrupt.remove(id);
+        self.outside_lock(state, id, || self.backend.remove(id))
     }
 
     /// The caller no longer holds these sessions in memory.
@@ -220,6 +254,7 @@ impl<B: SessionBackend> SessionStore<B> {
                 let ticket = state.next_ticket;
                 state.queued.insert(id.clone(), ticket);
                 state.live.insert(id.clone());
+                state.marked.remove(&id);
                 QueuedWrite {
                     id,
                     ticket,
@@ -350,6 +385,23 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         store.import(&id("a"), SESSION, true).unwrap();
         assert_eq!(store.load(&id("a")).unwrap().unwrap().as_bytes(), SESSION);
+    }
+
+    #[test]
+    fn a_marked_file_is_deleted_unless_written_again_first() {
+        let (_dir, store) = store();
+        for name in ["a", "b", "c"] {
+            store.save(&id(name), SESSION, true).unwrap();
+        }
+        store.mark_for_removal([&id("a"), &id("b"), &id("c")]);
+        store.save(&id("b"), SESSION, true).unwrap();
+        store.queue_writes(vec![(id("c"), "queued".into())]);
+        assert!(store.remove_marked(&id("a")).unwrap());
+        assert!(!store.remove_marked(&id("b")).unwrap());
+        assert!(!store.remove_marked(&id("c")).unwrap());
+        assert!(!store.remove_marked(&id("a")).unwrap(), "once");
+        assert_eq!(read(&store, "a"), None);
+        assert!(read(&store, "b").is_some() && read(&store, "c").is_some());
     }
 
     #[test]
