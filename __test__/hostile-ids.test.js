@@ -2,38 +2,10 @@
 
 const fs = require('fs');
 const path = require('path');
-const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+const { RammerheadSessionFileCache } = require('..');
 const h = require('./helpers');
 const HammerheadSession = require('../demo/hammerhead-session');
 
-const NOT_STRINGS = [
-  undefined,
-  null,
-  0,
-  1.5,
-  NaN,
-  true,
-  {},
-  [],
-  ['a'],
-  Symbol('id'),
-  () => 'id',
-  10n,
-];
-const INVALID = [
-  '',
-  '.',
-  '..',
-  '/',
-  '\\',
-  '../x',
-  '..\\x',
-  'a/b',
-  '/etc/passwd',
-  'a\0b',
-  '\0',
-  'é'.repeat(123),
-];
 const VALID_ODD = [
   '...',
   ' ',
@@ -48,14 +20,21 @@ const VALID_ODD = [
   '.hidden',
 ];
 
-/** Random strings from an alphabet rich in path syntax and multi-byte characters. */
-function randomIds(count) {
+/** Random strings from an alphabet rich in path syntax and multi-byte characters, from a seed. */
+function randomIds(count, seed) {
+  // mulberry32: the same ids on every run, so a failure can be replayed.
+  let state = seed >>> 0;
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
   const alphabet = ['a', 'Z', '0', '.', '/', '\\', '\0', '-', ' ', 'é', '😀', '%', ':', '*'];
   return Array.from({ length: count }, () => {
-    const length = Math.floor(Math.random() * 12);
-    return Array.from({ length }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join(
-      '',
-    );
+    const length = Math.floor(random() * 12);
+    return Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
   });
 }
 
@@ -78,42 +57,6 @@ function sandbox() {
 }
 
 const json = new HammerheadSession({ id: 'template' }).serializeSession();
-
-test('non-string ids throw TypeError from every method of both stores', () => {
-  const { store } = sandbox();
-  const memory = new RammerheadSessionMemoryStore({ sessionClass: HammerheadSession });
-  for (const s of [store, memory]) {
-    for (const id of NOT_STRINGS) {
-      for (const call of [
-        () => s.get(id),
-        () => s.get(id, false),
-        () => s.has(id),
-        () => s.add(id),
-        () => s.delete(id),
-        () => s.addSerializedSession(id, json),
-      ]) {
-        expect(call).toThrow(TypeError);
-      }
-    }
-  }
-  memory.close();
-  store.close();
-});
-
-test('ids that cannot be file names never touch the disk and are refused with the rule', () => {
-  const { root, store } = sandbox();
-  for (const id of INVALID) {
-    expect(store.get(id)).toBeUndefined();
-    expect(store.has(id)).toBe(false);
-    expect(store.delete(id)).toBe(false);
-    const error = h.expectTypeError(() => store.add(id), 'session id');
-    expect(error.code).toBe('ERR_INVALID_SESSION_ID');
-    h.expectTypeError(() => store.addSerializedSession(id, json), 'session id');
-  }
-  expect(fs.readdirSync(root)).toEqual(['sessions']);
-  expect(h.listed(path.join(root, 'sessions'))).toEqual([]);
-  store.close();
-});
 
 test('odd but valid ids map to exactly one file each inside the directory', () => {
   const { root, saveDirectory, store } = sandbox();
@@ -140,7 +83,7 @@ test('odd but valid ids map to exactly one file each inside the directory', () =
 test('random ids through every method: files only for valid ids, all inside the directory', () => {
   const { root, saveDirectory, store } = sandbox();
   const added = new Set();
-  for (const id of randomIds(400)) {
+  for (const id of randomIds(400, 20261125)) {
     expect(() => store.get(id)).not.toThrow();
     expect(() => store.has(id)).not.toThrow();
     if (isValidFileId(id)) {
@@ -162,32 +105,6 @@ test('random ids through every method: files only for valid ids, all inside the 
 });
 
 describe('ids that are not well-formed UTF-16', () => {
-  const LONE = ['victim\uD800', 'victim\uDC00', 'victim\uDBFF', '\uDFFF', 'a\uDC00\uD800b'];
-
-  test('are impossible ids in both stores, never sharing a file with a real one', () => {
-    const { root, saveDirectory, store } = sandbox();
-    const memory = new RammerheadSessionMemoryStore({ sessionClass: HammerheadSession });
-    store.addSerializedSession('victim\uFFFD', json);
-    memory.addSerializedSession('victim\uFFFD', json);
-    for (const s of [store, memory]) {
-      for (const id of LONE) {
-        expect(s.get(id)).toBeUndefined();
-        expect(s.has(id)).toBe(false);
-        expect(s.delete(id)).toBe(false);
-        const error = h.expectTypeError(() => s.add(id), 'well-formed');
-        expect(error.code).toBe('ERR_INVALID_SESSION_ID');
-        h.expectTypeError(() => s.addSerializedSession(id, json), 'well-formed');
-      }
-      expect(s.get('victim\uFFFD').id).toBe('victim\uFFFD');
-      expect(s.keys()).toEqual(['victim\uFFFD']);
-    }
-    expect(store.has('victim\uD800x')).toBe(false);
-    expect(fs.readdirSync(root)).toEqual(['sessions']);
-    expect(h.listed(saveDirectory)).toEqual(['victim\uFFFD.rhfsession']);
-    memory.close();
-    store.close();
-  });
-
   test('a held session under such an id fails alone: the write queue and cache checks go on', async () => {
     const { saveDirectory, store } = sandbox();
     store.logger = h.recordingLogger();

@@ -78,9 +78,12 @@ function formatBytes(bytes) {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-function isStale(info, now, staleTimeout, maxToLive) {
-  const old = (at, limit) => typeof at === 'number' && limit && now - at > limit;
-  return Boolean(old(info.lastUsed, staleTimeout) || old(info.createdAt, maxToLive));
+/** How many of the inspected files are stale, by the core's expiry rule. */
+function countStale(infos, now, staleTimeout, maxToLive) {
+  const time = (at) => (typeof at === 'number' ? at : NaN);
+  const createdAt = Float64Array.from(infos, (info) => time(info.createdAt));
+  const lastUsed = Float64Array.from(infos, (info) => time(info.lastUsed));
+  return native.expiredIndices(createdAt, lastUsed, now, staleTimeout, maxToLive).length;
 }
 
 /** Inspects every session file, a batch at a time. */
@@ -108,7 +111,7 @@ function stats(dir, args) {
     sessions: sessions.length,
     totalBytes: infos.reduce((sum, info) => sum + info.size, 0),
     ageByLastUse: ages,
-    stale: sessions.filter((info) => isStale(info, now, staleTimeout, args.maxToLive)).length,
+    stale: countStale(sessions, now, staleTimeout, args.maxToLive),
     staleTimeout,
     maxToLive: args.maxToLive,
     unreadable: infos.length - sessions.length,

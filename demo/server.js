@@ -187,11 +187,7 @@ async function main() {
   process.on('SIGTERM', stop);
 }
 
-if (require.main === module) {
-  main().catch((error) => {
-    console.error(`demo: ${error.message}`);
-    process.exit(1);
-  });
-}
-
-module.exports = { start, parseArgs };
+main().catch((error) => {
+  console.error(`demo: ${error.message}`);
+  process.exit(1);
+});

@@ -115,7 +115,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   has(id) {
     if (this.cachedSessions.has(id) || this.flushingSessions.has(id)) return true;
     options.requireString(id, 'id');
-    return !this.removing.has(id) && this.directory.holdsSession(id);
+    return !this.removing.has(id) && this.directory.exists(id);
   }
 
   get(id, updateActiveTimestamp = true) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
-use session_core::{ExpiryPolicy, FileBackend, SessionId, SessionStore, StoreError, SweepOptions};
+use session_core::{ExpiryPolicy, FileBackend, OrderedWrites, SessionId, StoreError, SweepOptions};
 
 use crate::checks::session_text;
 use crate::errors::{throw, WriteFailure};
@@ -21,7 +21,7 @@ pub struct QueuedBatch {
 
 #[napi]
 pub struct SessionDirectory {
-    store: Arc<SessionStore<FileBackend>>,
+    store: Arc<OrderedWrites<FileBackend>>,
     outbox: Outbox,
 }
 
@@ -52,7 +52,7 @@ impl SessionDirectory {
             .map_err(|e| throw(&env, e))?
             .with_max_session_bytes(max_session_bytes as u64);
         Ok(Self {
-            store: Arc::new(SessionStore::new(backend)),
+            store: Arc::new(OrderedWrites::new(backend)),
             outbox: Outbox::default(),
         })
     }
@@ -69,8 +69,8 @@ impl SessionDirectory {
 
     /// Whether the id has a file that reads as a session (a corrupt file does not count).
     #[napi]
-    pub fn holds_session(&self, id: Utf16String) -> bool {
-        SessionId::from_utf16(&id).is_ok_and(|id| self.store.holds_session(&id))
+    pub fn exists(&self, id: Utf16String) -> bool {
+        SessionId::from_utf16(&id).is_ok_and(|id| self.store.exists(&id))
     }
 
     /// Writes JSON from outside at once, atomically, after checking that a later `load` accepts

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::{
-    run_in_background, sweep, FileBackend, QueuedWrite, SessionId, SessionStore, SweepOptions,
+    run_in_background, sweep, FileBackend, OrderedWrites, QueuedWrite, SessionId, SweepOptions,
     SweepReport, WriteOutcome,
 };
 
@@ -30,12 +30,12 @@ pub struct WriteReport {
 }
 
 pub struct WriteTask {
-    store: Arc<SessionStore<FileBackend>>,
+    store: Arc<OrderedWrites<FileBackend>>,
     outbox: Outbox,
 }
 
 impl WriteTask {
-    pub fn new(store: Arc<SessionStore<FileBackend>>, outbox: Outbox) -> Self {
+    pub fn new(store: Arc<OrderedWrites<FileBackend>>, outbox: Outbox) -> Self {
         Self { store, outbox }
     }
 }
@@ -70,13 +70,13 @@ impl Task for WriteTask {
 
 /// Deletes the files of sessions marked for removal; reports the failures by position.
 pub struct RemoveTask {
-    store: Arc<SessionStore<FileBackend>>,
+    store: Arc<OrderedWrites<FileBackend>>,
     /// `None` for an id that cannot name a file: it has none to delete.
     ids: Vec<Option<SessionId>>,
 }
 
 impl RemoveTask {
-    pub fn new(store: Arc<SessionStore<FileBackend>>, ids: Vec<Option<SessionId>>) -> Self {
+    pub fn new(store: Arc<OrderedWrites<FileBackend>>, ids: Vec<Option<SessionId>>) -> Self {
         Self { store, ids }
     }
 }
@@ -104,12 +104,12 @@ impl Task for RemoveTask {
 }
 
 pub struct SweepTask {
-    store: Arc<SessionStore<FileBackend>>,
+    store: Arc<OrderedWrites<FileBackend>>,
     options: SweepOptions,
 }
 
 impl SweepTask {
-    pub fn new(store: Arc<SessionStore<FileBackend>>, options: SweepOptions) -> Self {
+    pub fn new(store: Arc<OrderedWrites<FileBackend>>, options: SweepOptions) -> Self {
         Self { store, options }
     }
 }

@@ -6,8 +6,8 @@ use napi::bindgen_prelude::Utf16String;
 use napi::{Env, Result};
 use napi_derive::napi;
 use session_core::{
-    inspect, sweep_ids, ExpiryPolicy, FileBackend, FileState, SessionBackend, SessionId,
-    SessionStore, StoreError, SweepOptions,
+    inspect, sweep_ids, ExpiryPolicy, FileBackend, FileState, OrderedWrites, SessionBackend,
+    SessionId, StoreError, SweepOptions,
 };
 
 use crate::errors::throw;
@@ -108,7 +108,7 @@ pub fn prune_session_files(
         FileBackend::open(dir, false)
     }
     .map_err(|e| throw(&env, e))?;
-    let store = SessionStore::new(backend);
+    let store = OrderedWrites::new(backend);
     let ids = file_ids(&ids);
     let sweep_options = SweepOptions {
         policy: ExpiryPolicy::new(options.stale_timeout, options.max_to_live),
@@ -125,7 +125,7 @@ pub fn prune_session_files(
 pub fn export_session_file(env: Env, dir: String, id: Utf16String) -> Result<String> {
     let backend = open_for_reading(&env, dir)?;
     let id = parse_id(&env, &id)?;
-    let store = SessionStore::new(backend);
+    let store = OrderedWrites::new(backend);
     match store.load(&id) {
         Ok(Some(text)) => Ok(text),
         Ok(None) => {
@@ -150,7 +150,7 @@ pub fn export_session_file(env: Env, dir: String, id: Utf16String) -> Result<Str
 pub fn import_session_file(env: Env, dir: String, id: Utf16String, contents: String) -> Result<()> {
     let id = parse_id(&env, &id)?;
     let backend = FileBackend::open(dir, false).map_err(|e| throw(&env, e))?;
-    SessionStore::new(backend)
+    OrderedWrites::new(backend)
         .import(&id, contents.as_bytes(), false)
         .map_err(|e| throw(&env, e))
 }

@@ -16,10 +16,6 @@ impl ExpiryPolicy {
         }
     }
 
-    pub fn is_disabled(&self) -> bool {
-        self.stale_timeout.is_none() && self.max_to_live.is_none()
-    }
-
     /// A missing timestamp never expires a session: there is nothing to judge it by.
     pub fn is_expired(&self, created_at: Option<f64>, last_used: Option<f64>, now: f64) -> bool {
         let older_than = |at: Option<f64>, limit: Option<f64>| matches!((at, limit), (Some(at), Some(limit)) if now - at > limit);
@@ -47,7 +43,7 @@ mod tests {
 
     #[test]
     fn zero_and_none_disable_a_limit() {
-        assert!(ExpiryPolicy::new(Some(0.0), None).is_disabled());
+        assert!(!ExpiryPolicy::new(Some(0.0), None).is_expired(Some(0.0), Some(0.0), 1e15));
         assert!(!ExpiryPolicy::new(Some(0.0), Some(0.0)).is_expired(Some(0.0), Some(0.0), 1e15));
     }
 

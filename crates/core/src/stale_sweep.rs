@@ -1,31 +1,11 @@
 //! Deleting expired session files, judged by their timestamps alone.
 
-use crate::backend::{FileVersion, SessionBackend};
+use crate::backend::SessionBackend;
 use crate::error::StoreError;
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
-use crate::session_file::{self, Corruption, SessionTimes};
-use crate::store::SessionStore;
-
-/// What a session file holds, as far as upkeep is concerned.
-#[derive(Debug)]
-pub enum FileState {
-    Session(SessionTimes),
-    Corrupt(Corruption),
-    Unreadable(StoreError),
-}
-
-/// Reads one file; `None` when it vanished in the meantime.
-pub fn inspect<B: SessionBackend>(backend: &B, id: &SessionId) -> Option<(FileVersion, FileState)> {
-    match backend.read(id) {
-        Ok(None) => None,
-        Ok(Some((version, bytes))) => match session_file::parse_times(&bytes) {
-            Ok(times) => Some((version, FileState::Session(times))),
-            Err(reason) => Some((version, FileState::Corrupt(reason))),
-        },
-        Err(e) => Some((backend.version(id)?, FileState::Unreadable(e))),
-    }
-}
+use crate::ordered_writes::OrderedWrites;
+use crate::session_file::{inspect, Corruption, FileState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SweepOptions {
@@ -57,7 +37,7 @@ const MAX_WORKERS: usize = 4;
 /// Walks the directory once. Sessions the caller holds are skipped: their live values, not
 /// their files, decide.
 pub fn sweep<B: SessionBackend>(
-    store: &SessionStore<B>,
+    store: &OrderedWrites<B>,
     options: SweepOptions,
 ) -> Result<SweepReport, StoreError> {
     let mut report = sweep_ids(store, store.ids()?, options);
@@ -70,7 +50,7 @@ pub fn sweep<B: SessionBackend>(
 /// [`sweep`] over the given ids only, for callers that walk a large directory in batches;
 /// temporary files are left to [`SessionBackend::remove_abandoned_temporaries`].
 pub fn sweep_ids<B: SessionBackend>(
-    store: &SessionStore<B>,
+    store: &OrderedWrites<B>,
     ids: Vec<SessionId>,
     options: SweepOptions,
 ) -> SweepReport {
@@ -104,13 +84,13 @@ impl SweepReport {
 }
 
 fn sweep_part<B: SessionBackend>(
-    store: &SessionStore<B>,
+    store: &OrderedWrites<B>,
     ids: &[SessionId],
     options: SweepOptions,
 ) -> SweepReport {
     let mut report = SweepReport::default();
     for id in ids {
-        if store.is_busy(id) {
+        if store.is_held(id) {
             continue;
         }
         let Some((version, state)) = inspect(store.backend(), id) else {
@@ -164,9 +144,9 @@ mod tests {
         )
     }
 
-    fn setup() -> (tempfile::TempDir, SessionStore<FileBackend>) {
+    fn setup() -> (tempfile::TempDir, OrderedWrites<FileBackend>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::new(FileBackend::open(dir.path(), false).unwrap());
+        let store = OrderedWrites::new(FileBackend::open(dir.path(), false).unwrap());
         let write = |name: &str, body: &str| fs::write(dir.path().join(name), body).unwrap();
         write("fresh.rhfsession", &session(9.0 * DAY, 9.5 * DAY));
         write("stale.rhfsession", &session(9.0 * DAY, 9.0 * DAY));
@@ -236,7 +216,7 @@ mod tests {
     #[test]
     fn many_files_are_judged_exactly_once_across_workers() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SessionStore::new(FileBackend::open(dir.path(), false).unwrap());
+        let store = OrderedWrites::new(FileBackend::open(dir.path(), false).unwrap());
         for i in 0..101 {
             let at = if i % 2 == 0 { 9.8 } else { 1.0 };
             let name = format!("s{i}.rhfsession");

@@ -12,10 +12,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::session_file::{self, Corruption};
-use crate::stale_sweep::{inspect, FileState};
+use crate::session_file::{self, inspect, Corruption, FileState};
 
-pub struct SessionStore<B> {
+pub struct OrderedWrites<B> {
     backend: B,
     state: Mutex<State>,
     /// Signalled when a background file operation ends.
@@ -25,7 +24,7 @@ pub struct SessionStore<B> {
 #[derive(Default)]
 struct State {
     /// Sessions held in memory by the caller; the sweep leaves their files alone.
-    live: HashSet<SessionId>,
+    held: HashSet<SessionId>,
     /// The newest background write queued for each id; an older one is dropped unwritten.
     queued: HashMap<SessionId, u64>,
     next_ticket: u64,
@@ -34,7 +33,7 @@ struct State {
     corrupt: HashMap<SessionId, FileVersion>,
     /// Files a background thread is replacing or deleting right now, outside the lock.
     in_flight: HashSet<SessionId>,
-    /// Files of sessions the caller dropped, to be deleted by [`SessionStore::remove_marked`]
+    /// Files of sessions the caller dropped, to be deleted by [`OrderedWrites::remove_marked`]
     /// unless a save or queued write of the id comes first.
     marked: HashSet<SessionId>,
 }
@@ -46,7 +45,7 @@ impl State {
     }
 }
 
-/// One session's contents, queued by [`SessionStore::queue_writes`].
+/// One session's contents, queued by [`OrderedWrites::queue_writes`].
 pub struct QueuedWrite {
     id: SessionId,
     ticket: u64,
@@ -68,7 +67,7 @@ pub enum WriteOutcome {
     Failed(StoreError),
 }
 
-impl<B: SessionBackend> SessionStore<B> {
+impl<B: SessionBackend> OrderedWrites<B> {
     pub fn new(backend: B) -> Self {
         Self {
             backend,
@@ -116,7 +115,7 @@ impl<B: SessionBackend> SessionStore<B> {
         result
     }
 
-    /// Reads a session's file, checks that it is a session and marks the session live.
+    /// Reads a session's file, checks that it is a session and marks the session held.
     pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let mut state = self.state_for(id);
         let Some((version, bytes)) = self.backend.read(id)? else {
@@ -128,7 +127,7 @@ impl<B: SessionBackend> SessionStore<B> {
         });
         match checked {
             Ok(text) => {
-                state.live.insert(id.clone());
+                state.held.insert(id.clone());
                 Ok(Some(text))
             }
             Err(reason) => {
@@ -140,7 +139,7 @@ impl<B: SessionBackend> SessionStore<B> {
     }
 
     /// Whether the id has a file that reads as a session.
-    pub fn holds_session(&self, id: &SessionId) -> bool {
+    pub fn exists(&self, id: &SessionId) -> bool {
         let Some((version, state)) = inspect(&self.backend, id) else {
             return false;
         };
@@ -186,9 +185,9 @@ impl<B: SessionBackend> SessionStore<B> {
         state.marked.remove(id);
         staged.commit()?;
         if held {
-            state.live.insert(id.clone());
+            state.held.insert(id.clone());
         } else {
-            state.live.remove(id);
+            state.held.remove(id);
         }
         Ok(())
     }
@@ -206,7 +205,7 @@ impl<B: SessionBackend> SessionStore<B> {
         let mut state = self.state_for(id);
         let removed = self.backend.remove(id)?;
         state.queued.remove(id);
-        state.live.remove(id);
+        state.held.remove(id);
         state.corrupt.remove(id);
         state.marked.remove(id);
         Ok(removed)
@@ -218,7 +217,7 @@ impl<B: SessionBackend> SessionStore<B> {
         let mut state = self.state();
         for id in ids {
             state.queued.remove(id);
-            state.live.remove(id);
+            state.held.remove(id);
             state.marked.insert(id.clone());
         }
     }
@@ -238,7 +237,7 @@ impl<B: SessionBackend> SessionStore<B> {
     pub fn release<'a>(&self, ids: impl IntoIterator<Item = &'a SessionId>) {
         let mut state = self.state();
         for id in ids {
-            state.live.remove(id);
+            state.held.remove(id);
         }
     }
 
@@ -253,7 +252,7 @@ impl<B: SessionBackend> SessionStore<B> {
                 state.next_ticket += 1;
                 let ticket = state.next_ticket;
                 state.queued.insert(id.clone(), ticket);
-                state.live.insert(id.clone());
+                state.held.insert(id.clone());
                 state.marked.remove(&id);
                 QueuedWrite {
                     id,
@@ -306,19 +305,19 @@ impl<B: SessionBackend> SessionStore<B> {
     }
 
     /// True when the caller holds the session or a write of it is pending.
-    pub fn is_busy(&self, id: &SessionId) -> bool {
+    pub fn is_held(&self, id: &SessionId) -> bool {
         let state = self.state();
-        state.live.contains(id) || state.queued.contains_key(id)
+        state.held.contains(id) || state.queued.contains_key(id)
     }
 
-    /// Deletes a file the sweep judged, unless it became busy or was replaced since.
+    /// Deletes a file the sweep judged, unless it became held or was replaced since.
     pub fn remove_if_untouched(
         &self,
         id: &SessionId,
         judged: FileVersion,
     ) -> Result<bool, StoreError> {
         let state = self.state_for(id);
-        if state.live.contains(id) || state.queued.contains_key(id) {
+        if state.held.contains(id) || state.queued.contains_key(id) {
             return Ok(false);
         }
         if self.backend.version(id) != Some(judged) {
@@ -336,10 +335,10 @@ mod tests {
 
     const SESSION: &[u8] = br#"{"data":{},"serializedCookieJar":"{}"}"#;
 
-    fn store() -> (tempfile::TempDir, SessionStore<FileBackend>) {
+    fn store() -> (tempfile::TempDir, OrderedWrites<FileBackend>) {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
-        (dir, SessionStore::new(backend))
+        (dir, OrderedWrites::new(backend))
     }
 
     fn id(s: &str) -> SessionId {
@@ -351,7 +350,7 @@ mod tests {
         let (dir, store) = store();
         std::fs::write(dir.path().join("a.rhfsession"), "{\"data\":").unwrap();
         assert_eq!(store.ids().unwrap().len(), 1);
-        assert!(!store.holds_session(&id("a")));
+        assert!(!store.exists(&id("a")));
         assert!(matches!(
             store.load(&id("a")),
             Err(StoreError::Corrupt { .. })
@@ -359,11 +358,11 @@ mod tests {
         assert!(store.ids().unwrap().is_empty());
         store.save(&id("a"), SESSION, false).unwrap();
         assert_eq!(store.ids().unwrap(), [id("a")]);
-        assert!(store.holds_session(&id("a")));
-        assert!(!store.is_busy(&id("a")));
+        assert!(store.exists(&id("a")));
+        assert!(!store.is_held(&id("a")));
     }
 
-    fn read(store: &SessionStore<FileBackend>, s: &str) -> Option<String> {
+    fn read(store: &OrderedWrites<FileBackend>, s: &str) -> Option<String> {
         store
             .backend()
             .read(&id(s))
@@ -411,7 +410,7 @@ mod tests {
         // A non-empty directory under the session's name cannot be unlinked.
         std::fs::create_dir_all(dir.path().join("a.rhfsession/inner")).unwrap();
         assert_eq!(store.remove(&id("a")).unwrap_err().code(), "EISDIR");
-        assert!(store.is_busy(&id("a")));
+        assert!(store.is_held(&id("a")));
         assert!(
             store.state().queued.contains_key(&id("a")),
             "still to be written"
@@ -458,9 +457,9 @@ mod tests {
             [WriteOutcome::Superseded]
         ));
         assert_eq!(read(&store, "a").as_deref(), Some("2"));
-        assert!(store.is_busy(&id("a")), "held until released");
+        assert!(store.is_held(&id("a")), "held until released");
         store.release([&id("a")]);
-        assert!(!store.is_busy(&id("a")));
+        assert!(!store.is_held(&id("a")));
     }
 
     #[test]
@@ -534,7 +533,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (entered, on_enter) = std::sync::mpsc::sync_channel(1);
         let (go, proceed) = std::sync::mpsc::channel();
-        let store = Arc::new(SessionStore::new(GatedBackend {
+        let store = Arc::new(OrderedWrites::new(GatedBackend {
             files: FileBackend::open(dir.path(), false).unwrap(),
             entered,
             proceed: Arc::new(Mutex::new(proceed)),
@@ -548,7 +547,7 @@ mod tests {
         // The rename of "a" is under way; calls that touch no file, or another file, go ahead.
         store.queue_writes(vec![(id("b"), "b".into())]);
         store.release([&id("a")]);
-        assert!(store.is_busy(&id("a")), "its write is still queued");
+        assert!(store.is_held(&id("a")), "its write is still queued");
         // A delete of "a" waits for the rename, so it is not undone by it.
         let remover = {
             let store = store.clone();
