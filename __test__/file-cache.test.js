@@ -118,7 +118,7 @@ describe('RammerheadSessionFileCache methods', () => {
     expect(store.keys()).toEqual(['one']);
   });
 
-  test('get reads a file once, then serves it from memory with lastUsed updated', () => {
+  test('get reads a file once, then serves it from memory, lastUsed updated once a second', async () => {
     const dir = h.copyFixtures(h.GOOD);
     const store = fileCache({ saveDirectory: dir });
     const id = h.GOOD_IDS.plain;
@@ -128,8 +128,10 @@ describe('RammerheadSessionFileCache methods', () => {
     session.lastUsed = 7;
     expect(store.get(id, false)).toBe(session);
     expect(session.lastUsed).toBe(7);
+    // Updated again once a second has passed since the last update, not on every get.
     expect(store.get(id)).toBe(session);
-    expect(session.lastUsed).toBeGreaterThan(7);
+    expect(session.lastUsed).toBe(7);
+    await h.until(() => store.get(id) === session && session.lastUsed > 7);
     expect(store.get('nope')).toBeUndefined();
   });
 
@@ -315,9 +317,10 @@ describe('cache eviction', () => {
 
   test('an active session stays in memory: get updates lastUsed', async () => {
     const dir = h.tempDir();
-    const store = fileCache({ saveDirectory: dir, cacheTimeout: 200, cacheCheckInterval: 5 });
+    // lastUsed is current to within about a second, so a shorter cacheTimeout would evict.
+    const store = fileCache({ saveDirectory: dir, cacheTimeout: 1500, cacheCheckInterval: 5 });
     const session = store.add('a');
-    const until = Date.now() + 600;
+    const until = Date.now() + 3500;
     while (Date.now() < until) {
       expect(store.get('a')).toBe(session);
       await h.sleep(10);

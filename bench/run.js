@@ -342,7 +342,7 @@ async function main() {
       'ns',
       map.hotGet,
       theirs && theirs.file.hotGet,
-      '≤ 1.5× Map',
+      '≤ 0.8× original',
     ],
     [
       'FileCache hot has (cached)',
@@ -350,7 +350,7 @@ async function main() {
       'ns',
       map.hotHas,
       theirs && theirs.file.hotHas,
-      '',
+      '≤ 1.0× original',
     ],
     [
       'MemoryStore hot get',
@@ -358,7 +358,7 @@ async function main() {
       'ns',
       map.hotGet,
       theirs && theirs.memory.hotGet,
-      '',
+      '≤ 0.3× original',
     ],
     [
       'MemoryStore hot has',

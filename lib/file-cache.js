@@ -5,6 +5,7 @@ const { SessionDirectory, checkSessionId } = require('../index.js');
 const { BackgroundWrites } = require('./background-writes');
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { removeExpired } = require('./expired-sessions');
+const { useClock, releaseClock, isDue, touch } = require('./touch');
 const options = require('./options');
 const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
 
@@ -94,6 +95,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     this.check = null;
     this.staleSweep = null;
 
+    useClock();
+    this.closed = false;
     this.cacheCheckTimer = setInterval(() => this.checkCache(), this.cacheCheckInterval);
     this.cacheCheckTimer.unref();
     if (this.staleCleanupOptions) {
@@ -121,7 +124,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   get(id, updateActiveTimestamp = true) {
     const session = this.cachedSessions.get(id);
     if (session !== undefined) {
-      if (updateActiveTimestamp) session.updateLastUsed();
+      if (updateActiveTimestamp && isDue(session)) touch(session);
       return session;
     }
     return this._getUncached(id, updateActiveTimestamp);
@@ -137,7 +140,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       session = this._loadSession(id);
       if (session === undefined) return undefined;
     }
-    if (updateActiveTimestamp) session.updateLastUsed();
+    if (updateActiveTimestamp) touch(session);
     this.cachedSessions.set(id, session);
     return session;
   }
@@ -270,6 +273,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   close() {
     clearInterval(this.cacheCheckTimer);
     clearInterval(this.staleCheckTimer);
+    if (!this.closed) releaseClock();
+    this.closed = true;
     const ids = [];
     const contents = [];
     const failures = [];
