@@ -32,7 +32,9 @@ describe('RammerheadSessionAbstractStore', () => {
     const custom = new Custom();
     expect(custom).toBeInstanceOf(RammerheadSessionAbstractStore);
     expect(custom.close()).toBeUndefined();
-    expect(() => custom.get('x')).toThrow(Error);
+    expect(() => custom.get('x')).toThrow(
+      expect.objectContaining({ name: 'Error', message: 'get() is not implemented' }),
+    );
     const memory = new RammerheadSessionMemoryStore({ sessionClass: HammerheadSession });
     const files = new RammerheadSessionFileCache({
       saveDirectory: tempDir(),

@@ -81,6 +81,28 @@ describe('rammerhead-sessions', () => {
     );
   });
 
+  test('prune removes temporary files of dead writers and day-old ones of live ones, no others', () => {
+    const copy = h.tempDir();
+    const live = process.pid;
+    const dead = 2147483646; // above any pid Linux hands out
+    const temps = {
+      deadOld: `.rhfs-${dead}-1.tmp`,
+      deadFresh: `.rhfs-${dead}-2.tmp`,
+      liveHourOld: `.rhfs-${live}-3.tmp`,
+      liveDayOld: `.rhfs-${live}-4.tmp`,
+    };
+    const age = { deadOld: 2 * 60e3, deadFresh: 0, liveHourOld: 60 * 60e3, liveDayOld: DAY + 60e3 };
+    for (const [key, name] of Object.entries(temps)) {
+      fs.writeFileSync(path.join(copy, name), 'partial');
+      const at = new Date(Date.now() - age[key]);
+      fs.utimesSync(path.join(copy, name), at, at);
+    }
+    expect(json(['prune', copy, '--stale-timeout', '3d']).result.temporariesRemoved).toBe(0);
+    const done = json(['prune', copy, '--stale-timeout', '3d', '--yes']);
+    expect(done.result.temporariesRemoved).toBe(2);
+    expect(fs.readdirSync(copy).sort()).toEqual([temps.deadFresh, temps.liveHourOld].sort());
+  });
+
   test('--max-to-live counts from creation', () => {
     const copy = h.tempDir();
     fs.cpSync(dir, copy, { recursive: true });

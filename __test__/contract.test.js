@@ -333,7 +333,9 @@ describe.each(STORES)('%s', (_name, make, Store) => {
       store.addSerializedSession('b', GOOD_JSON);
       store.delete('a');
       store.get('../victim');
-      expect(() => store.addSerializedSession('c', '{')).toThrow();
+      expect(() => store.addSerializedSession('c', '{')).toThrow(
+        expect.objectContaining({ name: 'SyntaxError' }),
+      );
     } finally {
       for (const spy of spies) spy.mockRestore();
     }

@@ -9,8 +9,11 @@ const HammerheadSession = require('../demo/hammerhead-session');
 
 const WORKER = path.join(__dirname, 'support', 'flush-loop.js');
 const KILLS = 20;
+// Kill points are drawn from this seed, printed in the test's name: CRASH_SEED=<n> replays them.
+const SEED = Number(process.env.CRASH_SEED || 20261125);
+const random = h.seededRandom(SEED);
 
-/** Starts a flushing process, kills it with SIGKILL at a random moment, returns its output. */
+/** Starts a flushing process, kills it with SIGKILL at a drawn moment, returns its output. */
 function runAndKill(dir, firstRound) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WORKER, dir, String(firstRound)], {
@@ -19,13 +22,14 @@ function runAndKill(dir, firstRound) {
     let output = '';
     let armed = false;
     // After one to three completed flushes, at a random point of the next ones.
-    const afterFlushes = 1 + Math.floor(Math.random() * 3);
+    const afterFlushes = 1 + Math.floor(random() * 3);
+    const delay = random() * 60;
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
       output += chunk;
       if (!armed && (output.match(/^flushed/gm) || []).length >= afterFlushes) {
         armed = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.random() * 60);
+        setTimeout(() => child.kill('SIGKILL'), delay);
       }
     });
     child.on('error', reject);
@@ -38,7 +42,7 @@ function lastFlushed(output) {
   return rounds.length ? Math.max(...rounds) : undefined;
 }
 
-test(`after ${KILLS} kill -9 during flushes, every file parses and none is older than its last flush`, async () => {
+test(`after ${KILLS} kill -9 during flushes (seed ${SEED}), every file parses and none is older than its last flush`, async () => {
   const dir = h.tempDir();
   let completed; // the newest round known to be fully on disk
   for (let kill = 0; kill < KILLS; kill++) {

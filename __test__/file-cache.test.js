@@ -113,7 +113,7 @@ describe('RammerheadSessionFileCache methods', () => {
     await store.whenWritten();
     expect(readJson(dir, 'one')).toEqual(fresh);
     expect(store.get('one')).toBe(session);
-    expect(() => store.add('one')).toThrow(Error);
+    expect(() => store.add('one')).toThrow(expect.objectContaining({ name: 'Error' }));
     expect(store.has('one')).toBe(true);
     expect(store.keys()).toEqual(['one']);
   });
@@ -175,8 +175,12 @@ describe('RammerheadSessionFileCache methods', () => {
     expect(fs.readFileSync(file(dir, 'copy'), 'utf8')).toBe(json);
     expect(store.has('copy')).toBe(true);
     expect(() => store.addSerializedSession('bad', '{"data":')).toThrow(SyntaxError);
-    expect(() => store.addSerializedSession('bad', '{"data":{}}')).toThrow(Error);
-    expect(() => store.addSerializedSession('bad', '{"serializedCookieJar":"{}"}')).toThrow(Error);
+    expect(() => store.addSerializedSession('bad', '{"data":{}}')).toThrow(
+      expect.objectContaining({ name: 'Error' }),
+    );
+    expect(() => store.addSerializedSession('bad', '{"serializedCookieJar":"{}"}')).toThrow(
+      expect.objectContaining({ name: 'Error' }),
+    );
     expect(fs.existsSync(file(dir, 'bad'))).toBe(false);
   });
 

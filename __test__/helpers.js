@@ -45,6 +45,21 @@ function recordingLogger() {
   return logger;
 }
 
+/**
+ * A random number generator from a seed (mulberry32): the same numbers on every run, so a
+ * failure can be replayed with the seed its test prints.
+ */
+function seededRandom(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
 /** Polls until `check()` is truthy; fails after `timeout` ms. */
 async function until(check, { timeout = 10000, every = 5 } = {}) {
   const start = Date.now();
@@ -135,4 +150,5 @@ module.exports = {
   expectTypeError,
   lockDirectory,
   unlockDirectory,
+  seededRandom,
 };

@@ -22,15 +22,7 @@ const VALID_ODD = [
 
 /** Random strings from an alphabet rich in path syntax and multi-byte characters, from a seed. */
 function randomIds(count, seed) {
-  // mulberry32: the same ids on every run, so a failure can be replayed.
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const random = h.seededRandom(seed);
   const alphabet = ['a', 'Z', '0', '.', '/', '\\', '\0', '-', ' ', 'é', '😀', '%', ':', '*'];
   return Array.from({ length: count }, () => {
     const length = Math.floor(random() * 12);

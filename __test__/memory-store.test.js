@@ -25,7 +25,7 @@ describe('RammerheadSessionMemoryStore', () => {
     const session = store.add('one');
     expect(session).toBeInstanceOf(HammerheadSession);
     expect(session.id).toBe('one');
-    expect(() => store.add('one')).toThrow(Error);
+    expect(() => store.add('one')).toThrow(expect.objectContaining({ name: 'Error' }));
     expect(store.has('one')).toBe(true);
     expect(store.has('two')).toBe(false);
     expect(store.get('one')).toBe(session);
@@ -60,7 +60,9 @@ describe('RammerheadSessionMemoryStore', () => {
     store.addSerializedSession('a', json);
     expect(store.get('a')).not.toBe(original);
     expect(() => store.addSerializedSession('c', '{')).toThrow(SyntaxError);
-    expect(() => store.addSerializedSession('c', '{"data":{}}')).toThrow(Error);
+    expect(() => store.addSerializedSession('c', '{"data":{}}')).toThrow(
+      expect.objectContaining({ name: 'Error' }),
+    );
     expect(store.has('c')).toBe(false);
   });
 

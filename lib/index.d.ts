@@ -53,7 +53,9 @@ export declare abstract class RammerheadSessionAbstractStore<S extends StoredSes
   has(id: string): boolean
   /**
    * The session, or `undefined`. With `updateActiveTimestamp` (default true) it calls
-   * `session.updateLastUsed()`. Throws `TypeError` for a non-string id.
+   * `session.updateLastUsed()`: always the first time after the session enters memory, then at
+   * most once a second, so `lastUsed` is current to within about a second. Throws `TypeError`
+   * for a non-string id.
    */
   get(id: string, updateActiveTimestamp?: boolean): S | undefined
   /**
