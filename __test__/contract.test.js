@@ -46,19 +46,6 @@ const IMPOSSIBLE = [
   'victim\uDC00',
   '\uDFFF',
 ];
-const ODD_BUT_VALID = [
-  '...',
-  ' ',
-  '-',
-  'CON',
-  'ü',
-  '😀',
-  'a'.repeat(244),
-  'é'.repeat(122),
-  '%2e%2e%2f',
-  '.hidden',
-  'victim\uFFFD',
-];
 
 const fixture = (dir, id) => fs.readFileSync(path.join(dir, `${id}.rhfsession`), 'utf8');
 const GOOD_JSON = fixture(h.GOOD, h.GOOD_IDS.cookiesAndLocalStorage);
@@ -94,9 +81,7 @@ const STORES = [
   [
     'RammerheadSessionFileCache',
     (options = {}) => {
-      const root = h.tempDir();
-      const saveDirectory = path.join(root, 'sessions');
-      fs.mkdirSync(saveDirectory);
+      const { root, saveDirectory } = h.sessionsDirectory();
       const store = new RammerheadSessionFileCache({
         saveDirectory,
         sessionClass: HammerheadSession,
@@ -110,9 +95,7 @@ const STORES = [
   [
     'RammerheadSessionMemoryStore',
     (options = {}) => {
-      const root = h.tempDir();
-      const saveDirectory = path.join(root, 'sessions');
-      fs.mkdirSync(saveDirectory);
+      const { root, saveDirectory } = h.sessionsDirectory();
       const store = new RammerheadSessionMemoryStore({
         sessionClass: HammerheadSession,
         ...options,
@@ -288,13 +271,13 @@ describe.each(STORES)('%s', (_name, make, Store) => {
 
   test('odd but valid ids are sessions like any other', () => {
     const { store } = open();
-    for (const id of ODD_BUT_VALID) {
+    for (const id of h.ODD_BUT_VALID_IDS) {
       const session = store.add(id);
       expect(store.get(id)).toBe(session);
       expect(store.has(id)).toBe(true);
     }
-    expect(store.keys().sort()).toEqual([...ODD_BUT_VALID].sort());
-    for (const id of ODD_BUT_VALID) expect(store.delete(id)).toBe(true);
+    expect(store.keys().sort()).toEqual([...h.ODD_BUT_VALID_IDS].sort());
+    for (const id of h.ODD_BUT_VALID_IDS) expect(store.delete(id)).toBe(true);
     expect(store.keys()).toEqual([]);
   });
 

@@ -5,14 +5,40 @@ const fs = require('fs');
 const http = require('http');
 const os = require('os');
 const path = require('path');
+const { RammerheadSessionFileCache } = require('..');
+const HammerheadSession = require('../demo/hammerhead-session');
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const GOOD = path.join(FIXTURES, 'rammerhead-1.2.64');
 const BAD = path.join(FIXTURES, 'bad');
 const GOOD_IDS = JSON.parse(fs.readFileSync(path.join(GOOD, 'ids.json'), 'utf8'));
 
+/** Ids that look odd but can name a session file: every store must treat them as any other. */
+const ODD_BUT_VALID_IDS = [
+  '...',
+  ' ',
+  '-',
+  'CON',
+  'ü',
+  '😀',
+  'a'.repeat(244),
+  'é'.repeat(122),
+  '%2e%2e%2f',
+  '$(rm -rf)',
+  '.hidden',
+  'victim\uFFFD',
+];
+
 function tempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'rh-store-'));
+}
+
+/** A `sessions` directory inside a fresh temporary root, so what lands beside it can be seen. */
+function sessionsDirectory() {
+  const root = tempDir();
+  const saveDirectory = path.join(root, 'sessions');
+  fs.mkdirSync(saveDirectory);
+  return { root, saveDirectory };
 }
 
 /** Copies a fixture folder (files and directories) into a fresh temporary directory. */
@@ -43,6 +69,20 @@ function recordingLogger() {
   const logger = { lines };
   for (const level of Object.keys(lines)) logger[level] = (message) => lines[level].push(message);
   return logger;
+}
+
+/**
+ * A FileCache on `saveDirectory` with the project's session class, no stale cleanup and a
+ * recording logger (`store.logger.lines`), unless `options` say otherwise.
+ */
+function openFileCache(saveDirectory, options = {}) {
+  return new RammerheadSessionFileCache({
+    saveDirectory,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+    logger: recordingLogger(),
+    ...options,
+  });
 }
 
 /**
@@ -151,4 +191,7 @@ module.exports = {
   lockDirectory,
   unlockDirectory,
   seededRandom,
+  openFileCache,
+  sessionsDirectory,
+  ODD_BUT_VALID_IDS,
 };

@@ -3,21 +3,13 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+const { RammerheadSessionMemoryStore } = require('..');
 const h = require('./helpers');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const ROOT = path.join(__dirname, '..');
 
-function fileCache(saveDirectory, options = {}) {
-  return new RammerheadSessionFileCache({
-    saveDirectory,
-    sessionClass: HammerheadSession,
-    staleCleanupOptions: null,
-    logger: h.recordingLogger(),
-    ...options,
-  });
-}
+const fileCache = h.openFileCache;
 
 function serialized(id, data = {}) {
   const session = new HammerheadSession({ id });

@@ -3,21 +3,12 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const { RammerheadSessionFileCache } = require('..');
 const h = require('./helpers');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const json = new HammerheadSession({ id: 'template' }).serializeSession();
 
-function fileCache(saveDirectory, options = {}) {
-  return new RammerheadSessionFileCache({
-    saveDirectory,
-    sessionClass: HammerheadSession,
-    staleCleanupOptions: null,
-    logger: h.recordingLogger(),
-    ...options,
-  });
-}
+const fileCache = h.openFileCache;
 
 function sessionPath(dir, id) {
   return path.join(dir, `${id}.rhfsession`);

@@ -6,20 +6,6 @@ const { RammerheadSessionFileCache } = require('..');
 const h = require('./helpers');
 const HammerheadSession = require('../demo/hammerhead-session');
 
-const VALID_ODD = [
-  '...',
-  ' ',
-  '-',
-  'CON',
-  'ü',
-  '😀',
-  'a'.repeat(244),
-  'é'.repeat(122),
-  '%2e%2e%2f',
-  '$(rm -rf)',
-  '.hidden',
-];
-
 /** Random strings from an alphabet rich in path syntax and multi-byte characters, from a seed. */
 function randomIds(count, seed) {
   const random = h.seededRandom(seed);
@@ -37,37 +23,32 @@ function isValidFileId(id) {
 }
 
 function sandbox() {
-  const root = h.tempDir();
-  const saveDirectory = path.join(root, 'sessions');
-  fs.mkdirSync(saveDirectory);
-  const store = new RammerheadSessionFileCache({
-    saveDirectory,
-    sessionClass: HammerheadSession,
-    staleCleanupOptions: null,
-  });
-  return { root, saveDirectory, store };
+  const { root, saveDirectory } = h.sessionsDirectory();
+  return { root, saveDirectory, store: h.openFileCache(saveDirectory) };
 }
 
 const json = new HammerheadSession({ id: 'template' }).serializeSession();
 
 test('odd but valid ids map to exactly one file each inside the directory', () => {
   const { root, saveDirectory, store } = sandbox();
-  for (const id of VALID_ODD) {
+  for (const id of h.ODD_BUT_VALID_IDS) {
     const session = store.add(id);
     expect(store.get(id)).toBe(session);
     expect(store.has(id)).toBe(true);
   }
   store.close();
   expect(fs.readdirSync(root)).toEqual(['sessions']);
-  expect(h.listed(saveDirectory)).toEqual(VALID_ODD.map((id) => `${id}.rhfsession`).sort());
+  expect(h.listed(saveDirectory)).toEqual(
+    h.ODD_BUT_VALID_IDS.map((id) => `${id}.rhfsession`).sort(),
+  );
   const reopened = new RammerheadSessionFileCache({
     saveDirectory,
     sessionClass: HammerheadSession,
     staleCleanupOptions: null,
   });
-  expect(reopened.keys().sort()).toEqual([...VALID_ODD].sort());
-  for (const id of VALID_ODD) expect(reopened.get(id).id).toBe(id);
-  for (const id of VALID_ODD) expect(reopened.delete(id)).toBe(true);
+  expect(reopened.keys().sort()).toEqual([...h.ODD_BUT_VALID_IDS].sort());
+  for (const id of h.ODD_BUT_VALID_IDS) expect(reopened.get(id).id).toBe(id);
+  for (const id of h.ODD_BUT_VALID_IDS) expect(reopened.delete(id)).toBe(true);
   expect(h.listed(saveDirectory)).toEqual([]);
   reopened.close();
 });
