@@ -559,3 +559,16 @@ describe('processes', () => {
     );
   });
 });
+
+test('a session first used in the millisecond it was created is still written', async () => {
+  const dir = h.tempDir();
+  const store = fileCache({ saveDirectory: dir });
+  const session = store.add('a');
+  await store.whenWritten();
+  store.get('a');
+  // As if the get had come in the same millisecond as the add.
+  session.lastUsed = session.createdAt;
+  session.data.payload = 'set by a request';
+  store.close();
+  expect(readJson(dir, 'a').data.payload).toBe('set by a request');
+});

@@ -5,7 +5,7 @@ const { SessionDirectory, checkSessionId } = require('../index.js');
 const { BackgroundWrites } = require('./background-writes');
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { removeExpired } = require('./expired-sessions');
-const { useClock, releaseClock, isDue, touch } = require('./touch');
+const { useClock, releaseClock, isDue, touch, wasTouched } = require('./touch');
 const options = require('./options');
 const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
 
@@ -311,8 +311,18 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     if (failures.length > 0) throw unsavedError(failures);
   }
 
+  /**
+   * Never used, as the original judges it (`lastUsed === createdAt`), and never returned by a
+   * `get` that updates it: a first use in the millisecond of creation leaves the two equal, and
+   * the next update may be a second away.
+   */
   _isUnused(id, session) {
-    return this.deleteUnused && session.lastUsed === session.createdAt && !this.unwritten.has(id);
+    return (
+      this.deleteUnused &&
+      session.lastUsed === session.createdAt &&
+      !wasTouched(session) &&
+      !this.unwritten.has(id)
+    );
   }
 
   /**
@@ -340,7 +350,6 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
       done: null,
     };
     check.settle = (id, failure) => this._settleFlush(check, id, failure);
-
     check.done = new Promise((resolve) => {
       check.finish = () => {
         this.check = null;

@@ -121,7 +121,10 @@ export interface FileCacheOptions<S extends StoredSession = StoredSession> {
   cacheTimeout?: number
   /** Milliseconds between cache checks. Default 10 min. */
   cacheCheckInterval?: number
-  /** Drop never-used sessions (`lastUsed === createdAt`) from memory without writing them. Default true. */
+  /**
+   * Drop never-used sessions (`lastUsed === createdAt`, and never returned by a `get` that
+   * updates `lastUsed`) from memory without writing them. Default true.
+   */
   deleteUnused?: boolean
   /** Delete session files that cannot be read as sessions. Default true. */
   deleteCorruptedSessions?: boolean

@@ -43,4 +43,9 @@ function touch(session) {
   session[TOUCHED_AT] = clock.now;
 }
 
-module.exports = { useClock, releaseClock, isDue, touch };
+/** Whether a `get` has called `updateLastUsed()` on this session object. */
+function wasTouched(session) {
+  return session[TOUCHED_AT] !== undefined;
+}
+
+module.exports = { useClock, releaseClock, isDue, touch, wasTouched };

@@ -34,6 +34,8 @@ pub struct FileBackend {
     max_session_bytes: u64,
     /// Cleared once the file system refuses `RENAME_EXCHANGE`.
     can_exchange: Arc<AtomicBool>,
+    /// Numbers the temporary files of this backend.
+    next_temporary: AtomicU64,
 }
 
 impl FileBackend {
@@ -58,6 +60,7 @@ impl FileBackend {
             durable: false,
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
             can_exchange: Arc::new(AtomicBool::new(cfg!(target_os = "linux"))),
+            next_temporary: AtomicU64::new(0),
         })
     }
 
@@ -72,14 +75,13 @@ impl FileBackend {
     /// A new file with mode 0600, created exclusively: an existing name (a leftover, a planted
     /// FIFO or link) is never opened, the next name is tried instead.
     fn temporary_file(&self) -> Result<TemporaryFile, StoreError> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut attempts = 0;
         loop {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
             let path = self.dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
             match options.open(&path) {
                 Ok(file) => {
@@ -585,6 +587,16 @@ mod tests {
     }
 
     #[test]
+    fn the_default_limit_is_64_mib() {
+        assert_eq!(DEFAULT_MAX_SESSION_BYTES, 64 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let large = vec![b'x'; 2 << 20];
+        backend.stage(&id("a"), &large).unwrap().commit().unwrap();
+        assert_eq!(contents(&backend, "a").unwrap().len(), large.len());
+    }
+
+    #[test]
     fn files_over_the_limit_are_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false)
@@ -635,6 +647,70 @@ mod tests {
         }
         assert_eq!(backend.remove_abandoned_temporaries(), 1);
         assert!(!dead.exists() && mine.exists() && fresh_dead.exists());
+    }
+
+    #[test]
+    fn a_live_writer_keeps_its_temporaries_for_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let live = std::os::unix::process::parent_id();
+        let aged = |name: &str, age: Duration| {
+            let path = dir.path().join(name);
+            fs::write(&path, "").unwrap();
+            let file = fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(SystemTime::now() - age).unwrap();
+            path
+        };
+        let hour = Duration::from_secs(60 * 60);
+        let minutes = aged(&format!(".rhfs-{live}-1.tmp"), Duration::from_secs(120));
+        let almost_a_day = aged(&format!(".rhfs-{live}-2.tmp"), 23 * hour);
+        let over_a_day = aged(&format!(".rhfs-{live}-3.tmp"), 25 * hour);
+        assert_eq!(backend.remove_abandoned_temporaries(), 1);
+        assert!(minutes.exists() && almost_a_day.exists() && !over_a_day.exists());
+    }
+
+    #[test]
+    fn a_staged_write_waits_under_a_temporary_name_of_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let _staged = backend.stage(&id("a"), b"x").unwrap();
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 1);
+        assert_eq!(writer_pid(&names[0]), Some(std::process::id()));
+        assert!(names[0].starts_with(&temp_prefix()) && names[0].ends_with(TEMP_SUFFIX));
+    }
+
+    #[test]
+    fn names_taken_by_others_are_skipped_not_opened_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, "keep me").unwrap();
+        let plant = |count: u64| {
+            for n in 0..count {
+                let name = dir
+                    .path()
+                    .join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
+                std::os::unix::fs::symlink(&victim, name).unwrap();
+            }
+        };
+        plant(100);
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        backend.stage(&id("a"), b"mine").unwrap().commit().unwrap();
+        assert_eq!(contents(&backend, "a").unwrap(), b"mine");
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        // A directory full of planted names makes the write fail rather than loop forever.
+        let crowded = tempfile::tempdir().unwrap();
+        let dir = crowded.path();
+        for n in 0..101 {
+            let name = dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
+            std::os::unix::fs::symlink(&victim, name).unwrap();
+        }
+        let backend = FileBackend::open_for_reading(dir).unwrap();
+        assert_eq!(backend.stage(&id("a"), b"x").unwrap_err().code(), "EEXIST");
     }
 
     #[test]

@@ -137,6 +137,11 @@ mod tests {
     }
 
     #[test]
+    fn an_id_displays_as_itself() {
+        assert_eq!(SessionId::parse("ü-1").unwrap().to_string(), "ü-1");
+    }
+
+    #[test]
     fn reads_ids_back_from_file_names() {
         assert_eq!(from_file_name("abc.rhfsession"), Some("abc"));
         assert_eq!(from_file_name(".rhfsession"), None);
