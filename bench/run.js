@@ -12,6 +12,7 @@ const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
 const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+const { endToEnd, sessionFiles } = require('./end-to-end');
 
 const N = Number(process.argv[2] || process.env.BENCH_N || 20000);
 const RAMMERHEAD_DIR = process.env.RAMMERHEAD_DIR;
@@ -26,9 +27,12 @@ const FIXTURE = path.join(
   'f165f28b1c874bc6b7a689af41b58183.rhfsession',
 );
 
-const sessionClass = RAMMERHEAD_DIR
-  ? require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSession'))
-  : require('../demo/hammerhead-session');
+/** Seconds of traffic in the end-to-end figure; 0 leaves it out. */
+const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS || 10);
+const sessionClassPath = RAMMERHEAD_DIR
+  ? path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSession')
+  : path.join(__dirname, '..', 'demo', 'hammerhead-session');
+const sessionClass = require(sessionClassPath);
 const original = RAMMERHEAD_DIR && {
   FileCache: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache')),
   MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadMemoryStore')),
@@ -272,6 +276,25 @@ async function memoryCleanupFigures(make, cleanup) {
   return { cleanupNoneStall: none.stall, cleanupAllStall: all.stall };
 }
 
+/** The end-to-end figure for one store: "ours", or the path of rammerhead's FileCache. */
+async function endToEndFigures(store) {
+  if (E2E_SECONDS === 0) return null;
+  const dir = tempDir();
+  const fresh = sessionFiles(dir, ids, template);
+  try {
+    return await endToEnd({
+      store,
+      dir,
+      fresh,
+      sessionClass: sessionClassPath,
+      seconds: E2E_SECONDS,
+      random: Math.random,
+    });
+  } finally {
+    removeDir(dir);
+  }
+}
+
 function memoryFigures(make) {
   const store = make();
   for (const id of ids) store.add(id);
@@ -314,6 +337,7 @@ async function main() {
     file: await fileCacheFigures(ourFileCache, { run: (s) => s.checkCache(), baseline: true }),
     ...(await startupFigures(ourFileCache, (s) => s.removeStaleSessions())),
     ...(await heldExpiryFigures(ourFileCache, (s) => s.removeStaleSessions())),
+    e2e: await endToEndFigures('ours'),
   };
   const { map } = ours.file;
   let theirs;
@@ -332,6 +356,9 @@ async function main() {
       }),
       ...(await startupFigures(originalFileCache, () => {})),
       ...(await heldExpiryFigures(originalFileCache, (s) => s._removeStaleSessions(DAY, null))),
+      e2e: await endToEndFigures(
+        path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache'),
+      ),
     };
   }
 
@@ -476,6 +503,30 @@ async function main() {
       '≤ 10 ms',
     ],
   ];
+  const e2e = (figures, key) => figures && figures.e2e && figures.e2e[key];
+  if (ours.e2e) {
+    rows.push(
+      ['end to end: requests per second', e2e(ours, 'rps'), '/s', null, e2e(theirs, 'rps'), ''],
+      ['end to end: p50 latency', e2e(ours, 'p50'), 'ms', null, e2e(theirs, 'p50'), ''],
+      [
+        'end to end: p99 latency',
+        e2e(ours, 'p99'),
+        'ms',
+        null,
+        e2e(theirs, 'p99'),
+        '≤ 1.0× original',
+      ],
+      ['end to end: worst request', e2e(ours, 'max'), 'ms', null, e2e(theirs, 'max'), ''],
+      [
+        'end to end: start to first answer',
+        e2e(ours, 'firstAnswer'),
+        'ms',
+        null,
+        e2e(theirs, 'firstAnswer'),
+        '',
+      ],
+    );
+  }
   const header = [
     'operation',
     'this package',
