@@ -34,6 +34,16 @@ export declare class SessionDirectory {
    */
   remove(id: string): boolean
   /**
+   * The caller could not revive the session `load` just returned: its file counts as corrupt
+   * as loaded, and the session is not held.
+   */
+  rejectLoaded(id: string): void
+  /**
+   * Deletes a file found corrupt by `load` (or rejected after it), unless another process
+   * replaced it since; true when it was deleted.
+   */
+  removeCorrupt(id: string): boolean
+  /**
    * The caller dropped these sessions for good: queued writes of them are cancelled at once,
    * and their files deleted in the background unless a write of the id comes first. Resolves
    * with the deletions that failed, by position; ids that cannot name a file are skipped.

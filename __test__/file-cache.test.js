@@ -576,3 +576,23 @@ test('a session first used in the millisecond it was created is still written', 
   store.close();
   expect(readJson(dir, 'a').data.payload).toBe('set by a request');
 });
+
+test('a corrupt file replaced by another process before its deletion is kept', () => {
+  const dir = h.tempDir();
+  const fresh = new HammerheadSession({ id: 'a' });
+  fresh.data.owner = 'the other process';
+  const writeElsewhere = () => {
+    // What another process's atomic write does: a new file renamed over the old one.
+    fs.writeFileSync(path.join(dir, 'new'), fresh.serializeSession());
+    fs.renameSync(path.join(dir, 'new'), file(dir, 'a'));
+  };
+  // The logger runs between judging the file corrupt and deleting it.
+  const logger = { ...h.recordingLogger(), warn: writeElsewhere };
+  for (const corrupt of ['{"data":', '{"data":{},"serializedCookieJar":"not a cookie jar"}']) {
+    fs.writeFileSync(file(dir, 'a'), corrupt);
+    const store = fileCache({ saveDirectory: dir, logger });
+    expect(store.get('a')).toBeUndefined();
+    expect(readJson(dir, 'a').data.owner).toBe('the other process');
+    store.close();
+  }
+});

@@ -162,7 +162,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     try {
       return this.sessionClass.DeserializeSession(id, json);
     } catch (error) {
-      this.directory.release([id]);
+      this.directory.rejectLoaded(id);
       this._dropCorrupt(id, error);
       return undefined;
     }
@@ -175,7 +175,8 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     );
     if (!this.deleteCorruptedSessions) return;
     try {
-      this.directory.remove(id);
+      // Only the file found corrupt: another process may have written the session since.
+      this.directory.removeCorrupt(id);
     } catch (removeError) {
       this.logger.warn(`(FileCache.get) cannot delete corrupt ${id}: ${removeError.code}`);
     }

@@ -103,6 +103,25 @@ impl SessionDirectory {
         self.store.remove(&id).map_err(|e| throw(&env, e))
     }
 
+    /// The caller could not revive the session `load` just returned: its file counts as corrupt
+    /// as loaded, and the session is not held.
+    #[napi]
+    pub fn reject_loaded(&self, id: Utf16String) {
+        if let Ok(id) = SessionId::from_utf16(&id) {
+            self.store.reject_loaded(&id);
+        }
+    }
+
+    /// Deletes a file found corrupt by `load` (or rejected after it), unless another process
+    /// replaced it since; true when it was deleted.
+    #[napi]
+    pub fn remove_corrupt(&self, env: Env, id: Utf16String) -> Result<bool> {
+        let Ok(id) = SessionId::from_utf16(&id) else {
+            return Ok(false);
+        };
+        self.store.remove_corrupt(&id).map_err(|e| throw(&env, e))
+    }
+
     /// The caller dropped these sessions for good: queued writes of them are cancelled at once,
     /// and their files deleted in the background unless a write of the id comes first. Resolves
     /// with the deletions that failed, by position; ids that cannot name a file are skipped.

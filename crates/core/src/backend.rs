@@ -26,6 +26,9 @@ pub trait SessionBackend: Send + Sync + 'static {
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<Self::Staged, StoreError>;
     /// `false` when there was no such file.
     fn remove(&self, id: &SessionId) -> Result<bool, StoreError>;
+    /// Deletes the file only if it is still the `judged` version, even when another process
+    /// replaces it meanwhile; `false` when it was not deleted.
+    fn remove_if(&self, id: &SessionId, judged: FileVersion) -> Result<bool, StoreError>;
     /// Removes temporary files that writers which died mid-write left behind; returns how many.
     fn remove_abandoned_temporaries(&self) -> usize;
 }

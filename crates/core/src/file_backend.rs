@@ -81,8 +81,7 @@ impl FileBackend {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut attempts = 0;
         loop {
-            let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
-            let path = self.dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
+            let path = self.temporary_name();
             match options.open(&path) {
                 Ok(file) => {
                     let renamed = false;
@@ -98,6 +97,12 @@ impl FileBackend {
                 Err(e) => return Err(StoreError::io("create a temporary file in", &self.dir, e)),
             }
         }
+    }
+
+    /// The next temporary name of this backend.
+    fn temporary_name(&self) -> PathBuf {
+        let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()))
     }
 }
 
@@ -357,6 +362,33 @@ impl SessionBackend for FileBackend {
         }
     }
 
+    /// Checking a file and then deleting it by name would delete a file another process put
+    /// there in between. So the file is first taken away from the session's name in one step
+    /// (renamed to a temporary name), then checked; one that is not the judged version is put
+    /// back, unless an even newer one has taken the name meanwhile.
+    fn remove_if(&self, id: &SessionId, judged: FileVersion) -> Result<bool, StoreError> {
+        let path = self.path_of(id);
+        let taken = self.temporary_name();
+        match fs::rename(&path, &taken) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(StoreError::io("delete", path, e)),
+        }
+        let delete =
+            |file: &Path| fs::remove_file(file).map_err(|e| StoreError::io("delete", file, e));
+        if fs::symlink_metadata(&taken).is_ok_and(|m| version_of(&m) == judged) {
+            delete(&taken)?;
+            return Ok(true);
+        }
+        // A hard link puts it back only where the name is still free.
+        match fs::hard_link(&taken, &path) {
+            Ok(()) => delete(&taken)?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => delete(&taken)?,
+            Err(_) => fs::rename(&taken, &path).map_err(|e| StoreError::io("restore", &path, e))?,
+        }
+        Ok(false)
+    }
+
     fn remove_abandoned_temporaries(&self) -> usize {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return 0;
@@ -511,6 +543,30 @@ mod tests {
             fs::read_dir(dir.path()).unwrap().count(),
             1,
             "nothing else left"
+        );
+    }
+
+    #[test]
+    fn a_conditional_delete_keeps_a_file_that_is_not_the_judged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        backend
+            .stage(&id("a"), b"judged")
+            .unwrap()
+            .commit()
+            .unwrap();
+        let judged = backend.version(&id("a")).unwrap();
+        backend.stage(&id("a"), b"newer").unwrap().commit().unwrap();
+        assert!(!backend.remove_if(&id("a"), judged).unwrap());
+        assert_eq!(contents(&backend, "a").unwrap(), b"newer");
+        let newer = backend.version(&id("a")).unwrap();
+        assert!(backend.remove_if(&id("a"), newer).unwrap());
+        assert_eq!(backend.read(&id("a")).unwrap(), None);
+        assert!(!backend.remove_if(&id("a"), newer).unwrap());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing left behind"
         );
     }
 

@@ -36,6 +36,9 @@ struct State {
     /// Files of sessions the caller dropped, to be deleted by [`OrderedWrites::remove_marked`]
     /// unless a save or queued write of the id comes first.
     marked: HashSet<SessionId>,
+    /// The file most recently loaded and the version it was read from, so that a session the
+    /// caller then finds corrupt is judged by that version.
+    last_loaded: Option<(SessionId, FileVersion)>,
 }
 
 impl State {
@@ -128,6 +131,7 @@ impl<B: SessionBackend> OrderedWrites<B> {
         match checked {
             Ok(text) => {
                 state.held.insert(id.clone());
+                state.last_loaded = Some((id.clone(), version));
                 Ok(Some(text))
             }
             Err(reason) => {
@@ -320,10 +324,35 @@ impl<B: SessionBackend> OrderedWrites<B> {
         if state.held.contains(id) || state.queued.contains_key(id) {
             return Ok(false);
         }
+        // Cheap first: most files judged are still as they were.
         if self.backend.version(id) != Some(judged) {
             return Ok(false);
         }
-        self.outside_lock(state, id, || self.backend.remove(id))
+        self.outside_lock(state, id, || self.backend.remove_if(id, judged))
+    }
+
+    /// The caller could not revive the session it just loaded: its file is corrupt as loaded,
+    /// and the session is not held.
+    pub fn reject_loaded(&self, id: &SessionId) {
+        let mut state = self.state();
+        state.held.remove(id);
+        if let Some((loaded, version)) = state.last_loaded.take() {
+            if &loaded == id {
+                state.corrupt.insert(loaded, version);
+            }
+        }
+    }
+
+    /// Deletes a file found corrupt, unless it was replaced since it was found so.
+    pub fn remove_corrupt(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let Some(judged) = self.state().corrupt.get(id).copied() else {
+            return Ok(false);
+        };
+        let removed = self.remove_if_untouched(id, judged)?;
+        if removed {
+            self.state().corrupt.remove(id);
+        }
+        Ok(removed)
     }
 }
 
@@ -401,6 +430,25 @@ mod tests {
         assert!(!store.remove_marked(&id("a")).unwrap(), "once");
         assert_eq!(read(&store, "a"), None);
         assert!(read(&store, "b").is_some() && read(&store, "c").is_some());
+    }
+
+    #[test]
+    fn a_file_found_corrupt_is_deleted_only_as_it_was_found() {
+        let (dir, store) = store();
+        let path = dir.path().join("a.rhfsession");
+        std::fs::write(&path, "{\"data\":").unwrap();
+        assert!(store.load(&id("a")).is_err());
+        // Another process writes the session again before the delete.
+        std::fs::write(dir.path().join("new"), SESSION).unwrap();
+        std::fs::rename(dir.path().join("new"), &path).unwrap();
+        assert!(!store.remove_corrupt(&id("a")).unwrap());
+        assert_eq!(read(&store, "a").unwrap().as_bytes(), SESSION);
+
+        // The same for a file the caller rejects after loading it.
+        store.load(&id("a")).unwrap();
+        store.reject_loaded(&id("a"));
+        assert!(store.remove_corrupt(&id("a")).unwrap());
+        assert_eq!(read(&store, "a"), None);
     }
 
     #[test]
@@ -522,6 +570,9 @@ mod tests {
         }
         fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
             self.files.remove(id)
+        }
+        fn remove_if(&self, id: &SessionId, judged: FileVersion) -> Result<bool, StoreError> {
+            self.files.remove_if(id, judged)
         }
         fn remove_abandoned_temporaries(&self) -> usize {
             0
