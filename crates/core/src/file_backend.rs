@@ -17,8 +17,8 @@ const TEMP_PREFIX: &str = ".rhfs-";
 const TEMP_SUFFIX: &str = ".tmp";
 /// A dead writer's file is left this long in case its pid was read mid-reuse.
 const DEAD_WRITER_GRACE: Duration = Duration::from_secs(60);
-/// Past this age a temporary file of another pid is abandoned even if that pid is alive: the pid
-/// was reused, or belongs to another container sharing the directory.
+/// Past this age a temporary file is abandoned even if its pid is alive, even if it is this
+/// process's: the pid was reused, or belongs to another container sharing the directory.
 const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// Real sessions (cookies and the localStorage rammerhead syncs) stay far below this; a larger
 /// file is refused unread rather than allowed to exhaust memory.
@@ -409,9 +409,10 @@ impl SessionBackend for FileBackend {
                 else {
                     return false;
                 };
-                pid != own_pid
-                    && ((age > DEAD_WRITER_GRACE && !process_is_alive(pid))
-                        || age > ABANDONED_AFTER)
+                // No write of this process lasts a day: an old file under its own pid was left by
+                // an earlier process with the same pid (containers often run as pid 1).
+                (pid != own_pid && age > DEAD_WRITER_GRACE && !process_is_alive(pid))
+                    || age > ABANDONED_AFTER
             })
             .filter(|entry| fs::remove_file(entry.path()).is_ok())
             .count()
@@ -706,7 +707,7 @@ mod tests {
     }
 
     #[test]
-    fn a_live_writer_keeps_its_temporaries_for_a_day() {
+    fn a_live_writer_and_this_process_keep_their_temporaries_for_a_day() {
         let dir = tempfile::tempdir().unwrap();
         let backend = FileBackend::open(dir.path(), false).unwrap();
         let live = std::os::unix::process::parent_id();
@@ -721,8 +722,12 @@ mod tests {
         let minutes = aged(&format!(".rhfs-{live}-1.tmp"), Duration::from_secs(120));
         let almost_a_day = aged(&format!(".rhfs-{live}-2.tmp"), 23 * hour);
         let over_a_day = aged(&format!(".rhfs-{live}-3.tmp"), 25 * hour);
-        assert_eq!(backend.remove_abandoned_temporaries(), 1);
+        let own = std::process::id();
+        let own_minutes = aged(&format!(".rhfs-{own}-4.tmp"), Duration::from_secs(120));
+        let own_over_a_day = aged(&format!(".rhfs-{own}-5.tmp"), 25 * hour);
+        assert_eq!(backend.remove_abandoned_temporaries(), 2);
         assert!(minutes.exists() && almost_a_day.exists() && !over_a_day.exists());
+        assert!(own_minutes.exists() && !own_over_a_day.exists());
     }
 
     #[test]
