@@ -1,5 +1,5 @@
-//! The id and contents rules of session files, for stores that keep sessions in memory only,
-//! so that every store accepts exactly the same ids and sessions.
+//! The id and contents rules of session files, exported for the memory store and used by the
+//! directory's imports, so that every store accepts exactly the same ids and sessions.
 
 use napi::bindgen_prelude::Utf16String;
 use napi::{Env, Result};
