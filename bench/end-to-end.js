@@ -36,17 +36,15 @@ async function freePortPair() {
 }
 
 /** A page that sets a cookie, as the sites a proxy serves do. */
-function startSite() {
+function createSite() {
   let visits = 0;
-  return listen(
-    http.createServer((req, res) => {
-      res.writeHead(200, {
-        'content-type': 'text/html',
-        'set-cookie': `visit=${++visits}; Path=/`,
-      });
-      res.end('<html><body><p>hello</p></body></html>');
-    }),
-  );
+  return http.createServer((req, res) => {
+    res.writeHead(200, {
+      'content-type': 'text/html',
+      'set-cookie': `visit=${++visits}; Path=/`,
+    });
+    res.end('<html><body><p>hello</p></body></html>');
+  });
 }
 
 function get(agent, url) {
@@ -69,7 +67,8 @@ function percentile(sorted, p) {
  * session files in `dir` and returns { rps, p50, p99, max, firstAnswer } (milliseconds).
  */
 async function endToEnd({ store, dir, fresh, sessionClass, seconds, random }) {
-  const sitePort = await startSite();
+  const site = createSite();
+  const sitePort = await listen(site);
   const port = await freePortPair();
   const base = `http://127.0.0.1:${port}`;
   const page = (id) => `${base}/${id}/http://127.0.0.1:${sitePort}/page`;
@@ -122,6 +121,8 @@ async function endToEnd({ store, dir, fresh, sessionClass, seconds, random }) {
     };
   } finally {
     child.kill('SIGKILL');
+    site.closeAllConnections();
+    site.close();
   }
 }
 
