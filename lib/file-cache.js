@@ -5,7 +5,7 @@ const { SessionDirectory, checkSessionId } = require('../index.js');
 const { BackgroundWrites } = require('./background-writes');
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { removeExpired } = require('./expired-sessions');
-const { useClock, releaseClock, isDue, touch, wasTouched } = require('./touch');
+const { useClock, isDue, touch, wasTouched } = require('./touch');
 const options = require('./options');
 const { resolveSessionClass, defaultSaveDirectory } = require('./session-class');
 
@@ -95,8 +95,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
     this.check = null;
     this.staleSweep = null;
 
-    useClock();
-    this.closed = false;
+    this.releaseClock = useClock();
     this.cacheCheckTimer = setInterval(() => this.checkCache(), this.cacheCheckInterval);
     this.cacheCheckTimer.unref();
     if (this.staleCleanupOptions) {
@@ -274,8 +273,7 @@ class RammerheadSessionFileCache extends RammerheadSessionAbstractStore {
   close() {
     clearInterval(this.cacheCheckTimer);
     clearInterval(this.staleCheckTimer);
-    if (!this.closed) releaseClock();
-    this.closed = true;
+    this.releaseClock();
     const ids = [];
     const contents = [];
     const failures = [];

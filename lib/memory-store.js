@@ -3,7 +3,7 @@
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { checkSession, checkSessionId } = require('../index.js');
 const { removeExpired } = require('./expired-sessions');
-const { useClock, releaseClock, isDue, touch } = require('./touch');
+const { useClock, isDue, touch } = require('./touch');
 const options = require('./options');
 const { resolveSessionClass } = require('./session-class');
 
@@ -23,8 +23,7 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     this.mapStore = new Map();
     /** The running cleanup, so that a slow one is never overlapped by the next. */
     this.cleanup = null;
-    useClock();
-    this.closed = false;
+    this.releaseClock = useClock();
     this.interval = setInterval(() => this._removeStaleSessions(), this.cleanupInterval);
     this.interval.unref();
   }
@@ -78,8 +77,7 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
   /** Stops the cleanup timer. Sessions stay in memory until the process exits. */
   close() {
     clearInterval(this.interval);
-    if (!this.closed) releaseClock();
-    this.closed = true;
+    this.releaseClock();
   }
 
   /** Removes expired sessions in slices of about a millisecond; resolves when done. */

@@ -16,21 +16,26 @@ const clock = { now: Date.now() };
 let users = 0;
 let timer = null;
 
-/** Keeps the clock running for one more store. */
+/**
+ * Keeps the clock running for one more store. Returns its release, which may be called more
+ * than once (a store closed twice); the last store released stops the clock.
+ */
 function useClock() {
-  if (users++ > 0) return;
-  clock.now = Date.now();
-  timer = setInterval(() => {
+  if (users++ === 0) {
     clock.now = Date.now();
-  }, TICK_MS);
-  timer.unref();
-}
-
-/** One store fewer needs the clock; the last one stops it. */
-function releaseClock() {
-  if (--users > 0) return;
-  clearInterval(timer);
-  timer = null;
+    timer = setInterval(() => {
+      clock.now = Date.now();
+    }, TICK_MS);
+    timer.unref();
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--users > 0) return;
+    clearInterval(timer);
+    timer = null;
+  };
 }
 
 /** Whether a `get` should call `updateLastUsed()` now: never touched, or not for a second. */
@@ -48,4 +53,4 @@ function wasTouched(session) {
   return session[TOUCHED_AT] !== undefined;
 }
 
-module.exports = { useClock, releaseClock, isDue, touch, wasTouched };
+module.exports = { useClock, isDue, touch, wasTouched };
