@@ -9,6 +9,22 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Ids are kept as the exact UTF-16 JavaScript holds, so no two ids ever share an entry. */
+export declare class HeldSessions {
+  constructor()
+  /**
+   * Records each id with its times, replacing what was recorded for it. Times that are not
+   * finite numbers never make a session due.
+   */
+  record(ids: Array<string>, createdAt: Float64Array, lastUsed: Float64Array): void
+  remove(ids: Array<string>): void
+  /** Up to `limit` ids unused for longer than `timeout` at `now`, the longest idle first. */
+  idle(now: number, timeout: number, limit: number): Array<string>
+  /** Up to `limit` ids that break either limit at `now`. Limits of null or 0 are disabled. */
+  expired(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, limit: number): Array<string>
+  get size(): number
+}
+
 export declare class SessionDirectory {
   /**
    * Opens an existing, writable directory; throws an error naming the path otherwise. Files

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.HeldSessions = nativeBinding.HeldSessions
 module.exports.SessionDirectory = nativeBinding.SessionDirectory
 module.exports.checkSession = nativeBinding.checkSession
 module.exports.checkSessionId = nativeBinding.checkSessionId

@@ -29,20 +29,26 @@ async function largestDropPerTurn(size, cleanup) {
   return largest;
 }
 
-function makeExpired(session) {
-  session.createdAt = 1;
-  session.lastUsed = 1;
+const HOUR = 60 * 60 * 1000;
+
+/** Every clock the stores and sessions read moves `ms` ahead, as if that much time had passed. */
+function advanceClock(ms) {
+  const realNow = Date.now;
+  jest.spyOn(Date, 'now').mockImplementation(() => realNow() + ms);
 }
+
+afterEach(() => jest.restoreAllMocks());
 
 test('MemoryStore cleanup removes expired sessions a slice at a time', async () => {
   const store = new RammerheadSessionMemoryStore({
     sessionClass: HammerheadSession,
     staleTimeout: 60000,
   });
-  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  for (let i = 0; i < COUNT; i++) store.add(`s${i}`);
+  advanceClock(HOUR);
   store.add('fresh');
   const largest = await largestDropPerTurn(
-    () => store.mapStore.size,
+    () => store.sessions.size,
     () => store._removeStaleSessions(),
   );
   expect(store.keys()).toEqual(['fresh']);
@@ -57,7 +63,8 @@ test('FileCache stale cleanup deletes expired held sessions a slice at a time', 
     sessionClass: HammerheadSession,
     staleCleanupOptions: null,
   });
-  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  for (let i = 0; i < COUNT; i++) store.add(`s${i}`);
+  advanceClock(HOUR);
   store.add('fresh');
   await store.whenWritten();
   store.staleCleanupOptions = { staleTimeout: 60000, maxToLive: null, staleCheckInterval: 1000 };
@@ -76,11 +83,12 @@ test('a session replaced while a cleanup runs is judged by its new values', asyn
     sessionClass: HammerheadSession,
     staleTimeout: 60000,
   });
-  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
-  makeExpired(store.add('last'));
+  for (let i = 0; i < COUNT; i++) store.add(`s${i}`);
+  store.add('last');
+  advanceClock(HOUR);
   const cleanup = store._removeStaleSessions();
   await new Promise((resolve) => setImmediate(resolve));
-  expect(store.mapStore.size).toBeGreaterThan(1);
+  expect(store.sessions.size).toBeGreaterThan(1);
   store.addSerializedSession('last', new HammerheadSession({ id: 'last' }).serializeSession());
   await cleanup;
   expect(store.keys()).toEqual(['last']);
@@ -94,8 +102,9 @@ test('FileCache: expired held sessions are absent at once; one stored again mean
     sessionClass: HammerheadSession,
     staleCleanupOptions: null,
   });
-  for (let i = 0; i < COUNT; i++) makeExpired(store.add(`s${i}`));
+  for (let i = 0; i < COUNT; i++) store.add(`s${i}`);
   await store.whenWritten();
+  advanceClock(HOUR);
   store.staleCleanupOptions = { staleTimeout: 60000, maxToLive: null, staleCheckInterval: 1000 };
   const cleanup = store.removeStaleSessions();
   await new Promise((resolve) => setImmediate(resolve));

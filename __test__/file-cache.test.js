@@ -312,7 +312,7 @@ describe('cache eviction', () => {
     session.updateLastUsed();
     session.lastUsed += 1; // used, so deleteUnused keeps it
     session.data.restrictIP = '1.2.3.4';
-    await h.until(() => !store.cachedSessions.has('a') && !store.flushingSessions.has('a'));
+    await h.until(() => !store.sessions.has('a'));
     expect(readJson(dir, 'a').data.restrictIP).toBe('1.2.3.4');
     const again = store.get('a');
     expect(again).not.toBe(session);

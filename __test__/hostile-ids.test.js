@@ -83,7 +83,7 @@ describe('ids that are not well-formed UTF-16', () => {
     store.logger = h.recordingLogger();
     const bad = new HammerheadSession({ id: 'x\uD800' });
     bad.lastUsed = bad.createdAt - 1000;
-    store.cachedSessions.set('x\uD800', bad);
+    store.held.hold('x\uD800', bad);
     const good = store.add('good');
     good.lastUsed = good.createdAt - 1000;
     store.cacheTimeout = 1;

@@ -46,6 +46,17 @@ const template = fs.readFileSync(FIXTURE, 'utf8');
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
+/**
+ * Every store and session reads this clock, so a phase can let sessions age by days without
+ * waiting, the same way for every store.
+ */
+const realNow = Date.now;
+let clockOffset = 0;
+Date.now = () => realNow() + clockOffset;
+function advanceClock(ms) {
+  clockOffset += ms;
+}
+
 function now() {
   return Number(process.hrtime.bigint()) / 1e6; // ms
 }
@@ -110,13 +121,18 @@ function tempDir() {
 /** N session files, all last used `age` ms ago. */
 function sessionDir(age) {
   const dir = tempDir();
+  writeSessionFiles(dir, age);
+  return dir;
+}
+
+/** Writes the N session files in `dir`, as another process would, last used `age` ms ago. */
+function writeSessionFiles(dir, age) {
   const data = JSON.parse(template);
   const at = Date.now() - age;
   data.data.createdAt = at;
   data.data.lastUsed = at;
   const text = JSON.stringify(data);
   for (const id of ids) fs.writeFileSync(path.join(dir, `${id}.rhfsession`), text);
-  return dir;
 }
 
 function removeDir(dir) {
@@ -186,7 +202,7 @@ async function fileCacheFigures(make, flush) {
   figures.hotHas = hotLoop((id) => store.has(id));
   figures.keys = N <= 20000 || !flush.quadraticKeys ? timeSync(() => store.keys()) : null;
 
-  for (const id of ids) store.get(id).lastUsed = Date.now() - DAY;
+  advanceClock(DAY);
   settle();
   const flushed = await withStall(() => flush.run(store));
   figures.flush = perOp(flushed.wall);
@@ -251,7 +267,9 @@ async function heldExpiryFigures(make, cleanup) {
   const staleCleanupOptions = { staleTimeout: DAY, maxToLive: null, staleCheckInterval: NEVER };
   const store = make(dir, { staleCleanupOptions });
   await cleanup(store);
-  for (const id of ids) store.get(id).lastUsed = Date.now() - 2 * DAY;
+  for (const id of ids) store.get(id);
+  advanceClock(2 * DAY);
+  writeSessionFiles(dir, 0);
   settle();
   const run = await withStall(() => cleanup(store));
   const left = store.keys().length;
@@ -267,7 +285,7 @@ async function memoryCleanupFigures(make, cleanup) {
   for (const id of ids) store.add(id);
   settle();
   const none = await withStall(() => cleanup(store));
-  for (const id of ids) store.get(id, false).lastUsed = Date.now() - DAY;
+  advanceClock(DAY);
   settle();
   const all = await withStall(() => cleanup(store));
   const left = store.keys().length;

@@ -3,12 +3,13 @@
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { checkSession, checkSessionId } = require('../index.js');
 const { removeExpired } = require('./expired-sessions');
-const { useClock, isDue, touch } = require('./touch');
+const { HeldSessions } = require('./held-sessions');
+const { useClock } = require('./coarse-clock');
 const options = require('./options');
 const { resolveSessionClass } = require('./session-class');
 
 /**
- * Sessions in a Map, lost when the process exits. Ids and sessions follow the same rules as in
+ * Sessions in memory, lost when the process exits. Ids and sessions follow the same rules as in
  * the FileCache, so sessions move between the stores unchanged.
  */
 class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
@@ -20,7 +21,9 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     this.maxToLive = options.limit('maxToLive', o.maxToLive, 1000 * 60 * 60 * 4);
     this.cleanupInterval = options.interval('cleanupInterval', o.cleanupInterval, 1000 * 60);
     this.sessionClass = resolveSessionClass(options.sessionClass(o.sessionClass));
-    this.mapStore = new Map();
+    this.held = new HeldSessions();
+    /** The Map of `held`, read directly by the hot path. */
+    this.sessions = this.held.map;
     /** The running cleanup, so that a slow one is never overlapped by the next. */
     this.cleanup = null;
     this.releaseClock = useClock();
@@ -29,20 +32,20 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
   }
 
   keys() {
-    return Array.from(this.mapStore.keys());
+    return Array.from(this.sessions.keys());
   }
 
   has(id) {
-    if (this.mapStore.has(id)) return true;
+    if (this.sessions.has(id)) return true;
     options.requireString(id, 'id');
     return false;
   }
 
   get(id, updateActiveTimestamp = true) {
-    const session = this.mapStore.get(id);
-    if (session !== undefined) {
-      if (updateActiveTimestamp && isDue(session)) touch(session);
-      return session;
+    const held = this.sessions.get(id);
+    if (held !== undefined) {
+      if (updateActiveTimestamp && held.isTouchDue()) this.held.touch(held);
+      return held.session;
     }
     options.requireString(id, 'id');
     return undefined;
@@ -51,16 +54,17 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
   add(id) {
     options.requireString(id, 'id');
     checkSessionId(id);
-    if (this.mapStore.has(id)) throw new Error(`session ${id} already exists`);
+    if (this.sessions.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
-    this.mapStore.set(id, session);
+    this.held.hold(id, session);
     this.logger.debug(`(MemoryStore.add) added ${id}`);
     return session;
   }
 
   delete(id) {
     options.requireString(id, 'id');
-    return this.mapStore.delete(id);
+    const held = this.sessions.get(id);
+    return held !== undefined && this.held.drop(held);
   }
 
   addSerializedSession(id, serializedSession) {
@@ -70,7 +74,7 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
     checkSession(serializedSession);
     session.updateLastUsed();
-    this.mapStore.set(id, session);
+    this.held.hold(id, session);
     this.logger.debug(`(MemoryStore.addSerializedSession) added ${id}`);
   }
 
@@ -80,20 +84,17 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     this.releaseClock();
   }
 
-  /** Removes expired sessions in slices of about a millisecond; resolves when done. */
+  /**
+   * Removes expired sessions, named by the index, in slices of about a millisecond; resolves
+   * when done.
+   */
   _removeStaleSessions() {
     if (this.cleanup) return this.cleanup;
-    const remove = (id) => {
-      this.mapStore.delete(id);
-      this.logger.debug(`(MemoryStore._removeStaleSessions) removing ${id}`);
+    const remove = (held) => {
+      this.held.drop(held);
+      this.logger.debug(`(MemoryStore._removeStaleSessions) removing ${held.id}`);
     };
-    this.cleanup = removeExpired(
-      this.mapStore,
-      Date.now(),
-      this.staleTimeout,
-      this.maxToLive,
-      remove,
-    )
+    this.cleanup = removeExpired(this.held, Date.now(), this.staleTimeout, this.maxToLive, remove)
       .catch((error) => this.logger.error(`(MemoryStore._removeStaleSessions) ${error.message}`))
       .finally(() => {
         this.cleanup = null;

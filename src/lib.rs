@@ -3,6 +3,7 @@
 mod checks;
 mod errors;
 mod expiry;
+mod held_sessions;
 mod session_directory;
 mod sweep_summary;
 mod tasks;

@@ -18,9 +18,22 @@ impl ExpiryPolicy {
 
     /// A missing timestamp never expires a session: there is nothing to judge it by.
     pub fn is_expired(&self, created_at: Option<f64>, last_used: Option<f64>, now: f64) -> bool {
-        let older_than = |at: Option<f64>, limit: Option<f64>| matches!((at, limit), (Some(at), Some(limit)) if now - at > limit);
-        older_than(last_used, self.stale_timeout) || older_than(created_at, self.max_to_live)
+        self.is_stale(last_used, now) || self.is_too_old(created_at, now)
     }
+
+    /// Unused for longer than the stale timeout.
+    pub fn is_stale(&self, last_used: Option<f64>, now: f64) -> bool {
+        older_than(last_used, self.stale_timeout, now)
+    }
+
+    /// Created longer ago than the maximum age.
+    pub fn is_too_old(&self, created_at: Option<f64>, now: f64) -> bool {
+        older_than(created_at, self.max_to_live, now)
+    }
+}
+
+fn older_than(at: Option<f64>, limit: Option<f64>, now: f64) -> bool {
+    matches!((at, limit), (Some(at), Some(limit)) if now - at > limit)
 }
 
 #[cfg(test)]

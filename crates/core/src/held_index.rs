@@ -1,0 +1,293 @@
+//! The sessions a store holds in memory, ordered by last use and by creation, so that "which have
+//! been idle longer than X" and "which have expired" cost time in the sessions due, not in the
+//! sessions held.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::expiry::ExpiryPolicy;
+
+/// An epoch-milliseconds timestamp as a key: finite, totally ordered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Millis(f64);
+
+impl Eq for Millis {}
+
+impl PartialOrd for Millis {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Millis {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A timestamp that is not a finite number orders nothing: such a session is never due.
+fn key(at: f64) -> Option<Millis> {
+    at.is_finite().then_some(Millis(at))
+}
+
+#[derive(Debug)]
+struct Held<K> {
+    id: K,
+    created_at: Option<Millis>,
+    last_used: Option<Millis>,
+}
+
+/// Held sessions by id. `K` is the id as the caller holds it (the exact UTF-16 of a JavaScript
+/// string, for the stores), so that no two ids ever share an entry.
+#[derive(Debug)]
+pub struct HeldIndex<K> {
+    slots: HashMap<K, u32>,
+    held: Vec<Option<Held<K>>>,
+    free: Vec<u32>,
+    by_last_used: BTreeSet<(Millis, u32)>,
+    by_created_at: BTreeSet<(Millis, u32)>,
+}
+
+impl<K> Default for HeldIndex<K> {
+    fn default() -> Self {
+        Self {
+            slots: HashMap::new(),
+            held: Vec::new(),
+            free: Vec::new(),
+            by_last_used: BTreeSet::new(),
+            by_created_at: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> HeldIndex<K> {
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Holds `id` with these times, replacing what was recorded for it.
+    pub fn record(&mut self, id: &K, created_at: f64, last_used: f64) {
+        let (created_at, last_used) = (key(created_at), key(last_used));
+        let slot = match self.slots.get(id) {
+            Some(&slot) => {
+                self.unorder(slot);
+                slot
+            }
+            None => self.new_slot(id),
+        };
+        let held = self.held[slot as usize].as_mut().expect("a slot in use");
+        held.created_at = created_at;
+        held.last_used = last_used;
+        if let Some(at) = last_used {
+            self.by_last_used.insert((at, slot));
+        }
+        if let Some(at) = created_at {
+            self.by_created_at.insert((at, slot));
+        }
+    }
+
+    /// Forgets `id`; `false` when it was not held.
+    pub fn remove(&mut self, id: &K) -> bool {
+        let Some(slot) = self.slots.remove(id) else {
+            return false;
+        };
+        self.unorder(slot);
+        self.held[slot as usize] = None;
+        self.free.push(slot);
+        true
+    }
+
+    /// Up to `limit` ids idle for longer than `timeout` at `now`, the longest idle first.
+    pub fn idle(&self, now: f64, timeout: f64, limit: usize) -> Vec<K> {
+        self.by_last_used
+            .iter()
+            .take_while(|(at, _)| now - at.0 > timeout)
+            .take(limit)
+            .map(|&(_, slot)| self.id_at(slot))
+            .collect()
+    }
+
+    /// Up to `limit` ids that break the policy at `now`: the stale ones first, then those past
+    /// their maximum age, each id once.
+    pub fn expired(&self, now: f64, policy: ExpiryPolicy, limit: usize) -> Vec<K> {
+        let stale = self
+            .by_last_used
+            .iter()
+            .take_while(|(at, _)| policy.is_stale(Some(at.0), now))
+            .map(|&(_, slot)| slot);
+        let too_old = self
+            .by_created_at
+            .iter()
+            .take_while(|(at, _)| policy.is_too_old(Some(at.0), now))
+            .map(|&(_, slot)| slot)
+            // A stale one is listed already.
+            .filter(|&slot| {
+                let held = self.held[slot as usize].as_ref().expect("a slot in use");
+                !policy.is_stale(held.last_used.map(|at| at.0), now)
+            });
+        stale
+            .chain(too_old)
+            .take(limit)
+            .map(|slot| self.id_at(slot))
+            .collect()
+    }
+
+    fn id_at(&self, slot: u32) -> K {
+        self.held[slot as usize]
+            .as_ref()
+            .expect("a slot in use")
+            .id
+            .clone()
+    }
+
+    fn new_slot(&mut self, id: &K) -> u32 {
+        let held = Some(Held {
+            id: id.clone(),
+            created_at: None,
+            last_used: None,
+        });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.held[slot as usize] = held;
+                slot
+            }
+            None => {
+                self.held.push(held);
+                u32::try_from(self.held.len() - 1).expect("fewer than 2^32 sessions held")
+            }
+        };
+        self.slots.insert(id.clone(), slot);
+        slot
+    }
+
+    /// Takes the slot out of both orders.
+    fn unorder(&mut self, slot: u32) {
+        let held = self.held[slot as usize].as_ref().expect("a slot in use");
+        if let Some(at) = held.last_used {
+            self.by_last_used.remove(&(at, slot));
+        }
+        if let Some(at) = held.created_at {
+            self.by_created_at.remove(&(at, slot));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn index(entries: &[(&str, f64, f64)]) -> HeldIndex<String> {
+        let mut index = HeldIndex::default();
+        for (id, created_at, last_used) in entries {
+            index.record(&id.to_string(), *created_at, *last_used);
+        }
+        index
+    }
+
+    #[test]
+    fn idle_lists_the_longest_idle_first_and_stops_at_the_timeout() {
+        let index = index(&[("a", 0.0, 50.0), ("b", 0.0, 10.0), ("c", 0.0, 90.0)]);
+        assert_eq!(index.idle(100.0, 20.0, 10), ["b", "a"]);
+        assert_eq!(index.idle(100.0, 20.0, 1), ["b"]);
+        // Idle for exactly the timeout is not idle for longer.
+        assert_eq!(index.idle(100.0, 50.0, 10), ["b"]);
+    }
+
+    #[test]
+    fn a_new_record_moves_a_session_and_a_removed_one_is_gone() {
+        let mut index = index(&[("a", 0.0, 10.0), ("b", 0.0, 20.0)]);
+        index.record(&"a".to_string(), 0.0, 95.0);
+        assert_eq!(index.idle(100.0, 20.0, 10), ["b"]);
+        assert!(index.remove(&"b".to_string()));
+        assert!(!index.remove(&"b".to_string()));
+        assert!(index.idle(100.0, 10.0, 10).is_empty());
+        assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn expired_lists_each_id_once_under_either_limit() {
+        let policy = ExpiryPolicy::new(Some(50.0), Some(80.0));
+        // a: stale and too old; b: too old only; c: stale only; d: neither.
+        let index = index(&[
+            ("a", 0.0, 10.0),
+            ("b", 5.0, 99.0),
+            ("c", 60.0, 40.0),
+            ("d", 60.0, 99.0),
+        ]);
+        let mut expired = index.expired(100.0, policy, 10);
+        expired.sort();
+        assert_eq!(expired, ["a", "b", "c"]);
+        assert_eq!(index.expired(100.0, policy, 2).len(), 2);
+        assert!(index
+            .expired(100.0, ExpiryPolicy::new(None, None), 10)
+            .is_empty());
+    }
+
+    #[test]
+    fn timestamps_that_are_not_numbers_are_never_due() {
+        let index = index(&[
+            ("a", f64::NAN, f64::INFINITY),
+            ("b", f64::NEG_INFINITY, 0.0),
+        ]);
+        assert_eq!(index.idle(100.0, 1.0, 10), ["b"]);
+        let policy = ExpiryPolicy::new(Some(1.0), Some(1.0));
+        assert_eq!(index.expired(100.0, policy, 10), ["b"]);
+    }
+
+    #[test]
+    fn slots_of_removed_sessions_are_reused_without_mixing_ids() {
+        let mut index = index(&[("a", 0.0, 1.0), ("b", 0.0, 2.0)]);
+        index.remove(&"a".to_string());
+        index.record(&"c".to_string(), 0.0, 3.0);
+        assert_eq!(index.idle(100.0, 0.0, 10), ["b", "c"]);
+    }
+
+    proptest! {
+        /// Against a plain list judged one by one with the same rule.
+        #[test]
+        fn queries_match_judging_every_session(
+            ops in proptest::collection::vec((0u8..12, any::<bool>(), 0u32..200, 0u32..200), 0..200),
+            now in 0u32..300,
+            stale in proptest::option::of(0u32..150),
+            max in proptest::option::of(0u32..150),
+        ) {
+            let mut index = HeldIndex::default();
+            let mut model: HashMap<u8, (f64, f64)> = HashMap::new();
+            for (id, remove, created_at, last_used) in ops {
+                if remove {
+                    prop_assert_eq!(index.remove(&id), model.remove(&id).is_some());
+                } else {
+                    index.record(&id, f64::from(created_at), f64::from(last_used));
+                    model.insert(id, (f64::from(created_at), f64::from(last_used)));
+                }
+            }
+            let now = f64::from(now);
+            let policy = ExpiryPolicy::new(stale.map(f64::from), max.map(f64::from));
+            let mut expired = index.expired(now, policy, usize::MAX);
+            expired.sort();
+            let mut expected: Vec<u8> = model
+                .iter()
+                .filter(|(_, (c, l))| policy.is_expired(Some(*c), Some(*l), now))
+                .map(|(id, _)| *id)
+                .collect();
+            expected.sort();
+            prop_assert_eq!(expired, expected);
+            let timeout = stale.map(f64::from).unwrap_or(10.0);
+            let mut idle = index.idle(now, timeout, usize::MAX);
+            idle.sort();
+            let mut expected: Vec<u8> = model
+                .iter()
+                .filter(|(_, (_, l))| now - l > timeout)
+                .map(|(id, _)| *id)
+                .collect();
+            expected.sort();
+            prop_assert_eq!(idle, expected);
+            prop_assert_eq!(index.len(), model.len());
+        }
+    }
+}

@@ -1,0 +1,151 @@
+'use strict';
+
+const { HeldSessions: NativeIndex } = require('../index.js');
+const { clock } = require('./coarse-clock');
+
+/**
+ * `lastUsed` only drives expiry measured in minutes and days, so a cached `get` updates it at
+ * most once a second per session: `updateLastUsed()`, a hooked property setter in rammerhead,
+ * costs several times the rest of the lookup.
+ */
+const TOUCH_INTERVAL_MS = 1000;
+/** Ids whose index entry may be out of date before they are sent to the index in one call. */
+const SYNC_BATCH = 512;
+
+/** A timestamp as the index orders it: anything but a number is never due. */
+function timeOf(value) {
+  return typeof value === 'number' ? value : NaN;
+}
+
+/** One session held in memory, with what the store knows of it. */
+class Held {
+  constructor(id, session) {
+    this.id = id;
+    this.session = session;
+    /** When a `get` last called `updateLastUsed()`, by the coarse clock; never: -Infinity. */
+    this.touchedAt = -Infinity;
+    /** Its file may be missing or older than it (made by `add`, or a write failed). */
+    this.unwritten = false;
+    /** Being written before it leaves memory; a `get` takes it back. */
+    this.leaving = false;
+    /** Listed by the index; a session a job has set aside is not, until the job ends. */
+    this.indexed = true;
+  }
+
+  /** Whether a `get` should call `updateLastUsed()` now. */
+  isTouchDue() {
+    return this.touchedAt <= clock.now - TOUCH_INTERVAL_MS;
+  }
+
+  wasTouched() {
+    return this.touchedAt !== -Infinity;
+  }
+}
+
+/**
+ * The sessions a store holds, by id, and their index in the core, which answers "idle for
+ * longer than X" and "expired" in time proportional to the sessions due. The Map is the truth;
+ * the index follows it in batches, sent before every query, so the hot path makes no native
+ * call and a session costs at most one index update per second of use.
+ */
+class HeldSessions {
+  constructor() {
+    /** id -> Held: the hot path of `get` and `has` is one lookup here. */
+    this.map = new Map();
+    this.index = new NativeIndex();
+    /** Ids whose index entry may be out of date. */
+    this.outOfDate = [];
+  }
+
+  get size() {
+    return this.map.size;
+  }
+
+  /** Holds `session` under `id`, replacing what was held; returns its Held. */
+  hold(id, session) {
+    const held = new Held(id, session);
+    this.map.set(id, held);
+    this._changed(id);
+    return held;
+  }
+
+  /** Calls `updateLastUsed()` for a `get`; see TOUCH_INTERVAL_MS. */
+  touch(held) {
+    held.session.updateLastUsed();
+    held.touchedAt = clock.now;
+    this._changed(held.id);
+  }
+
+  /** The session's times may have changed. */
+  refresh(held) {
+    this._changed(held.id);
+  }
+
+  /** Keeps `held` out of the index's answers, or puts it back. */
+  setIndexed(held, indexed) {
+    held.indexed = indexed;
+    this._changed(held.id);
+  }
+
+  /** Drops `held` if it is still the one held under its id; returns whether it was. */
+  drop(held) {
+    if (this.map.get(held.id) !== held) return false;
+    this.map.delete(held.id);
+    this._changed(held.id);
+    return true;
+  }
+
+  /** Up to `limit` held sessions unused for longer than `timeout` at `now`, oldest first. */
+  idle(now, timeout, limit) {
+    this.sync();
+    return this._held(this.index.idle(now, timeout, limit));
+  }
+
+  /** Up to `limit` held sessions that break either limit at `now` (null disables one). */
+  expired(now, staleTimeout, maxToLive, limit) {
+    this.sync();
+    return this._held(this.index.expired(now, staleTimeout, maxToLive, limit));
+  }
+
+  /** Brings the index up to date with the Map. */
+  sync() {
+    if (this.outOfDate.length === 0) return;
+    const ids = [];
+    const createdAt = [];
+    const lastUsed = [];
+    const removed = [];
+    const seen = new Set();
+    for (const id of this.outOfDate) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const held = this.map.get(id);
+      if (held === undefined || !held.indexed) {
+        removed.push(id);
+        continue;
+      }
+      ids.push(id);
+      createdAt.push(timeOf(held.session.createdAt));
+      lastUsed.push(timeOf(held.session.lastUsed));
+    }
+    this.outOfDate = [];
+    if (removed.length > 0) this.index.remove(removed);
+    if (ids.length > 0) {
+      this.index.record(ids, Float64Array.from(createdAt), Float64Array.from(lastUsed));
+    }
+  }
+
+  _changed(id) {
+    if (this.outOfDate.push(id) >= SYNC_BATCH) this.sync();
+  }
+
+  _held(ids) {
+    const found = [];
+    for (const id of ids) {
+      const held = this.map.get(id);
+      if (held !== undefined) found.push(held);
+    }
+    return found;
+  }
+}
+
+module.exports = { HeldSessions, timeOf };

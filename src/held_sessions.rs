@@ -1,0 +1,69 @@
+//! `HeldSessions`: the index of the sessions a store holds in memory.
+
+use napi::bindgen_prelude::{Float64ArraySlice, Utf16String};
+use napi_derive::napi;
+use session_core::{ExpiryPolicy, HeldIndex};
+
+/// Ids are kept as the exact UTF-16 JavaScript holds, so no two ids ever share an entry.
+#[napi]
+#[derive(Default)]
+pub struct HeldSessions {
+    index: HeldIndex<Vec<u16>>,
+}
+
+fn ids_out(ids: Vec<Vec<u16>>) -> Vec<Utf16String> {
+    ids.into_iter().map(Utf16String::from).collect()
+}
+
+#[napi]
+impl HeldSessions {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records each id with its times, replacing what was recorded for it. Times that are not
+    /// finite numbers never make a session due.
+    #[napi]
+    pub fn record(
+        &mut self,
+        ids: Vec<Utf16String>,
+        created_at: Float64ArraySlice,
+        last_used: Float64ArraySlice,
+    ) {
+        for ((id, c), l) in ids.iter().zip(created_at.iter()).zip(last_used.iter()) {
+            self.index.record(&id.to_vec(), *c, *l);
+        }
+    }
+
+    #[napi]
+    pub fn remove(&mut self, ids: Vec<Utf16String>) {
+        for id in &ids {
+            self.index.remove(&id.to_vec());
+        }
+    }
+
+    /// Up to `limit` ids unused for longer than `timeout` at `now`, the longest idle first.
+    #[napi]
+    pub fn idle(&self, now: f64, timeout: f64, limit: u32) -> Vec<Utf16String> {
+        ids_out(self.index.idle(now, timeout, limit as usize))
+    }
+
+    /// Up to `limit` ids that break either limit at `now`. Limits of null or 0 are disabled.
+    #[napi]
+    pub fn expired(
+        &self,
+        now: f64,
+        stale_timeout: Option<f64>,
+        max_to_live: Option<f64>,
+        limit: u32,
+    ) -> Vec<Utf16String> {
+        let policy = ExpiryPolicy::new(stale_timeout, max_to_live);
+        ids_out(self.index.expired(now, policy, limit as usize))
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        self.index.len() as u32
+    }
+}
