@@ -36,8 +36,6 @@ export declare class SessionDirectory {
    * is not a session throws with code `ERR_CORRUPT_SESSION`.
    */
   load(id: string): string | null
-  /** Whether the id has a file that reads as a session (a corrupt file does not count). */
-  exists(id: string): boolean
   /**
    * Writes JSON from outside at once, atomically, after checking that a later `load` accepts
    * it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. `held`: the caller

@@ -13,6 +13,14 @@ function cli(args, input) {
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
+/** Runs `command DIR ID` with the ID's bytes written as a bash $'…' string, such as `x\\xff`. */
+function cliWithRawId(command, dir, escapedId, input) {
+  const script = `exec "$0" "$1" "$2" "$3" $'${escapedId}'`;
+  const args = ['-c', script, process.execPath, CLI, command, dir];
+  const run = spawnSync('bash', args, { encoding: 'utf8', input });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
 function json(args) {
   const run = cli([...args, '--json']);
   return { ...run, result: JSON.parse(run.stdout) };
@@ -129,6 +137,10 @@ describe('rammerhead-sessions', () => {
     expect(cli(['import', good, 'broken'], '{"data":{}}').status).toBe(3);
     expect(fs.existsSync(path.join(good, 'broken.rhfsession'))).toBe(false);
     expect(cli(['import', good, '../escape'], original).status).toBe(2);
+    // Bytes that are not UTF-8 reach the program as U+FFFD: refused, not mapped to a session.
+    expect(cliWithRawId('export', good, 'x\\xed\\xa0\\x80').status).toBe(2);
+    expect(cliWithRawId('import', good, 'x\\xff', original).status).toBe(2);
+    expect(fs.readdirSync(good).filter((name) => name.startsWith('x'))).toEqual([]);
     expect(cli(['export', dir, '0000000000000000000000000000trnc']).status).toBe(3);
     expect(cli(['export', good, 'missing']).status).toBe(3);
   });

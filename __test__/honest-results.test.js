@@ -150,3 +150,25 @@ describe('addSerializedSession when the file cannot be written', () => {
     expect(fs.existsSync(path.join(dir, 's.rhfsession'))).toBe(true);
   });
 });
+
+describe('has and get', () => {
+  test('agree on a file that parses but that the session class cannot revive', () => {
+    const dir = h.tempDir();
+    fs.writeFileSync(path.join(dir, 'victim.rhfsession'), '{"data":{},"serializedCookieJar":"{}"}');
+    const store = fileCache(dir, { deleteCorruptedSessions: false });
+    expect(store.has('victim')).toBe(false);
+    expect(store.get('victim')).toBeUndefined();
+    expect(store.keys()).not.toContain('victim');
+    store.close();
+  });
+
+  test('has of a stored session revives it without keeping it in memory', () => {
+    const dir = h.tempDir();
+    const store = fileCache(dir);
+    store.addSerializedSession('a', serialized('a'));
+    expect(store.has('a')).toBe(true);
+    expect(store.sessions.has('a')).toBe(false);
+    expect(store.get('a').id).toBe('a');
+    store.close();
+  });
+});

@@ -140,12 +140,22 @@ function removeDir(dir) {
 }
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, traffic() {} };
+/**
+ * The logger every store gets: with RAMMERHEAD_DIR, rammerhead's own at the level its config
+ * sets outside development ('info'), as its server passes it to the store, output discarded.
+ */
+const logger = RAMMERHEAD_DIR
+  ? new (require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadLogging')))({
+      logLevel: 'info',
+      logger: () => {},
+    })
+  : quiet;
 
 function ourFileCache(saveDirectory, options = {}) {
   return new RammerheadSessionFileCache({
     saveDirectory,
     sessionClass,
-    logger: quiet,
+    logger,
     staleCleanupOptions: null,
     cacheCheckInterval: NEVER,
     ...options,
@@ -155,7 +165,7 @@ function ourFileCache(saveDirectory, options = {}) {
 function originalFileCache(saveDirectory, options = {}) {
   return new original.FileCache({
     saveDirectory,
-    logger: quiet,
+    logger,
     staleCleanupOptions: null,
     cacheCheckInterval: NEVER,
     ...options,
@@ -234,6 +244,18 @@ async function fileCacheFigures(make, flush) {
   store.close();
   removeDir(imports);
   return figures;
+}
+
+/** The original's cached get with a logger that does nothing, not even compare levels. */
+function originalHotGetWithoutLogging() {
+  const dir = tempDir();
+  const store = originalFileCache(dir, { logger: quiet });
+  for (const id of ids) store.add(id);
+  settle();
+  const figure = hotLoop((id) => store.get(id));
+  store.close();
+  removeDir(dir);
+  return figure;
 }
 
 /** Constructor time over N fresh files, and cleanup over N stale ones. */
@@ -346,7 +368,7 @@ async function main() {
     `N = ${N}; ${machine}; session class: ${RAMMERHEAD_DIR ? 'rammerhead' : 'demo (testcafe-hammerhead)'}`,
   );
 
-  const ourMemoryStore = () => new RammerheadSessionMemoryStore({ sessionClass, logger: quiet });
+  const ourMemoryStore = () => new RammerheadSessionMemoryStore({ sessionClass, logger });
   const ours = {
     memory: {
       ...memoryFigures(ourMemoryStore),
@@ -360,7 +382,7 @@ async function main() {
   const { map } = ours.file;
   let theirs;
   if (original) {
-    const theirMemoryStore = () => new original.MemoryStore({ logger: quiet });
+    const theirMemoryStore = () => new original.MemoryStore({ logger });
     theirs = {
       memory: {
         ...memoryFigures(theirMemoryStore),
@@ -372,6 +394,7 @@ async function main() {
         run: (s) => s._saveCacheToDisk(),
         quadraticKeys: true,
       }),
+      hotGetNoOpLogger: originalHotGetWithoutLogging(),
       ...(await startupFigures(originalFileCache, () => {})),
       ...(await heldExpiryFigures(originalFileCache, (s) => s._removeStaleSessions(DAY, null))),
       e2e: await endToEndFigures(
@@ -388,6 +411,14 @@ async function main() {
       map.hotGet,
       theirs && theirs.file.hotGet,
       '≤ 0.8× original',
+    ],
+    [
+      'FileCache hot get, original with a no-op logger',
+      ours.file.hotGet,
+      'ns',
+      map.hotGet,
+      theirs && theirs.hotGetNoOpLogger,
+      '',
     ],
     [
       'FileCache hot has (cached)',

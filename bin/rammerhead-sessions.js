@@ -215,8 +215,24 @@ async function importSession(dir, id) {
   return { result: { directory: dir, imported: id }, lines: [], note: `imported ${id}`, status: 0 };
 }
 
+/**
+ * Node.js turns bytes of an argument that are not UTF-8 into U+FFFD, so two different byte
+ * strings would name one session: such an id is refused rather than guessed.
+ */
+function sessionIdArgument(id) {
+  if (id !== undefined && id.includes('\uFFFD')) {
+    const error = new Error(
+      'an ID given as an argument cannot contain U+FFFD: it stands for bytes that are not UTF-8',
+    );
+    error.code = 'ERR_INVALID_SESSION_ID';
+    throw error;
+  }
+  return id;
+}
+
 async function run(args) {
-  const [command, dir, id] = args.positional;
+  const [command, dir] = args.positional;
+  const id = sessionIdArgument(args.positional[2]);
   const needs = (count) => {
     if (args.positional.length !== count) {
       const what = count === 3 ? 'DIR and ID' : 'DIR';

@@ -27,7 +27,7 @@ function unsavedError(failures) {
  * hot path (`get`/`has` of a held session) is one Map lookup; everything that touches the
  * backend for long runs in the background or in slices of about a millisecond.
  *
- * A backend has these methods (`DirectoryBackend` is one): `ids()`; `exists(id)`; `load(id)`,
+ * A backend has these methods (`DirectoryBackend` is one): `ids()`; `load(id)`,
  * the stored JSON or null, throwing with `code` (`ERR_CORRUPT_SESSION` for what is not a
  * session); `rejectLoaded(id)` and `removeCorrupt(id)` for a loaded copy that does not revive;
  * `saveNow(id, json)`, stored before it returns; `saveAllNow(ids, contents)`, returning the
@@ -86,10 +86,17 @@ class CachedStore extends RammerheadSessionAbstractStore {
     return Array.from(ids);
   }
 
+  /**
+   * Held in memory, or stored and revivable: the stored copy is read and revived, as `get`
+   * would, so a copy `get` cannot serve is not a session. It is not kept in memory; a corrupt
+   * copy is left for `get` or the stale cleanup to report and delete.
+   */
   has(id) {
     if (this.sessions.has(id)) return true;
     options.requireString(id, 'id');
-    return !this.removing.has(id) && this.backend.exists(id);
+    if (this.removing.has(id) || this._load(id, false) === undefined) return false;
+    this.backend.release([id]);
+    return true;
   }
 
   get(id, updateActiveTimestamp = true) {
@@ -304,12 +311,16 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.held.setIndexed(held, true);
   }
 
-  /** Reads and revives a stored session; never throws into the caller's request handling. */
-  _load(id) {
+  /**
+   * Reads and revives a stored session; never throws into the caller's request handling.
+   * `report`: log what cannot be read, and delete what is corrupt if so configured.
+   */
+  _load(id, report = true) {
     let json;
     try {
       json = this.backend.load(id);
     } catch (error) {
+      if (!report) return undefined;
       if (error.code === CORRUPT) this._dropCorrupt(id, error);
       else
         this.logger.warn(
@@ -322,7 +333,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       return this.sessionClass.DeserializeSession(id, json);
     } catch (error) {
       this.backend.rejectLoaded(id);
-      this._dropCorrupt(id, error);
+      if (report) this._dropCorrupt(id, error);
       return undefined;
     }
   }

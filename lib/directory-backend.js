@@ -24,10 +24,6 @@ class DirectoryBackend {
     return this.directory.ids();
   }
 
-  exists(id) {
-    return this.directory.exists(id);
-  }
-
   load(id) {
     return this.directory.load(id);
   }

@@ -17,6 +17,15 @@ function timeOf(value) {
   return typeof value === 'number' ? value : NaN;
 }
 
+/** A session's `createdAt` and `lastUsed`; a getter that throws gives times never due. */
+function timesOf(session) {
+  try {
+    return [timeOf(session.createdAt), timeOf(session.lastUsed)];
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
 /** One session held in memory, with what the store knows of it. */
 class Held {
   constructor(id, session) {
@@ -123,9 +132,10 @@ class HeldSessions {
         removed.push(id);
         continue;
       }
+      const [created, used] = timesOf(held.session);
       ids.push(id);
-      createdAt.push(timeOf(held.session.createdAt));
-      lastUsed.push(timeOf(held.session.lastUsed));
+      createdAt.push(created);
+      lastUsed.push(used);
     }
     this.outOfDate = [];
     if (removed.length > 0) this.index.remove(removed);

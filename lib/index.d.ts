@@ -177,11 +177,15 @@ export declare class RammerheadSessionFileCache<
   readonly durable: boolean
   readonly maxSessionBytes: number
   readonly staleCleanupOptions: Required<StaleCleanupOptions> | null
-  /** Sessions held in memory, by id. */
+  /** The sessions held in memory, by id: a copy, made anew at each read (for inspection). */
   readonly cachedSessions: Map<string, S>
   /** Ids of the session files and of the sessions in memory, each once. */
   keys(): string[]
-  /** In memory, or its file exists (so sessions written by other processes are seen at once). */
+  /**
+   * In memory, or its file exists and revives as `get` would (so sessions written by other
+   * processes are seen at once, and a file `get` cannot serve is not a session). A session read
+   * for `has` is not kept in memory.
+   */
   has(id: string): boolean
   /**
    * A session in memory is returned at once; otherwise its file is read and revived. An id that

@@ -67,12 +67,6 @@ impl SessionDirectory {
         self.store.load(&id).map_err(|e| throw(&env, e))
     }
 
-    /// Whether the id has a file that reads as a session (a corrupt file does not count).
-    #[napi]
-    pub fn exists(&self, id: Utf16String) -> bool {
-        SessionId::from_utf16(&id).is_ok_and(|id| self.store.exists(&id))
-    }
-
     /// Writes JSON from outside at once, atomically, after checking that a later `load` accepts
     /// it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. `held`: the caller
     /// keeps this session in memory, so stale cleanup leaves its file alone until `release`.

@@ -34,6 +34,9 @@ pub struct FileBackend {
     max_session_bytes: u64,
     /// Cleared once the file system refuses `RENAME_EXCHANGE`.
     can_exchange: Arc<AtomicBool>,
+    /// Random, so that stores of processes with the same pid (containers sharing a directory)
+    /// or of one process never pick the same temporary name.
+    token: u64,
     /// Numbers the temporary files of this backend.
     next_temporary: AtomicU64,
 }
@@ -60,6 +63,7 @@ impl FileBackend {
             durable: false,
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
             can_exchange: Arc::new(AtomicBool::new(cfg!(target_os = "linux"))),
+            token: random_token(),
             next_temporary: AtomicU64::new(0),
         })
     }
@@ -102,12 +106,26 @@ impl FileBackend {
     /// The next temporary name of this backend.
     fn temporary_name(&self) -> PathBuf {
         let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
-        self.dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()))
+        self.dir
+            .join(format!("{}{n}{TEMP_SUFFIX}", self.temp_prefix()))
+    }
+
+    /// `.rhfs-<pid>-<token>-`: the pid first, for the cleanup of abandoned files.
+    fn temp_prefix(&self) -> String {
+        format!("{TEMP_PREFIX}{}-{:016x}-", std::process::id(), self.token)
     }
 }
 
-fn temp_prefix() -> String {
-    format!("{TEMP_PREFIX}{}-", std::process::id())
+/// 64 bits from the operating system's randomness (through std's hasher keys), mixed with a
+/// count of the backends made so far and the time.
+fn random_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static MADE: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(MADE.fetch_add(1, Ordering::Relaxed));
+    let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+    hasher.write_u128(since_epoch.map_or(0, |d| d.as_nanos()));
+    hasher.finish()
 }
 
 /// A file of ours under a temporary name, deleted when dropped unless renamed away.
@@ -132,7 +150,7 @@ impl TemporaryFile {
             return Err(io::Error::from_raw_os_error(libc::EISDIR));
         }
         if can_exchange.load(Ordering::Relaxed) {
-            match exchange(&self.path, target) {
+            match rename_with(&self.path, target, RENAME_EXCHANGE) {
                 Ok(()) => {
                     self.renamed = true;
                     // What the session's name held is only ever deleted; if that fails (a
@@ -161,7 +179,17 @@ impl TemporaryFile {
 }
 
 #[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+const RENAME_EXCHANGE: libc::c_uint = libc::RENAME_EXCHANGE;
+#[cfg(target_os = "linux")]
+const RENAME_NOREPLACE: libc::c_uint = libc::RENAME_NOREPLACE;
+#[cfg(not(target_os = "linux"))]
+const RENAME_EXCHANGE: u32 = 2;
+#[cfg(not(target_os = "linux"))]
+const RENAME_NOREPLACE: u32 = 1;
+
+/// `renameat2` with `flags`.
+#[cfg(target_os = "linux")]
+fn rename_with(a: &Path, b: &Path, flags: libc::c_uint) -> io::Result<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let a = CString::new(a.as_os_str().as_bytes())?;
@@ -174,7 +202,7 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
             a.as_ptr(),
             libc::AT_FDCWD,
             b.as_ptr(),
-            libc::RENAME_EXCHANGE,
+            flags,
         )
     };
     if result == 0 {
@@ -185,8 +213,24 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+fn rename_with(_a: &Path, _b: &Path, _flags: u32) -> io::Result<()> {
     Err(io::Error::from_raw_os_error(libc::ENOSYS))
+}
+
+/// Renames `a` to `b` only if nothing has the name `b`. Where the kernel cannot refuse to
+/// replace, a plain rename: `b` is then a fresh temporary name no one else picks.
+fn rename_without_replacing(a: &Path, b: &Path) -> io::Result<()> {
+    match rename_with(a, b, RENAME_NOREPLACE) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+            ) =>
+        {
+            fs::rename(a, b)
+        }
+        result => result,
+    }
 }
 
 impl Drop for TemporaryFile {
@@ -368,12 +412,19 @@ impl SessionBackend for FileBackend {
     /// back, unless an even newer one has taken the name meanwhile.
     fn remove_if(&self, id: &SessionId, judged: FileVersion) -> Result<bool, StoreError> {
         let path = self.path_of(id);
-        let taken = self.temporary_name();
-        match fs::rename(&path, &taken) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(StoreError::io("delete", path, e)),
-        }
+        let mut attempts = 0;
+        let taken = loop {
+            let taken = self.temporary_name();
+            match rename_without_replacing(&path, &taken) {
+                Ok(()) => break taken,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                // Another writer's file, or a planted one: never replaced, the next name is tried.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(StoreError::io("delete", path, e)),
+            }
+        };
         let delete =
             |file: &Path| fs::remove_file(file).map_err(|e| StoreError::io("delete", file, e));
         if fs::symlink_metadata(&taken).is_ok_and(|m| version_of(&m) == judged) {
@@ -741,7 +792,7 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 1);
         assert_eq!(writer_pid(&names[0]), Some(std::process::id()));
-        assert!(names[0].starts_with(&temp_prefix()) && names[0].ends_with(TEMP_SUFFIX));
+        assert!(names[0].starts_with(&backend.temp_prefix()) && names[0].ends_with(TEMP_SUFFIX));
     }
 
     #[test]
@@ -750,34 +801,61 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let victim = outside.path().join("victim");
         fs::write(&victim, "keep me").unwrap();
-        let plant = |count: u64| {
-            for n in 0..count {
-                let name = dir
-                    .path()
-                    .join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
-                std::os::unix::fs::symlink(&victim, name).unwrap();
-            }
-        };
-        plant(100);
         let backend = FileBackend::open(dir.path(), false).unwrap();
+        // Opening made and deleted one temporary file; the names after it are planted.
+        for n in 1..100 {
+            let name = dir
+                .path()
+                .join(format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix()));
+            std::os::unix::fs::symlink(&victim, name).unwrap();
+        }
         backend.stage(&id("a"), b"mine").unwrap().commit().unwrap();
         assert_eq!(contents(&backend, "a").unwrap(), b"mine");
         assert_eq!(fs::read(&victim).unwrap(), b"keep me");
         // A directory full of planted names makes the write fail rather than loop forever.
         let crowded = tempfile::tempdir().unwrap();
         let dir = crowded.path();
+        let backend = FileBackend::open_for_reading(dir).unwrap();
         for n in 0..101 {
-            let name = dir.join(format!("{}{n}{TEMP_SUFFIX}", temp_prefix()));
+            let name = dir.join(format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix()));
             std::os::unix::fs::symlink(&victim, name).unwrap();
         }
-        let backend = FileBackend::open_for_reading(dir).unwrap();
         assert_eq!(backend.stage(&id("a"), b"x").unwrap_err().code(), "EEXIST");
+    }
+
+    #[test]
+    fn backends_of_one_process_pick_different_temporary_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FileBackend::open(dir.path(), false).unwrap();
+        let b = FileBackend::open(dir.path(), false).unwrap();
+        assert_ne!(a.temp_prefix(), b.temp_prefix());
+    }
+
+    #[test]
+    fn taking_a_file_away_never_replaces_another_writers_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FileBackend::open(dir.path(), false).unwrap();
+        a.stage(&id("x"), b"x's cookies").unwrap().commit().unwrap();
+        // A second store that picks exactly the names the first picks next, as two containers
+        // whose processes both have pid 1 would if names were not random.
+        let mut b = FileBackend::open_for_reading(dir.path()).unwrap();
+        b.token = a.token;
+        b.next_temporary = AtomicU64::new(a.next_temporary.load(Ordering::Relaxed));
+        let y = a.stage(&id("y"), b"y's cookies").unwrap();
+        let judged = a.version(&id("x")).unwrap();
+        assert!(b.remove_if(&id("x"), judged).unwrap());
+        y.commit().unwrap();
+        assert_eq!(contents(&a, "y").unwrap(), b"y's cookies");
+        assert!(contents(&a, "x").is_none());
     }
 
     #[test]
     fn temporaries_never_look_like_sessions() {
         assert_eq!(
-            id::from_file_name(&format!("{}x{TEMP_SUFFIX}", temp_prefix())),
+            id::from_file_name(&format!(
+                "{}x{TEMP_SUFFIX}",
+                FileBackend::open_for_reading(".").unwrap().temp_prefix()
+            )),
             None
         );
         assert_eq!(writer_pid(".rhfs-12-xyz.tmp"), Some(12));
