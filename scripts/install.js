@@ -25,13 +25,16 @@ function bindingLoadError() {
   }
 }
 
-// Every message in the loader's chain of errors (index.js links them through `cause`).
-function loadErrorMessages(error) {
+// Why the platform package's binary did not load, from the loader's chain of errors (index.js
+// links them through `cause`): the first line of each error about that binary, leaving out the
+// loader's other attempts (a binary in this folder, WebAssembly builds).
+function loadErrorMessages(error, platform) {
   const messages = [];
-  for (let e = error; e && messages.length < 10; e = e.cause) {
-    if (e.message && e.message !== 'Failed to load native binding') messages.push(e.message);
+  for (let e = error; e && messages.length < 20; e = e.cause) {
+    const line = String(e.message || '').split('\n')[0];
+    if (line.includes(platform) && !line.startsWith("Cannot find module './")) messages.push(line);
   }
-  return messages;
+  return messages.length > 0 ? messages : [String(error && error.message).split('\n')[0]];
 }
 
 function findOnPath(command) {
@@ -137,7 +140,7 @@ function noBinaryMessage(platform, loadError) {
   } else if (prebuilt.includes(platform)) {
     lines.push(
       `rammerhead-session-store: the prebuilt binary for ${described} is installed but does not load:`,
-      ...loadErrorMessages(loadError).map((m) => `  ${m}`),
+      ...loadErrorMessages(loadError, platform).map((m) => `  ${m}`),
     );
   } else {
     lines.push(
