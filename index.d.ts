@@ -22,7 +22,6 @@ export declare class HeldSessions {
   idle(now: number, timeout: number, limit: number): Array<string>
   /** Up to `limit` ids that break either limit at `now`. Limits of null or 0 are disabled. */
   expired(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, limit: number): Array<string>
-  get size(): number
 }
 
 export declare class SessionDirectory {

@@ -61,9 +61,4 @@ impl HeldSessions {
         let policy = ExpiryPolicy::new(stale_timeout, max_to_live);
         ids_out(self.index.expired(now, policy, limit as usize))
     }
-
-    #[napi(getter)]
-    pub fn size(&self) -> u32 {
-        self.index.len() as u32
-    }
 }

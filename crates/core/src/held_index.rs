@@ -61,14 +61,6 @@ impl<K> Default for HeldIndex<K> {
 }
 
 impl<K: std::hash::Hash + Eq + Clone> HeldIndex<K> {
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     /// Holds `id` with these times, replacing what was recorded for it.
     pub fn record(&mut self, id: &K, created_at: f64, last_used: f64) {
         let (created_at, last_used) = (key(created_at), key(last_used));
@@ -206,7 +198,7 @@ mod tests {
         assert!(index.remove(&"b".to_string()));
         assert!(!index.remove(&"b".to_string()));
         assert!(index.idle(100.0, 10.0, 10).is_empty());
-        assert_eq!(index.len(), 1);
+        assert_eq!(index.slots.len(), 1);
     }
 
     #[test]
@@ -287,7 +279,7 @@ mod tests {
                 .collect();
             expected.sort();
             prop_assert_eq!(idle, expected);
-            prop_assert_eq!(index.len(), model.len());
+            prop_assert_eq!(index.slots.len(), model.len());
         }
     }
 }
