@@ -82,12 +82,14 @@ describe('ids that are not well-formed UTF-16', () => {
     const { saveDirectory, store } = sandbox();
     store.logger = h.recordingLogger();
     const bad = new HammerheadSession({ id: 'x\uD800' });
-    bad.lastUsed = bad.createdAt - 1000;
     store.held.hold('x\uD800', bad);
-    const good = store.add('good');
-    good.lastUsed = good.createdAt - 1000;
+    store.get('x\uD800');
+    store.get(store.add('good').id);
     store.cacheTimeout = 1;
+    const later = Date.now() + 1000;
+    jest.spyOn(Date, 'now').mockImplementation(() => later);
     await store.checkCache();
+    jest.restoreAllMocks();
     await store.whenWritten();
     expect(store.cachedSessions.get('x\uD800')).toBe(bad);
     expect(store.cachedSessions.has('good')).toBe(false);

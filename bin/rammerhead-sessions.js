@@ -220,7 +220,7 @@ async function importSession(dir, id) {
  * strings would name one session: such an id is refused rather than guessed.
  */
 function sessionIdArgument(id) {
-  if (id !== undefined && id.includes('\uFFFD')) {
+  if (id.includes('\uFFFD')) {
     const error = new Error(
       'an ID given as an argument cannot contain U+FFFD: it stands for bytes that are not UTF-8',
     );
@@ -231,8 +231,7 @@ function sessionIdArgument(id) {
 }
 
 async function run(args) {
-  const [command, dir] = args.positional;
-  const id = sessionIdArgument(args.positional[2]);
+  const [command, dir, id] = args.positional;
   const needs = (count) => {
     if (args.positional.length !== count) {
       const what = count === 3 ? 'DIR and ID' : 'DIR';
@@ -251,10 +250,10 @@ async function run(args) {
       return prune(dir, args);
     case 'export':
       needs(3);
-      return exportSession(dir, id);
+      return exportSession(dir, sessionIdArgument(id));
     case 'import':
       needs(3);
-      return importSession(dir, id);
+      return importSession(dir, sessionIdArgument(id));
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'missing command');
   }

@@ -26,7 +26,7 @@ class CacheCheck {
     /** The phase to go back to after a pause. */
     this.resumes = null;
     this.unwritten = Array.from(store.unwritten);
-    /** id -> held, for every write of a leaving session not settled yet. */
+    /** id -> [held, its write], for every write of a leaving session not settled yet. */
     this.leaving = new Map();
     /** Writes of sessions that stay in memory not settled yet. */
     this.staying = 0;
@@ -42,6 +42,11 @@ class CacheCheck {
   start() {
     this._slice();
     return this.done;
+  }
+
+  /** The sessions this check is writing out of memory right now. */
+  *leavingSessions() {
+    for (const [held] of this.leaving.values()) if (held.leaving) yield held;
   }
 
   /** After each report of background writes. */
@@ -73,7 +78,8 @@ class CacheCheck {
       );
     }
     if (this.phase === 'writing') this._finishIfWritten();
-    else setImmediate(() => this._slice());
+    // A write refused at once may have ended the check already.
+    else if (this.phase !== 'done') setImmediate(() => this._slice());
   }
 
   /** Writes the sessions whose file may be missing or old and that are not about to leave. */
@@ -120,8 +126,7 @@ class CacheCheck {
     // Used since it was indexed, or already leaving (taken back and met again): not now.
     if (!this._isIdle(held) || this.leaving.has(held.id)) return this._setAside(held);
     if (store.fate(held, true) === 'drop') {
-      store.held.drop(held);
-      store.unwritten.delete(held);
+      store.forget(held);
       this.released.push(held.id);
       return undefined;
     }
@@ -130,28 +135,31 @@ class CacheCheck {
     if (json === undefined) return this._setAside(held);
     held.leaving = true;
     store.held.setIndexed(held, false);
-    this.leaving.set(held.id, held);
+    this.leaving.set(held.id, [held, ++held.writes]);
     batch.ids.push(held.id);
     batch.contents.push(json);
     return undefined;
   }
 
   _settleLeaving(id, failure) {
-    const held = this.leaving.get(id);
+    const [held, write] = this.leaving.get(id) || [];
     this.leaving.delete(id);
+    const { store } = this;
     // Taken back by a get, deleted or replaced meanwhile: nothing left to do here.
-    if (held !== undefined && held.leaving && this.store.held.map.get(id) === held) {
+    if (held !== undefined && held.leaving && store.held.map.get(id) === held) {
       held.leaving = false;
-      if (failure === undefined) {
-        this.store.held.drop(held);
-        this.store.unwritten.delete(held);
+      if (held.writes !== write) {
+        // Written again since (by close()): that write decides, and the session stays.
+        store.held.setIndexed(held, true);
+      } else if (failure === undefined) {
+        store.forget(held);
         this.released.push(id);
       } else {
         // Kept in memory and retried at the next check, so nothing is lost.
-        this.store.unwritten.add(held);
+        store.unwritten.add(held);
         this.setAside.push(held);
-        this.store.logger.error(
-          `(${this.store.name}.checkCache) cannot save ${id}, keeping it in memory: ${failure.code} ${failure.message}`,
+        store.logger.error(
+          `(${store.name}.checkCache) cannot save ${id}, keeping it in memory: ${failure.code} ${failure.message}`,
         );
       }
     }

@@ -3,7 +3,7 @@
 const { checkSessionId } = require('../index.js');
 const { RammerheadSessionAbstractStore } = require('./abstract-store');
 const { CacheCheck } = require('./cache-check');
-const { removeExpired } = require('./expired-sessions');
+const { removeExpired, hasExpired } = require('./expired-sessions');
 const { HeldSessions } = require('./held-sessions');
 const { useClock } = require('./coarse-clock');
 const options = require('./options');
@@ -40,14 +40,19 @@ function unsavedError(failures) {
 class CachedStore extends RammerheadSessionAbstractStore {
   /**
    * @param {string} name the store's name in log messages
-   * @param {object} settings parsed options: logger, cacheTimeout, cacheCheckInterval,
-   *   deleteUnused, deleteCorruptedSessions, staleCleanupOptions, sessionClass
+   * @param {object} settings parsed options
    * @param {object} backend
    */
   constructor(name, settings, backend) {
     super();
     this.name = name;
-    Object.assign(this, settings);
+    this.logger = settings.logger;
+    this.cacheTimeout = settings.cacheTimeout;
+    this.cacheCheckInterval = settings.cacheCheckInterval;
+    this.deleteUnused = settings.deleteUnused;
+    this.deleteCorruptedSessions = settings.deleteCorruptedSessions;
+    this.staleCleanupOptions = settings.staleCleanupOptions;
+    this.sessionClass = settings.sessionClass;
     this.backend = backend;
     this.held = new HeldSessions();
     /** The Map of `held`, read directly by the hot path. */
@@ -143,7 +148,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       return false;
     }
     const held = this.sessions.get(id);
-    const wasHeld = held !== undefined && this._forget(held);
+    const wasHeld = held !== undefined && this.forget(held);
     if (removed || wasHeld) this.logger.debug(`(${this.name}.delete) deleted ${id}`);
     return removed || wasHeld;
   }
@@ -163,7 +168,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       this.backend.saveNow(id, serializedSession);
     } catch (error) {
       if (error.name === 'TypeError' || REFUSED_INPUT.has(error.code)) throw error;
-      if (before !== undefined) this._forget(before);
+      if (before !== undefined) this.forget(before);
       this.removing.delete(id);
       this.unwritten.add(this.held.hold(id, session));
       this.logger.error(
@@ -171,7 +176,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       );
       return;
     }
-    if (before !== undefined) this._forget(before);
+    if (before !== undefined) this.forget(before);
     this.removing.delete(id);
     this.logger.debug(`(${this.name}.addSerializedSession) added ${id}`);
   }
@@ -201,15 +206,24 @@ class CachedStore extends RammerheadSessionAbstractStore {
       }
     }
     const ids = written.map((held) => held.id);
+    // Writes still under way for these sessions are superseded: whatever they report, this one
+    // decides.
+    for (const held of written) held.writes++;
     const failed = new Set();
     for (const { index, code, message } of this.backend.saveAllNow(ids, contents)) {
       failures.push({ id: ids[index], code, message });
       failed.add(index);
     }
     written.forEach((held, index) => {
-      if (!failed.has(index)) this._forget(held);
+      if (!failed.has(index)) {
+        this.forget(held);
+        return;
+      }
+      // It stays, to be saved by a later close() or cache check.
+      this.unwritten.add(held);
+      if (held.leaving) this._takeBack(held);
     });
-    for (const held of dropped) this._forget(held);
+    for (const held of dropped) this.forget(held);
     this.backend.release(dropped.map((held) => held.id));
     for (const f of failures) {
       this.logger.error(`(${this.name}.close) cannot save ${f.id}: ${f.code} ${f.message}`);
@@ -276,15 +290,17 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   /** Stores `json` in the background while the session stays held; `then()` once settled. */
   writeStaying(held, json, then) {
+    const write = ++held.writes;
     this.backend.queueWrites([held.id], [json], (id, failure) => {
-      this._settleStaying(held, failure);
+      this._settleStaying(held, write, failure);
       if (then) then();
     });
   }
 
-  _settleStaying(held, failure) {
-    // Replaced meanwhile (imported, or deleted): what was stored is not what is held.
-    if (this.sessions.get(held.id) !== held) return;
+  _settleStaying(held, write, failure) {
+    // Replaced meanwhile (imported, or deleted): what was stored is not what is held. Written
+    // again since: the later write decides.
+    if (this.sessions.get(held.id) !== held || held.writes !== write) return;
     if (failure === undefined) {
       this.unwritten.delete(held);
       return;
@@ -351,7 +367,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /** Drops a held session and what the store knew of it; false if it was not held. */
-  _forget(held) {
+  forget(held) {
     this.unwritten.delete(held);
     return this.held.drop(held);
   }
@@ -378,17 +394,27 @@ class CachedStore extends RammerheadSessionAbstractStore {
   async _expireHeld(now, staleTimeout, maxToLive) {
     const removals = [];
     let batch = [];
+    // Before the event loop runs again: a session stored under one of these ids afterwards is
+    // a new one, which the deletion must not touch.
     const removeLater = () => {
+      if (batch.length === 0) return;
       removals.push(this._removeLater(batch));
       batch = [];
     };
-    await removeExpired(this.held, now, staleTimeout, maxToLive, (held) => {
+    const remove = (held) => {
       this.logger.debug(`(${this.name}.removeStaleSessions) deleting ${held.id}`);
-      this._forget(held);
+      this.forget(held);
       this.removing.add(held.id);
       if (batch.push(held.id) === REMOVAL_BATCH) removeLater();
-    });
-    if (batch.length > 0) removeLater();
+    };
+    await removeExpired(this.held, now, staleTimeout, maxToLive, remove, removeLater);
+    // Sessions being written out by a cache check are not in the index's answers.
+    if (this.check) {
+      for (const held of this.check.leavingSessions()) {
+        if (hasExpired(held.session, now, staleTimeout, maxToLive)) remove(held);
+      }
+    }
+    removeLater();
     await Promise.all(removals);
   }
 

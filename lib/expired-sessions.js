@@ -20,12 +20,12 @@ function hasExpired(session, now, staleTimeout, maxToLive) {
 
 /**
  * Calls `remove(held)` for each held session that has expired at `now`, in slices of about
- * SLICE_MS between which the event loop runs. The index names the candidates, so a cleanup
- * costs time in the sessions due, not in the sessions held; each is judged again by its live
- * values right before it is removed, since it may have been used meanwhile. `remove` must drop
- * the session from `held`.
+ * SLICE_MS between which the event loop runs, and `endOfSlice()` at the end of each slice. The
+ * index names the candidates, so a cleanup costs time in the sessions due, not in the sessions
+ * held; each is judged again by its live values right before it is removed, since it may have
+ * been used meanwhile. `remove` must drop the session from `held`.
  */
-async function removeExpired(held, now, staleTimeout, maxToLive, remove) {
+async function removeExpired(held, now, staleTimeout, maxToLive, remove, endOfSlice = () => {}) {
   // Judged still alive though the index listed them: kept out of its answers until the end,
   // so that every answer brings new candidates.
   const setAside = [];
@@ -35,7 +35,7 @@ async function removeExpired(held, now, staleTimeout, maxToLive, remove) {
       let judged = 0;
       do {
         const due = held.expired(now, staleTimeout, maxToLive, BATCH);
-        if (due.length === 0) return;
+        if (due.length === 0) return endOfSlice();
         judged += due.length;
         for (const h of due) {
           if (hasExpired(h.session, now, staleTimeout, maxToLive)) {
@@ -49,6 +49,7 @@ async function removeExpired(held, now, staleTimeout, maxToLive, remove) {
           if (performance.now() >= deadline) break;
         }
       } while (judged + BATCH <= MAX_PER_SLICE && performance.now() < deadline);
+      endOfSlice();
       await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
@@ -56,4 +57,4 @@ async function removeExpired(held, now, staleTimeout, maxToLive, remove) {
   }
 }
 
-module.exports = { removeExpired };
+module.exports = { removeExpired, hasExpired };

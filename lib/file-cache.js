@@ -64,6 +64,9 @@ class RammerheadSessionFileCache extends CachedStore {
   constructor(opts) {
     const settings = settingsOf(opts);
     super('FileCache', settings, new DirectoryBackend(settings.saveDirectory, settings));
+    this.saveDirectory = settings.saveDirectory;
+    this.durable = settings.durable;
+    this.maxSessionBytes = settings.maxSessionBytes;
   }
 }
 

@@ -12,9 +12,9 @@ const TOUCH_INTERVAL_MS = 1000;
 /** Ids whose index entry may be out of date before they are sent to the index in one call. */
 const SYNC_BATCH = 512;
 
-/** A timestamp as the index orders it: anything but a number is never due. */
+/** A timestamp as the index orders it: anything but a finite number is never due. */
 function timeOf(value) {
-  return typeof value === 'number' ? value : NaN;
+  return Number.isFinite(value) ? value : NaN;
 }
 
 /** A session's `createdAt` and `lastUsed`; a getter that throws gives times never due. */
@@ -33,8 +33,11 @@ class Held {
     this.session = session;
     /** When a `get` last called `updateLastUsed()`, by the coarse clock; never: -Infinity. */
     this.touchedAt = -Infinity;
-    /** Its file may be missing or older than it (made by `add`, or a write failed). */
-    this.unwritten = false;
+    /**
+     * Counts the writes of this session started so far: the settling of a write that is not
+     * the latest says nothing about what is stored (a later one may have failed).
+     */
+    this.writes = 0;
     /** Being written before it leaves memory; a `get` takes it back. */
     this.leaving = false;
     /** Listed by the index; a session a job has set aside is not, until the job ends. */
@@ -54,8 +57,11 @@ class Held {
 /**
  * The sessions a store holds, by id, and their index in the core, which answers "idle for
  * longer than X" and "expired" in time proportional to the sessions due. The Map is the truth;
- * the index follows it in batches, sent before every query, so the hot path makes no native
- * call and a session costs at most one index update per second of use.
+ * the index follows it in batches, sent before every query and on the next turn of the event
+ * loop once SYNC_BATCH ids wait, so the hot path makes no native call and a session costs at
+ * most one index update per second of use. The index learns a session's times when it is held
+ * and when the store calls `updateLastUsed()`; times set on a held session by other code count
+ * only from the store's next update of it.
  */
 class HeldSessions {
   constructor() {
@@ -64,10 +70,7 @@ class HeldSessions {
     this.index = new NativeIndex();
     /** Ids whose index entry may be out of date. */
     this.outOfDate = [];
-  }
-
-  get size() {
-    return this.map.size;
+    this.syncScheduled = false;
   }
 
   /** Holds `session` under `id`, replacing what was held; returns its Held. */
@@ -82,11 +85,6 @@ class HeldSessions {
   touch(held) {
     held.session.updateLastUsed();
     held.touchedAt = clock.now;
-    this._changed(held.id);
-  }
-
-  /** The session's times may have changed. */
-  refresh(held) {
     this._changed(held.id);
   }
 
@@ -145,7 +143,12 @@ class HeldSessions {
   }
 
   _changed(id) {
-    if (this.outOfDate.push(id) >= SYNC_BATCH) this.sync();
+    if (this.outOfDate.push(id) < SYNC_BATCH || this.syncScheduled) return;
+    this.syncScheduled = true;
+    setImmediate(() => {
+      this.syncScheduled = false;
+      this.sync();
+    });
   }
 
   _held(ids) {

@@ -431,11 +431,15 @@ impl SessionBackend for FileBackend {
             delete(&taken)?;
             return Ok(true);
         }
-        // A hard link puts it back only where the name is still free.
+        // Put back only where the name is still free: a newer file there is the session now.
         match fs::hard_link(&taken, &path) {
             Ok(()) => delete(&taken)?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => delete(&taken)?,
-            Err(_) => fs::rename(&taken, &path).map_err(|e| StoreError::io("restore", &path, e))?,
+            Err(_) => match rename_without_replacing(&taken, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => delete(&taken)?,
+                Err(e) => return Err(StoreError::io("restore", &path, e)),
+            },
         }
         Ok(false)
     }
@@ -847,6 +851,39 @@ mod tests {
         y.commit().unwrap();
         assert_eq!(contents(&a, "y").unwrap(), b"y's cookies");
         assert!(contents(&a, "x").is_none());
+    }
+
+    #[test]
+    fn taking_a_file_away_tries_other_names_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::open(dir.path(), false).unwrap();
+        backend.stage(&id("x"), b"x").unwrap().commit().unwrap();
+        let judged = backend.version(&id("x")).unwrap();
+        let next = backend.next_temporary.load(Ordering::Relaxed);
+        let plant = |count: u64| {
+            for n in next..next + count {
+                let name = format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix());
+                fs::write(dir.path().join(name), "someone else's").unwrap();
+            }
+        };
+        // Every name it would pick is taken: it gives up rather than loop or replace one.
+        plant(101);
+        assert_eq!(
+            backend.remove_if(&id("x"), judged).unwrap_err().code(),
+            "EEXIST"
+        );
+        assert!(contents(&backend, "x").is_some());
+        // A few taken names are skipped.
+        backend.next_temporary.store(next, Ordering::Relaxed);
+        for n in next..next + 101 {
+            let name = format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix());
+            if n >= next + 5 {
+                fs::remove_file(dir.path().join(name)).unwrap();
+            }
+        }
+        assert!(backend.remove_if(&id("x"), judged).unwrap());
+        let planted = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(planted, 5);
     }
 
     #[test]
