@@ -97,11 +97,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * copy is left for `get` or the stale cleanup to report and delete.
    */
   has(id) {
-    if (this.sessions.has(id)) return true;
-    options.requireString(id, 'id');
-    if (this.removing.has(id) || this._load(id, false) === undefined) return false;
-    this.backend.release([id]);
-    return true;
+    return this.sessions.has(id) || this._hasUncached(id);
   }
 
   get(id, updateActiveTimestamp = true) {
@@ -309,6 +305,14 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.logger.error(
       `(${this.name}) cannot write ${held.id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
     );
+  }
+
+  // Out of has(), which stays small enough to be inlined into its callers.
+  _hasUncached(id) {
+    options.requireString(id, 'id');
+    if (this.removing.has(id) || this._load(id, false) === undefined) return false;
+    this.backend.release([id]);
+    return true;
   }
 
   _getUncached(id, updateActiveTimestamp) {
