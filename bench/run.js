@@ -320,6 +320,8 @@ async function memoryCleanupFigures(make, cleanup) {
 /** The end-to-end figure for one store: "ours", or the path of rammerhead's FileCache. */
 async function endToEndFigures(store) {
   if (E2E_SECONDS === 0) return null;
+  // The proxy runs in a process of its own, on the real clock: its files are dated by it.
+  clockOffset = 0;
   const dir = tempDir();
   const fresh = sessionFiles(dir, ids, template);
   try {
