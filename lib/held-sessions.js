@@ -68,8 +68,8 @@ class HeldSessions {
     /** id -> Held: the hot path of `get` and `has` is one lookup here. */
     this.map = new Map();
     this.index = new NativeIndex();
-    /** Ids whose index entry may be out of date. */
-    this.outOfDate = [];
+    /** Ids whose index entry may be out of date, each once. */
+    this.outOfDate = new Set();
     this.syncScheduled = false;
   }
 
@@ -116,15 +116,12 @@ class HeldSessions {
 
   /** Brings the index up to date with the Map. */
   sync() {
-    if (this.outOfDate.length === 0) return;
+    if (this.outOfDate.size === 0) return;
     const ids = [];
     const createdAt = [];
     const lastUsed = [];
     const removed = [];
-    const seen = new Set();
     for (const id of this.outOfDate) {
-      if (seen.has(id)) continue;
-      seen.add(id);
       const held = this.map.get(id);
       if (held === undefined || !held.indexed) {
         removed.push(id);
@@ -135,7 +132,7 @@ class HeldSessions {
       createdAt.push(created);
       lastUsed.push(used);
     }
-    this.outOfDate = [];
+    this.outOfDate.clear();
     if (removed.length > 0) this.index.remove(removed);
     if (ids.length > 0) {
       this.index.record(ids, Float64Array.from(createdAt), Float64Array.from(lastUsed));
@@ -143,7 +140,8 @@ class HeldSessions {
   }
 
   _changed(id) {
-    if (this.outOfDate.push(id) < SYNC_BATCH || this.syncScheduled) return;
+    this.outOfDate.add(id);
+    if (this.outOfDate.size < SYNC_BATCH || this.syncScheduled) return;
     this.syncScheduled = true;
     setImmediate(() => {
       this.syncScheduled = false;
