@@ -32,14 +32,14 @@ impl HeldSessions {
         last_used: Float64ArraySlice,
     ) {
         for ((id, c), l) in ids.iter().zip(created_at.iter()).zip(last_used.iter()) {
-            self.index.record(&id.to_vec(), *c, *l);
+            self.index.record(&id[..], *c, *l);
         }
     }
 
     #[napi]
     pub fn remove(&mut self, ids: Vec<Utf16String>) {
         for id in &ids {
-            self.index.remove(&id.to_vec());
+            self.index.remove(&id[..]);
         }
     }
 

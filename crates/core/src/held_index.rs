@@ -2,8 +2,10 @@
 //! been idle longer than X" and "which have expired" cost time in the sessions due, not in the
 //! sessions held.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 
 use crate::expiry::ExpiryPolicy;
 
@@ -60,16 +62,21 @@ impl<K> Default for HeldIndex<K> {
     }
 }
 
-impl<K: std::hash::Hash + Eq + Clone> HeldIndex<K> {
-    /// Holds `id` with these times, replacing what was recorded for it.
-    pub fn record(&mut self, id: &K, created_at: f64, last_used: f64) {
+impl<K: Hash + Eq + Clone> HeldIndex<K> {
+    /// Holds `id` with these times, replacing what was recorded for it. `id` is borrowed, so a
+    /// session already held costs no copy of its id.
+    pub fn record<Q>(&mut self, id: &Q, created_at: f64, last_used: f64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let (created_at, last_used) = (key(created_at), key(last_used));
         let slot = match self.slots.get(id) {
             Some(&slot) => {
                 self.unorder(slot);
                 slot
             }
-            None => self.new_slot(id),
+            None => self.new_slot(id.to_owned()),
         };
         let held = self.held[slot as usize].as_mut().expect("a slot in use");
         held.created_at = created_at;
@@ -83,7 +90,11 @@ impl<K: std::hash::Hash + Eq + Clone> HeldIndex<K> {
     }
 
     /// Forgets `id`; `false` when it was not held.
-    pub fn remove(&mut self, id: &K) -> bool {
+    pub fn remove<Q>(&mut self, id: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(slot) = self.slots.remove(id) else {
             return false;
         };
@@ -136,7 +147,7 @@ impl<K: std::hash::Hash + Eq + Clone> HeldIndex<K> {
             .clone()
     }
 
-    fn new_slot(&mut self, id: &K) -> u32 {
+    fn new_slot(&mut self, id: K) -> u32 {
         let held = Some(Held {
             id: id.clone(),
             created_at: None,
@@ -152,7 +163,7 @@ impl<K: std::hash::Hash + Eq + Clone> HeldIndex<K> {
                 u32::try_from(self.held.len() - 1).expect("fewer than 2^32 sessions held")
             }
         };
-        self.slots.insert(id.clone(), slot);
+        self.slots.insert(id, slot);
         slot
     }
 
