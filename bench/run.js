@@ -7,17 +7,28 @@
 // With RAMMERHEAD_DIR pointing to a rammerhead checkout (dependencies installed), rammerhead's
 // own stores are measured too, all stores then using rammerhead's RammerheadSession.
 
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
-const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
 const { endToEnd, sessionFiles } = require('./end-to-end');
+const {
+  RAMMERHEAD_DIR,
+  DAY,
+  NEVER,
+  sessionClassPath,
+  original,
+  sessionIds,
+  ourFileCache,
+  ourMemoryStore,
+  originalFileCache,
+  originalMemoryStore,
+} = require('./stores');
 
 const N = Number(process.argv[2] || process.env.BENCH_N || 20000);
-const RAMMERHEAD_DIR = process.env.RAMMERHEAD_DIR;
-const HOT_OPS = 2_000_000;
-const HOT_REPEATS = 5;
+/** Processes per store for the hot-path figures, the best of them kept. */
+const HOT_ROUNDS = 3;
 const FIXTURE = path.join(
   __dirname,
   '..',
@@ -29,18 +40,7 @@ const FIXTURE = path.join(
 
 /** Seconds of traffic in the end-to-end figure; 0 leaves it out. */
 const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS || 10);
-const sessionClassPath = RAMMERHEAD_DIR
-  ? path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSession')
-  : path.join(__dirname, '..', 'demo', 'hammerhead-session');
-const sessionClass = require(sessionClassPath);
-const original = RAMMERHEAD_DIR && {
-  FileCache: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache')),
-  MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadMemoryStore')),
-};
-
-const DAY = 24 * 60 * 60 * 1000;
-const NEVER = 2 ** 31 - 1;
-const ids = Array.from({ length: N }, (_, i) => `bench${String(i).padStart(8, '0')}`);
+const ids = sessionIds(N);
 const template = fs.readFileSync(FIXTURE, 'utf8');
 
 // ---------------------------------------------------------------------------------------------
@@ -94,24 +94,6 @@ async function withStall(fn) {
   return { wall, busy: Math.min(active, wall), stall: histogram.max / 1e6 };
 }
 
-/**
- * Nanoseconds per call of `op(id)` over the ids, repeated up to HOT_OPS calls: the best of
- * HOT_REPEATS runs after one untimed run, so that every store is timed with its code optimized.
- */
-function hotLoop(op) {
-  const rounds = Math.max(1, Math.round(HOT_OPS / N));
-  const run = () => {
-    const ms = timeSync(() => {
-      for (let r = 0; r < rounds; r++) for (let i = 0; i < N; i++) op(ids[i]);
-    });
-    return (ms * 1e6) / (rounds * N);
-  };
-  run();
-  let min = Infinity;
-  for (let i = 0; i < HOT_REPEATS; i++) min = Math.min(min, run());
-  return min;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Data
 
@@ -140,39 +122,6 @@ function removeDir(dir) {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {}, traffic() {} };
-/**
- * The logger every store gets: with RAMMERHEAD_DIR, rammerhead's own at the level its config
- * sets outside development ('info'), as its server passes it to the store, output discarded.
- */
-const logger = RAMMERHEAD_DIR
-  ? new (require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadLogging')))({
-      logLevel: 'info',
-      logger: () => {},
-    })
-  : quiet;
-
-function ourFileCache(saveDirectory, options = {}) {
-  return new RammerheadSessionFileCache({
-    saveDirectory,
-    sessionClass,
-    logger,
-    staleCleanupOptions: null,
-    cacheCheckInterval: NEVER,
-    ...options,
-  });
-}
-
-function originalFileCache(saveDirectory, options = {}) {
-  return new original.FileCache({
-    saveDirectory,
-    logger,
-    staleCleanupOptions: null,
-    cacheCheckInterval: NEVER,
-    ...options,
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Benchmarks: each returns figures for one store kind
 
@@ -188,17 +137,32 @@ function settle() {
   if (global.gc) global.gc();
 }
 
-/** The baseline: a Map holding the same session objects, get + updateLastUsed(). */
-function mapFigures(sessions) {
-  const map = new Map(sessions);
-  return {
-    hotGet: hotLoop((id) => {
-      const session = map.get(id);
-      if (session !== undefined) session.updateLastUsed();
-      return session;
-    }),
-    hotHas: hotLoop((id) => map.has(id)),
-  };
+/**
+ * The hot path of each store kind, each measured alone in HOT_ROUNDS processes of its own
+ * (see hot-path.js), the kinds taking turns; the best figure of each kind is kept.
+ */
+function hotPathFigures(kinds) {
+  const dir = sessionDir(0);
+  const best = {};
+  try {
+    for (let round = 0; round < HOT_ROUNDS; round++) {
+      for (const kind of kinds) {
+        const output = execFileSync(
+          process.execPath,
+          ['--expose-gc', path.join(__dirname, 'hot-path.js'), kind, String(N), dir],
+          { encoding: 'utf8', maxBuffer: 1 << 20 },
+        );
+        const figures = JSON.parse(output);
+        best[kind] = best[kind] || {};
+        for (const [name, value] of Object.entries(figures)) {
+          best[kind][name] = Math.min(best[kind][name] ?? Infinity, value);
+        }
+      }
+    }
+  } finally {
+    removeDir(dir);
+  }
+  return best;
 }
 
 async function fileCacheFigures(make, flush) {
@@ -208,9 +172,6 @@ async function fileCacheFigures(make, flush) {
   let store = make(dir);
   figures.coldGet = perOp(timeSync(() => ids.forEach((id) => store.get(id))));
   settle();
-  if (flush.baseline) figures.map = mapFigures(ids.map((id) => [id, store.get(id, false)]));
-  figures.hotGet = hotLoop((id) => store.get(id));
-  figures.hotHas = hotLoop((id) => store.has(id));
   figures.keys = N <= 20000 || !flush.quadraticKeys ? timeSync(() => store.keys()) : null;
 
   advanceClock(DAY);
@@ -245,18 +206,6 @@ async function fileCacheFigures(make, flush) {
   store.close();
   removeDir(imports);
   return figures;
-}
-
-/** The original's cached get with a logger that does nothing, not even compare levels. */
-function originalHotGetWithoutLogging() {
-  const dir = tempDir();
-  const store = originalFileCache(dir, { logger: quiet });
-  for (const id of ids) store.add(id);
-  settle();
-  const figure = hotLoop((id) => store.get(id));
-  store.close();
-  removeDir(dir);
-  return figure;
 }
 
 /** Constructor time over N fresh files, and cleanup over N stale ones. */
@@ -338,18 +287,6 @@ async function endToEndFigures(store) {
   }
 }
 
-function memoryFigures(make) {
-  const store = make();
-  for (const id of ids) store.add(id);
-  settle();
-  const figures = {
-    hotGet: hotLoop((id) => store.get(id)),
-    hotHas: hotLoop((id) => store.has(id)),
-  };
-  store.close && store.close();
-  return figures;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -371,33 +308,42 @@ async function main() {
     `N = ${N}; ${machine}; session class: ${RAMMERHEAD_DIR ? 'rammerhead' : 'demo (testcafe-hammerhead)'}`,
   );
 
-  const ourMemoryStore = () => new RammerheadSessionMemoryStore({ sessionClass, logger });
+  const hot = hotPathFigures(
+    original
+      ? ['map', 'file', 'memory', 'original-file', 'original-file-quiet', 'original-memory']
+      : ['map', 'file', 'memory'],
+  );
+  const map = hot.map;
   const ours = {
     memory: {
-      ...memoryFigures(ourMemoryStore),
+      ...hot.memory,
       ...(await memoryCleanupFigures(ourMemoryStore, (s) => s._removeStaleSessions())),
     },
-    file: await fileCacheFigures(ourFileCache, { run: (s) => s.checkCache(), baseline: true }),
+    file: {
+      ...hot.file,
+      ...(await fileCacheFigures(ourFileCache, { run: (s) => s.checkCache() })),
+    },
     ...(await startupFigures(ourFileCache, (s) => s.removeStaleSessions())),
     ...(await heldExpiryFigures(ourFileCache, (s) => s.removeStaleSessions())),
     e2e: await endToEndFigures('ours'),
   };
-  const { map } = ours.file;
   let theirs;
   if (original) {
-    const theirMemoryStore = () => new original.MemoryStore({ logger });
     theirs = {
       memory: {
-        ...memoryFigures(theirMemoryStore),
-        ...(await memoryCleanupFigures(theirMemoryStore, (s) =>
+        ...hot['original-memory'],
+        ...(await memoryCleanupFigures(originalMemoryStore, (s) =>
           s._cleanupRun(30 * 60 * 1000, 4 * 60 * 60 * 1000),
         )),
       },
-      file: await fileCacheFigures(originalFileCache, {
-        run: (s) => s._saveCacheToDisk(),
-        quadraticKeys: true,
-      }),
-      hotGetNoOpLogger: originalHotGetWithoutLogging(),
+      file: {
+        ...hot['original-file'],
+        ...(await fileCacheFigures(originalFileCache, {
+          run: (s) => s._saveCacheToDisk(),
+          quadraticKeys: true,
+        })),
+      },
+      hotGetNoOpLogger: hot['original-file-quiet'].hotGet,
       ...(await startupFigures(originalFileCache, () => {})),
       ...(await heldExpiryFigures(originalFileCache, (s) => s._removeStaleSessions(DAY, null))),
       e2e: await endToEndFigures(

@@ -1,0 +1,80 @@
+'use strict';
+
+// What every part of the benchmark shares: the session class, the ids, the loggers and the
+// stores under test, set up the same way in the main process and in the hot-path children.
+const path = require('path');
+const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+
+const RAMMERHEAD_DIR = process.env.RAMMERHEAD_DIR;
+const DAY = 24 * 60 * 60 * 1000;
+const NEVER = 2 ** 31 - 1;
+
+const sessionClassPath = RAMMERHEAD_DIR
+  ? path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSession')
+  : path.join(__dirname, '..', 'demo', 'hammerhead-session');
+const sessionClass = require(sessionClassPath);
+const original = RAMMERHEAD_DIR && {
+  FileCache: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache')),
+  MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadMemoryStore')),
+};
+
+function sessionIds(n) {
+  return Array.from({ length: n }, (_, i) => `bench${String(i).padStart(8, '0')}`);
+}
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, traffic() {} };
+/**
+ * The logger every store gets: with RAMMERHEAD_DIR, rammerhead's own at the level its config
+ * sets outside development ('info'), as its server passes it to the store, output discarded.
+ */
+const logger = RAMMERHEAD_DIR
+  ? new (require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadLogging')))({
+      logLevel: 'info',
+      logger: () => {},
+    })
+  : quiet;
+
+function ourFileCache(saveDirectory, options = {}) {
+  return new RammerheadSessionFileCache({
+    saveDirectory,
+    sessionClass,
+    logger,
+    staleCleanupOptions: null,
+    cacheCheckInterval: NEVER,
+    ...options,
+  });
+}
+
+function ourMemoryStore() {
+  return new RammerheadSessionMemoryStore({ sessionClass, logger });
+}
+
+function originalFileCache(saveDirectory, options = {}) {
+  return new original.FileCache({
+    saveDirectory,
+    logger,
+    staleCleanupOptions: null,
+    cacheCheckInterval: NEVER,
+    ...options,
+  });
+}
+
+function originalMemoryStore() {
+  return new original.MemoryStore({ logger });
+}
+
+module.exports = {
+  RAMMERHEAD_DIR,
+  DAY,
+  NEVER,
+  sessionClassPath,
+  sessionClass,
+  original,
+  sessionIds,
+  quiet,
+  logger,
+  ourFileCache,
+  ourMemoryStore,
+  originalFileCache,
+  originalMemoryStore,
+};
