@@ -24,6 +24,66 @@ export declare class HeldSessions {
   expired(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, limit: number): Array<string>
 }
 
+export declare class RedisSessions {
+  /**
+   * Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
+   * server that cannot be reached yet is connected to in the background. A URL that cannot
+   * be parsed throws a TypeError (`ERR_INVALID_REDIS_URL`).
+   */
+  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number)
+  /** Whether the server is reachable, as far as the last command and reconnection know. */
+  get available(): boolean
+  /** Connections made so far: a new number means the store reconnected. */
+  get connects(): number
+  /**
+   * The stored JSON, or null when there is none or the id cannot name a session. Throws with
+   * `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`, `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
+   */
+  load(id: string): string | null
+  /**
+   * Stores JSON from outside before returning, after checking that `load` accepts it
+   * (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError.
+   */
+  import(id: string, contents: string): void
+  /** True when a stored session was deleted; throws when Redis cannot be reached. */
+  remove(id: string): boolean
+  /**
+   * Deletes a session found corrupt, only if it still holds what was found: `json` (loaded,
+   * then refused by the session class), or else the value the last `load` of it refused.
+   */
+  removeCorrupt(id: string, json?: string | undefined | null): boolean
+  /**
+   * Deletes sessions after every change asked for before; resolves with the failures, by
+   * position. Ids that cannot name a session are skipped.
+   */
+  removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
+  /**
+   * Hands writes to the writer at once, after every change asked for before. Returns the
+   * ticket of each accepted item and the items refused for an id that cannot name a session;
+   * each `writeQueued()` reports on the oldest writes handed over.
+   */
+  queueWrites(ids: Array<string>, contents: Array<string>): QueuedBatch
+  /** Waits for the oldest writes handed over by `queueWrites` and reports on them by ticket. */
+  writeQueued(): Promise<WriteReport>
+  /** Stores every item before returning (used at shutdown); returns the failures, by position. */
+  writeNow(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
+  /**
+   * Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone
+   * (deleted or expired), or null, changing nothing, when the data set is no longer the one
+   * of token `dataset` (lost). Rejects when Redis cannot be reached.
+   */
+  refresh(ids: Array<string>, dataset: string): Promise<Array<string> | null>
+  /**
+   * Writes the expiry policy (when `hasPolicy`; limits of null or 0 are disabled) and resolves
+   * with the data set's token, which changes when the data set is lost.
+   */
+  check(hasPolicy: boolean, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): Promise<string>
+  /** Every stored id, from the index. */
+  ids(): Array<string>
+  /** Drops expired ids from the index; resolves with how many. */
+  prune(): Promise<number>
+}
+
 export declare class SessionDirectory {
   /**
    * Opens an existing, writable directory; throws an error naming the path otherwise. Files
@@ -90,6 +150,12 @@ export declare class SessionDirectory {
    */
   sweep(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, removeCorrupt: boolean): Promise<SweepSummary>
 }
+
+/**
+ * A digest of the serialized session that leaves out `data.lastUsed` and each cookie's
+ * `lastAccessed`, as a number (53 bits); null for text that is not a JSON object.
+ */
+export declare function changeFingerprint(json: string): number | null
 
 /** Throws `ERR_INVALID_SESSION` if `json` is not what a session file may hold. */
 export declare function checkSession(json: string): void

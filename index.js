@@ -836,7 +836,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.HeldSessions = nativeBinding.HeldSessions
+module.exports.RedisSessions = nativeBinding.RedisSessions
 module.exports.SessionDirectory = nativeBinding.SessionDirectory
+module.exports.changeFingerprint = nativeBinding.changeFingerprint
 module.exports.checkSession = nativeBinding.checkSession
 module.exports.checkSessionId = nativeBinding.checkSessionId
 module.exports.expiredIndices = nativeBinding.expiredIndices

@@ -8,8 +8,10 @@ const {
   RammerheadSessionAbstractStore,
   RammerheadSessionFileCache,
   RammerheadSessionMemoryStore,
+  RammerheadSessionRedisStore,
 } = require('..');
 const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const NOT_STRINGS = [
@@ -104,7 +106,29 @@ const STORES = [
     },
     RammerheadSessionMemoryStore,
   ],
+  [
+    'RammerheadSessionRedisStore',
+    (options = {}) => {
+      const { root, saveDirectory } = h.sessionsDirectory();
+      const store = new RammerheadSessionRedisStore({
+        redisUrl: redis.url,
+        keyPrefix: `contract${++prefixes}:`,
+        sessionClass: HammerheadSession,
+        staleCleanupOptions: null,
+        ...options,
+      });
+      return { store, root, saveDirectory };
+    },
+    RammerheadSessionRedisStore,
+  ],
 ];
+
+let redis;
+let prefixes = 0;
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(() => redis.close());
 
 describe.each(STORES)('%s', (_name, make, Store) => {
   let opened = [];

@@ -61,6 +61,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.unwritten = new Set();
     /** Ids dropped as expired whose stored copies are being deleted: absent. */
     this.removing = new Set();
+    /** Imports that could not be stored at once and were kept in memory (see `stats()`). */
+    this.keptInMemory = 0;
     /** The running cache check and stale cleanup, so that neither overlaps itself. */
     this.check = null;
     this.staleSweep = null;
@@ -104,7 +106,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     const held = this.sessions.get(id);
     if (held === undefined) return this._getUncached(id, updateActiveTimestamp);
     if (held.leaving) this._takeBack(held);
-    if (updateActiveTimestamp && held.isTouchDue()) this.held.touch(held);
+    if (updateActiveTimestamp && held.isTouchDue()) this.touch(held);
     return held.session;
   }
 
@@ -167,6 +169,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       if (before !== undefined) this.forget(before);
       this.removing.delete(id);
       this.unwritten.add(this.held.hold(id, session));
+      this.keptInMemory++;
       this.logger.error(
         `(${this.name}.addSerializedSession) cannot write ${id} yet, keeping it in memory: ${error.code} ${error.message}`,
       );
@@ -274,6 +277,34 @@ class CachedStore extends RammerheadSessionAbstractStore {
     return this.unwritten.has(held) ? 'write' : 'keep';
   }
 
+  /**
+   * Calls `updateLastUsed()` on a held session: when it is loaded, and from `get` at most once a
+   * second per session.
+   */
+  touch(held) {
+    this.held.touch(held);
+  }
+
+  /**
+   * The stored copy of a held session is now `json` (loaded, or written while it stays). A
+   * store that tells changes from what is stored records it here; this one has no need.
+   */
+  stored() {}
+
+  /**
+   * What the store holds and how its writes fare: `held` sessions, `unwritten` ones (changed or
+   * new, not stored yet), `writesPending` in the background, and `keptInMemory`, the imports
+   * (`addSerializedSession`) that could not be stored at once and were kept in memory instead.
+   */
+  stats() {
+    return {
+      held: this.sessions.size,
+      unwritten: this.unwritten.size,
+      writesPending: this.backend.writesPending,
+      keptInMemory: this.keptInMemory,
+    };
+  }
+
   /** The session's JSON, or undefined (logged) when it cannot be serialized now. */
   serialize(held, job) {
     try {
@@ -288,17 +319,18 @@ class CachedStore extends RammerheadSessionAbstractStore {
   writeStaying(held, json, then) {
     const write = ++held.writes;
     this.backend.queueWrites([held.id], [json], (id, failure) => {
-      this._settleStaying(held, write, failure);
+      this._settleStaying(held, write, failure, json);
       if (then) then();
     });
   }
 
-  _settleStaying(held, write, failure) {
+  _settleStaying(held, write, failure, json) {
     // Replaced meanwhile (imported, or deleted): what was stored is not what is held. Written
     // again since: the later write decides.
     if (this.sessions.get(held.id) !== held || held.writes !== write) return;
     if (failure === undefined) {
       this.unwritten.delete(held);
+      this.stored(held, json);
       return;
     }
     this.unwritten.add(held);
@@ -318,10 +350,12 @@ class CachedStore extends RammerheadSessionAbstractStore {
   _getUncached(id, updateActiveTimestamp) {
     options.requireString(id, 'id');
     if (this.removing.has(id)) return undefined;
-    const session = this._load(id);
-    if (session === undefined) return undefined;
+    const loaded = this._load(id);
+    if (loaded === undefined) return undefined;
+    const [session, json] = loaded;
     const held = this.held.hold(id, session);
-    if (updateActiveTimestamp) this.held.touch(held);
+    this.stored(held, json);
+    if (updateActiveTimestamp) this.touch(held);
     return session;
   }
 
@@ -332,8 +366,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * Reads and revives a stored session; never throws into the caller's request handling.
-   * `report`: log what cannot be read, and delete what is corrupt if so configured.
+   * Reads and revives a stored session: [session, its JSON], or undefined; never throws into the
+   * caller's request handling. `report`: log what cannot be read, and delete what is corrupt if
+   * so configured.
    */
   _load(id, report = true) {
     let json;
@@ -350,7 +385,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     }
     if (json === null) return undefined;
     try {
-      return this.sessionClass.DeserializeSession(id, json);
+      return [this.sessionClass.DeserializeSession(id, json), json];
     } catch (error) {
       this.backend.rejectLoaded(id);
       if (report) this._dropCorrupt(id, error);

@@ -42,6 +42,8 @@ class Held {
     this.leaving = false;
     /** Listed by the index; a session a job has set aside is not, until the job ends. */
     this.indexed = true;
+    /** For stores that tell changes from what is stored: the stored copy's fingerprint. */
+    this.stored = undefined;
   }
 
   /** Whether a `get` should call `updateLastUsed()` now. */

@@ -233,4 +233,115 @@ export declare class RammerheadSessionFileCache<
    * after trying all the others; those sessions stay in memory.
    */
   close(): void
+  /** What the store holds and how its writes fare. */
+  stats(): StoreStats
+}
+
+/** What a store with a cache layer holds and how its writes fare. */
+export interface StoreStats {
+  /** Sessions held in memory. */
+  held: number
+  /** Held sessions changed or new and not stored yet. */
+  unwritten: number
+  /** Writes handed to the background and not finished. */
+  writesPending: number
+  /** `addSerializedSession` calls that could not store at once; those sessions were kept in memory. */
+  keptInMemory: number
+}
+
+export interface RedisStoreStats extends StoreStats {
+  /** Whether Redis is reachable, as far as the last command and reconnection know. */
+  available: boolean
+  /** Connections made so far: it grows at each reconnection. */
+  connects: number
+}
+
+export interface RedisStoreOptions<S extends StoredSession = StoredSession>
+  extends Omit<FileCacheOptions<S>, 'durable' | 'saveDirectory'> {
+  /**
+   * `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Default: the
+   * `REDIS_URL` environment variable, else `redis://127.0.0.1:6379`.
+   */
+  redisUrl?: string
+  /** Prefix of every key the store uses; stores with the same prefix share sessions. Default `rammerhead:`. */
+  keyPrefix?: string
+  /** Milliseconds a command may take before Redis counts as unreachable. Default 500. */
+  commandTimeout?: number
+  /** Milliseconds a connection attempt may take. Default 2000. */
+  connectTimeout?: number
+  /** Milliseconds between rounds that store changed sessions and refresh expiry. Default 1000. */
+  writeInterval?: number
+  /** Accepted, as rammerhead passes it, and ignored. */
+  saveDirectory?: string
+  /**
+   * Becomes key expiry in Redis (relative to the Redis server's clock), written into Redis so
+   * that stores given null (rammerhead's cluster workers) store sessions that expire too.
+   */
+  staleCleanupOptions?: StaleCleanupOptions | null
+}
+
+/**
+ * Sessions in memory while in use and in Redis, shared by every process and host using the same
+ * Redis and `keyPrefix`. Changed sessions are stored within about `writeInterval`; unchanged
+ * ones leave memory without a write. While Redis is unreachable, sessions in memory keep
+ * working, others are `undefined`, and nothing throws into request handling.
+ */
+export declare class RammerheadSessionRedisStore<
+  S extends StoredSession = StoredSession,
+> extends RammerheadSessionAbstractStore<S> {
+  /**
+   * Throws `TypeError` naming an option of the wrong type or out of range, or
+   * (`ERR_INVALID_REDIS_URL`) a URL that cannot be parsed. Waits at most `connectTimeout` for a
+   * first connection; a Redis not reachable yet is connected to in the background.
+   */
+  constructor(options?: RedisStoreOptions<S>)
+  /** The URL, its password masked. */
+  readonly redisUrl: string
+  readonly keyPrefix: string
+  readonly logger: Logger
+  readonly cacheTimeout: number
+  readonly cacheCheckInterval: number
+  readonly commandTimeout: number
+  readonly connectTimeout: number
+  readonly writeInterval: number
+  readonly deleteUnused: boolean
+  readonly deleteCorruptedSessions: boolean
+  readonly maxSessionBytes: number
+  readonly staleCleanupOptions: Required<StaleCleanupOptions> | null
+  readonly cachedSessions: Map<string, S>
+  /** Ids in Redis (from the store's index, never a scan) and in memory, each once. Throws `ERR_REDIS_UNAVAILABLE` while Redis is unreachable. */
+  keys(): string[]
+  /** In memory, or stored and revivable (one round trip); false while Redis is unreachable. */
+  has(id: string): boolean
+  /**
+   * A session in memory is returned at once; otherwise one round trip loads and revives it.
+   * `undefined` when there is none, and while Redis is unreachable: after at most
+   * `commandTimeout` the first time, at once after that until it is back.
+   */
+  get(id: string, updateActiveTimestamp?: boolean): S | undefined
+  /** Creates a session and keeps it in memory; it is stored in the background at once (`whenWritten()`). */
+  add(id: string): S
+  /** Deletes the session in Redis and in memory; false, logged, when Redis cannot be reached. */
+  delete(id: string): boolean
+  /**
+   * Stores the session before returning, so every process sees it at once. While Redis is
+   * unreachable it does not throw: the session is kept in memory, logged, counted in
+   * `stats().keptInMemory`, and stored as soon as Redis is back; others see it only then.
+   */
+  addSerializedSession(id: string, serializedSession: string): void
+  /** Resolves once every background write started so far has finished. */
+  whenWritten(): Promise<void>
+  /** Stores changed sessions and refreshes expiry now (it also runs every `writeInterval`). */
+  writeChanges(): Promise<void>
+  /** Moves sessions idle for longer than `cacheTimeout` out of memory, stored first if changed. */
+  checkCache(): Promise<void>
+  /** Drops expired ids from the index (Redis deletes the sessions themselves). */
+  removeStaleSessions(): Promise<SweepSummary | undefined>
+  /**
+   * Stops the timers and stores every changed session before returning, waiting at most a few
+   * `commandTimeout`s. Throws one `Error` with `code: 'ERR_SESSIONS_NOT_SAVED'` listing those
+   * it could not store; they stay in memory.
+   */
+  close(): void
+  stats(): RedisStoreStats
 }

@@ -1,6 +1,7 @@
 'use strict';
 
 const { silentLogger } = require('./logger');
+const { resolveSessionClass } = require('./session-class');
 
 /** setTimeout and setInterval turn longer delays into 1 ms. */
 const MAX_INTERVAL = 2 ** 31 - 1;
@@ -94,7 +95,41 @@ function requireString(value, name) {
   }
 }
 
+/** Far above real sessions (cookies and synced localStorage); a guard against hostile data. */
+const DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024;
+
+function staleCleanup(value) {
+  const defaults = { staleTimeout: 1000 * 60 * 60 * 24, maxToLive: 1000 * 60 * 60 * 24 * 4 };
+  const every = (v) => interval('staleCleanupOptions.staleCheckInterval', v, 1000 * 60 * 60);
+  if (value === null) return null;
+  if (value === undefined) return { ...defaults, staleCheckInterval: every(undefined) };
+  if (typeof value !== 'object') {
+    throw new TypeError('option staleCleanupOptions must be an object or null');
+  }
+  // As in the original, a limit left out of a given object is disabled.
+  return {
+    staleTimeout: limit('staleCleanupOptions.staleTimeout', value.staleTimeout, null),
+    maxToLive: limit('staleCleanupOptions.maxToLive', value.maxToLive, null),
+    staleCheckInterval: every(value.staleCheckInterval),
+  };
+}
+
+/** The options every store with a cache layer takes, validated, with the original's defaults. */
+function cachedStoreSettings(o) {
+  return {
+    logger: logger(o.logger),
+    cacheTimeout: interval('cacheTimeout', o.cacheTimeout, 1000 * 60 * 20),
+    cacheCheckInterval: interval('cacheCheckInterval', o.cacheCheckInterval, 1000 * 60 * 10),
+    deleteUnused: boolean('deleteUnused', o.deleteUnused, true),
+    deleteCorruptedSessions: boolean('deleteCorruptedSessions', o.deleteCorruptedSessions, true),
+    maxSessionBytes: byteCount('maxSessionBytes', o.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES),
+    staleCleanupOptions: staleCleanup(o.staleCleanupOptions),
+    sessionClass: resolveSessionClass(sessionClass(o.sessionClass)),
+  };
+}
+
 module.exports = {
+  cachedStoreSettings,
   readOptions,
   interval,
   limit,

@@ -8,7 +8,9 @@ use session_core::StoreError;
 pub fn throw(env: &Env, err: StoreError) -> Error {
     let message = err.to_string();
     let thrown = match err {
-        StoreError::InvalidId(_) => env.throw_type_error(&message, Some(err.code())),
+        StoreError::InvalidId(_) | StoreError::InvalidUrl(_) => {
+            env.throw_type_error(&message, Some(err.code()))
+        }
         _ => env.throw_error(&message, Some(err.code())),
     };
     match thrown {

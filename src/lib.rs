@@ -3,7 +3,9 @@
 mod checks;
 mod errors;
 mod expiry;
+mod fingerprint;
 mod held_sessions;
+mod redis_sessions;
 mod session_directory;
 mod sweep_summary;
 mod tasks;

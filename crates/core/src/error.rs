@@ -31,6 +31,18 @@ pub enum StoreError {
     /// Contents offered to be stored that a later read would judge corrupt.
     #[error("not a session: {0}")]
     InvalidSession(Corruption),
+    #[error("invalid Redis URL: {0}")]
+    InvalidUrl(String),
+    /// The Redis server cannot be reached now (or did not answer in time).
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(String),
+    /// The Redis server refused a command.
+    #[error("Redis error: {0}")]
+    Redis(String),
+    #[error("{key} is not a session: {reason}")]
+    CorruptValue { key: String, reason: Corruption },
+    #[error("{key} is {len} bytes, more than the limit of {limit} bytes for a session")]
+    ValueTooLarge { key: String, len: u64, limit: u64 },
 }
 
 impl StoreError {
@@ -42,15 +54,28 @@ impl StoreError {
         }
     }
 
+    /// The same failure again, for each item of a batch that one failure stopped.
+    pub fn for_each_item(&self) -> Self {
+        match self {
+            StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+            other => StoreError::Redis(other.to_string()),
+        }
+    }
+
     /// `ERR_*` for the store's own errors, the errno name (as Node.js reports it) for IO.
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::InvalidId(_) => "ERR_INVALID_SESSION_ID",
             StoreError::NotADirectory { .. } => "ENOTDIR",
-            StoreError::Corrupt { .. } => "ERR_CORRUPT_SESSION",
+            StoreError::Corrupt { .. } | StoreError::CorruptValue { .. } => "ERR_CORRUPT_SESSION",
             StoreError::NotARegularFile { .. } => "ERR_NOT_REGULAR_FILE",
-            StoreError::TooLarge { .. } => "ERR_SESSION_TOO_LARGE",
+            StoreError::TooLarge { .. } | StoreError::ValueTooLarge { .. } => {
+                "ERR_SESSION_TOO_LARGE"
+            }
             StoreError::InvalidSession(_) => "ERR_INVALID_SESSION",
+            StoreError::InvalidUrl(_) => "ERR_INVALID_REDIS_URL",
+            StoreError::Unavailable(_) => "ERR_REDIS_UNAVAILABLE",
+            StoreError::Redis(_) => "ERR_REDIS",
             StoreError::Io { source, .. } => errno_name(source),
         }
     }

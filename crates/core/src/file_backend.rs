@@ -118,7 +118,7 @@ impl FileBackend {
 
 /// 64 bits from the operating system's randomness (through std's hasher keys), mixed with a
 /// count of the backends made so far and the time.
-fn random_token() -> u64 {
+pub(crate) fn random_token() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static MADE: AtomicU64 = AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

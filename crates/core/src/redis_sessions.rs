@@ -1,0 +1,598 @@
+//! Sessions in Redis (layout and scripts: `redis_scripts`), through one multiplexed connection
+//! that is re-established in the background whenever it fails.
+//!
+//! Every change goes through one writer task, in the order it was asked for, so a delete asked
+//! after a write is never overtaken by it. Reads go straight to the connection. While the server
+//! is known to be unreachable every call fails at once with `ERR_REDIS_UNAVAILABLE`, so that no
+//! request waits on a dead server again and again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult, Value};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+use crate::error::StoreError;
+use crate::file_backend::random_token;
+use crate::id::SessionId;
+use crate::redis_scripts::{Keys, Scripts};
+use crate::session_file::parse_times;
+
+/// How often an unreachable server is tried again.
+const RECONNECT_INTERVAL: Duration = Duration::from_millis(250);
+/// Bounds one pipeline, so that a large backlog never makes one reply outlast the timeout.
+const MAX_OPS_PER_PIPELINE: usize = 256;
+const MAX_BYTES_PER_PIPELINE: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    /// The longest a command may take before the server counts as unreachable.
+    pub command_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longer values are not read.
+    pub max_session_bytes: u64,
+}
+
+/// The expiry policy stores keep in Redis, in milliseconds; `None` disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RedisPolicy {
+    pub stale_timeout: Option<f64>,
+    pub max_to_live: Option<f64>,
+}
+
+/// One change, run by the writer in order.
+#[derive(Debug)]
+pub enum WriteOp {
+    Save {
+        id: SessionId,
+        json: String,
+    },
+    Remove {
+        id: SessionId,
+    },
+    /// Deletes the session only if it still holds `value`.
+    RemoveIfUnchanged {
+        id: SessionId,
+        value: Vec<u8>,
+    },
+    /// Refreshes the expiry of sessions in use, if the data set is still the one of `dataset`.
+    Refresh {
+        ids: Vec<SessionId>,
+        dataset: String,
+    },
+    /// Writes the policy, if any, and reads the data set's token (setting it if there is none).
+    Check {
+        policy: Option<RedisPolicy>,
+    },
+}
+
+#[derive(Debug, PartialEq)]
+pub enum WriteResult {
+    /// False when the session had expired already, and nothing was stored.
+    Saved(bool),
+    Removed(bool),
+    /// The refreshed ids whose key is gone; `None` when the data set was another.
+    Gone(Option<Vec<String>>),
+    /// The data set's token.
+    Dataset(String),
+}
+
+pub type Reply = std_mpsc::Receiver<Vec<Result<WriteResult, StoreError>>>;
+
+struct Job {
+    ops: Vec<WriteOp>,
+    reply: std_mpsc::Sender<Vec<Result<WriteResult, StoreError>>>,
+}
+
+/// The connection, or why there is none.
+struct Link {
+    client: Client,
+    config: AsyncConnectionConfig,
+    connect_timeout: Duration,
+    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    last_error: Mutex<String>,
+    reconnecting: AtomicBool,
+    /// Connections made so far; each one numbers the connection it made.
+    connects: AtomicU64,
+}
+
+impl Link {
+    fn connection(&self) -> Result<(u64, MultiplexedConnection), StoreError> {
+        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.clone().ok_or_else(|| {
+            StoreError::Unavailable(
+                self.last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            )
+        })
+    }
+
+    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+        let attempt = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config);
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no connection within {:?}", self.connect_timeout)),
+        }
+    }
+
+    fn connected(&self, connection: MultiplexedConnection) {
+        let number = self.connects.fetch_add(1, Ordering::SeqCst) + 1;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((number, connection));
+    }
+
+    /// Connection `number` failed: it is dropped (unless already replaced) and a new one sought.
+    fn failed(self: &Arc<Self>, runtime: &tokio::runtime::Handle, number: u64, why: String) {
+        {
+            let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(&*current, Some((n, _)) if *n == number) {
+                return;
+            }
+            *current = None;
+            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why;
+        }
+        self.reconnect_in_background(runtime);
+    }
+
+    fn reconnect_in_background(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        if self.reconnecting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let link = self.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(RECONNECT_INTERVAL).await;
+                match link.connect().await {
+                    Ok(connection) => {
+                        link.connected(connection);
+                        link.reconnecting.store(false, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(why) => {
+                        *link.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Whether `error` says the server cannot be reached, rather than that it refused a command.
+fn is_unreachable(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+}
+
+/// Everything the writer and the callers share.
+struct Shared {
+    link: Arc<Link>,
+    keys: Keys,
+    scripts: Scripts,
+    settings: RedisSettings,
+    handle: tokio::runtime::Handle,
+}
+
+impl Shared {
+    /// Runs `command` on the connection within the command timeout; a failure to reach the
+    /// server marks the connection failed.
+    async fn run<T>(
+        &self,
+        command: impl FnOnce(MultiplexedConnection) -> futures_like::BoxFuture<RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let (number, connection) = self.link.connection()?;
+        match tokio::time::timeout(self.settings.command_timeout, command(connection)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if is_unreachable(&e) => {
+                self.link.failed(&self.handle, number, e.to_string());
+                Err(StoreError::Unavailable(e.to_string()))
+            }
+            Ok(Err(e)) => Err(StoreError::Redis(e.to_string())),
+            Err(_) => {
+                let why = format!("no reply within {:?}", self.settings.command_timeout);
+                self.link.failed(&self.handle, number, why.clone());
+                Err(StoreError::Unavailable(why))
+            }
+        }
+    }
+}
+
+/// Boxed futures, without a dependency for them.
+mod futures_like {
+    use std::future::Future;
+    use std::pin::Pin;
+    pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+}
+
+/// The sessions of one key prefix on one Redis server.
+pub struct RedisSessions {
+    shared: Arc<Shared>,
+    /// The last value `load` found corrupt, by id, for `corrupt_copy`.
+    corrupt: Mutex<Option<(SessionId, Vec<u8>)>>,
+    writer: mpsc::UnboundedSender<Job>,
+    /// Kept last: dropping it stops the writer and the reconnection.
+    runtime: Runtime,
+}
+
+impl RedisSessions {
+    /// Parses the URL (`redis://`, `rediss://` for TLS, credentials in it) and connects,
+    /// waiting at most the connect timeout. A server that cannot be reached now is not an
+    /// error: the store starts unavailable and connects as soon as it can.
+    pub fn connect(settings: RedisSettings) -> Result<Self, StoreError> {
+        let client = Client::open(settings.url.as_str())
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rhfs-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::io("start a thread for", "Redis", e))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.command_timeout));
+        let link = Arc::new(Link {
+            client,
+            config,
+            connect_timeout: settings.connect_timeout,
+            current: Mutex::new(None),
+            last_error: Mutex::new("not connected yet".into()),
+            reconnecting: AtomicBool::new(false),
+            connects: AtomicU64::new(0),
+        });
+        match runtime.block_on(link.connect()) {
+            Ok(connection) => link.connected(connection),
+            Err(why) => {
+                *link.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why;
+                link.reconnect_in_background(runtime.handle());
+            }
+        }
+        let shared = Arc::new(Shared {
+            link,
+            keys: Keys::new(&settings.key_prefix),
+            scripts: Scripts::new(),
+            settings,
+            handle: runtime.handle().clone(),
+        });
+        let (writer, jobs) = mpsc::unbounded_channel();
+        runtime.spawn(write_in_order(shared.clone(), jobs));
+        Ok(Self {
+            shared,
+            corrupt: Mutex::new(None),
+            writer,
+            runtime,
+        })
+    }
+
+    /// Whether the server is reachable, as far as the last command and reconnection know.
+    pub fn is_available(&self) -> bool {
+        self.shared.link.connection().is_ok()
+    }
+
+    /// Connections made so far: a new number means the store reconnected.
+    pub fn connects(&self) -> u64 {
+        self.shared.link.connects.load(Ordering::SeqCst)
+    }
+
+    /// The session's JSON, or `None` when there is none. A value that is not a session fails
+    /// with `ERR_CORRUPT_SESSION`, one above the size limit with `ERR_SESSION_TOO_LARGE`.
+    pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
+        let key = self.shared.keys.session(id.as_str());
+        let limit = self.shared.settings.max_session_bytes;
+        let shared = self.shared.clone();
+        let reply = self
+            .runtime
+            .block_on(self.shared.run(move |mut connection| {
+                Box::pin(async move {
+                    shared
+                        .scripts
+                        .load
+                        .key(&key)
+                        .arg(limit)
+                        .invoke_async::<Value>(&mut connection)
+                        .await
+                })
+            }))?;
+        let key = self.shared.keys.session(id.as_str());
+        match reply {
+            Value::Nil => Ok(None),
+            Value::Int(len) => Err(StoreError::ValueTooLarge {
+                key,
+                len: len as u64,
+                limit,
+            }),
+            Value::BulkString(bytes) => {
+                if let Err(reason) = parse_times(&bytes) {
+                    *self.corrupt.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((id.clone(), bytes));
+                    return Err(StoreError::CorruptValue { key, reason });
+                }
+                String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))
+            }
+            other => Err(StoreError::Redis(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// The value the last `load` of `id` found corrupt, if that was the last corrupt load.
+    pub fn corrupt_copy(&self, id: &SessionId) -> Option<Vec<u8>> {
+        let corrupt = self.corrupt.lock().unwrap_or_else(|p| p.into_inner());
+        corrupt
+            .as_ref()
+            .filter(|(of, _)| of == id)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Every id in the index whose key has not expired, after dropping those that have.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let shared = self.shared.clone();
+        let (_, ids): (i64, Vec<String>) =
+            self.runtime
+                .block_on(self.shared.run(move |mut connection| {
+                    Box::pin(async move {
+                        let mut pipe = redis::pipe();
+                        pipe.load_script(&shared.scripts.prune).ignore();
+                        pipe.invoke_script(
+                            shared
+                                .scripts
+                                .prune
+                                .key(&shared.keys.index)
+                                .key(&shared.keys.deadlines),
+                        );
+                        pipe.cmd("ZRANGE").arg(&shared.keys.index).arg(0).arg(-1);
+                        pipe.query_async(&mut connection).await
+                    })
+                }))?;
+        Ok(ids)
+    }
+
+    /// Drops expired ids from the index, until none is left; returns how many.
+    pub fn prune(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let shared = self.shared.clone();
+            let pruned: u64 = self
+                .runtime
+                .block_on(self.shared.run(move |mut connection| {
+                    Box::pin(async move {
+                        shared
+                            .scripts
+                            .prune
+                            .key(&shared.keys.index)
+                            .key(&shared.keys.deadlines)
+                            .invoke_async(&mut connection)
+                            .await
+                    })
+                }))?;
+            total += pruned;
+            if pruned < 10_000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Hands changes to the writer; they run after every change handed to it before.
+    pub fn submit(&self, ops: Vec<WriteOp>) -> Reply {
+        let (reply, receiver) = std_mpsc::channel();
+        // A writer that is gone (the runtime is shutting down) drops the job, and the receiver
+        // then reports it as unavailable.
+        let _ = self.writer.send(Job { ops, reply });
+        receiver
+    }
+
+    /// Waits for a reply of [`submit`](Self::submit), as long as the writer may need for it.
+    pub fn wait(&self, reply: &Reply, ops: usize) -> Vec<Result<WriteResult, StoreError>> {
+        wait_for(reply, ops, self.shared.settings.command_timeout)
+    }
+
+    /// Runs changes now, in order after those submitted before.
+    pub fn write_now(&self, ops: Vec<WriteOp>) -> Vec<Result<WriteResult, StoreError>> {
+        let count = ops.len();
+        let reply = self.submit(ops);
+        self.wait(&reply, count)
+    }
+}
+
+/// The results of a job, or `Unavailable` for each op when none come in time: the job waits
+/// behind at most a few pipelines, each bounded by the command timeout.
+pub fn wait_for(
+    reply: &Reply,
+    ops: usize,
+    command_timeout: Duration,
+) -> Vec<Result<WriteResult, StoreError>> {
+    match reply.recv_timeout(command_timeout * 4) {
+        Ok(results) => results,
+        Err(_) => (0..ops)
+            .map(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no reply within {:?}",
+                    command_timeout * 4
+                )))
+            })
+            .collect(),
+    }
+}
+
+/// The writer: takes the jobs in order, runs as many as fit in one pipeline, replies to each.
+async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        let mut size = batch[0].ops.iter().map(op_size).sum::<usize>();
+        let mut count = batch[0].ops.len();
+        while count < MAX_OPS_PER_PIPELINE && size < MAX_BYTES_PER_PIPELINE {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    count += job.ops.len();
+                    size += job.ops.iter().map(op_size).sum::<usize>();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let ops: Vec<&WriteOp> = batch.iter().flat_map(|job| job.ops.iter()).collect();
+        let mut results = run_ops(&shared, &ops).await.into_iter();
+        for job in batch {
+            let mine = results.by_ref().take(job.ops.len()).collect();
+            let _ = job.reply.send(mine);
+        }
+    }
+}
+
+fn op_size(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Save { json, .. } => json.len(),
+        WriteOp::RemoveIfUnchanged { value, .. } => value.len(),
+        WriteOp::Refresh { ids, .. } => ids.len() * 64,
+        WriteOp::Remove { .. } | WriteOp::Check { .. } => 64,
+    }
+}
+
+/// Epoch milliseconds by this host's clock; used only for a session's age at its first save.
+fn host_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64)
+}
+
+/// Runs the ops in one pipeline; one result per op, in order.
+async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResult, StoreError>> {
+    let keys = &shared.keys;
+    let scripts = &shared.scripts;
+    let mut invocations = Vec::with_capacity(ops.len());
+    for op in ops {
+        let invocation = match op {
+            WriteOp::Save { id, json } => {
+                let age = parse_times(json.as_bytes())
+                    .ok()
+                    .and_then(|t| t.created_at)
+                    .map_or(0.0, |created| (host_now() - created).max(0.0));
+                let mut i = expiry_keys(&scripts.save, keys);
+                i.key(keys.session(id.as_str()))
+                    .arg(id.as_str())
+                    .arg(json.as_str())
+                    .arg(age as i64);
+                i
+            }
+            WriteOp::Remove { id } => {
+                let mut i = expiry_keys(&scripts.remove, keys);
+                i.key(keys.session(id.as_str())).arg(id.as_str());
+                i
+            }
+            WriteOp::RemoveIfUnchanged { id, value } => {
+                let mut i = expiry_keys(&scripts.remove_if_unchanged, keys);
+                i.key(keys.session(id.as_str()))
+                    .arg(id.as_str())
+                    .arg(value.as_slice());
+                i
+            }
+            WriteOp::Refresh { ids, dataset } => {
+                let mut i = expiry_keys(&scripts.refresh, keys);
+                i.key(&keys.dataset).arg(dataset.as_str());
+                for id in ids {
+                    i.key(keys.session(id.as_str()));
+                }
+                for id in ids {
+                    i.arg(id.as_str());
+                }
+                i
+            }
+            WriteOp::Check { .. } => {
+                let mut i = scripts.dataset.prepare_invoke();
+                i.key(&keys.dataset).arg(format!("{:016x}", random_token()));
+                i
+            }
+        };
+        invocations.push(invocation);
+    }
+    let policies: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Check { policy: Some(p) } => Some(*p),
+            _ => None,
+        })
+        .collect();
+    let shared_for_pipe = shared.clone();
+    let reply = shared
+        .run(move |mut connection| {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for script in shared_for_pipe.scripts.for_writes() {
+                pipe.load_script(script).ignore();
+            }
+            pipe.load_script(&shared_for_pipe.scripts.dataset).ignore();
+            for policy in policies {
+                policy_commands(&mut pipe, &shared_for_pipe.keys.policy, policy);
+            }
+            for invocation in &invocations {
+                pipe.invoke_script(invocation);
+            }
+            Box::pin(async move {
+                pipe.query_async::<Vec<RedisResult<Value>>>(&mut connection)
+                    .await
+            })
+        })
+        .await;
+    let replies = match reply {
+        Ok(replies) => replies,
+        Err(e) => return ops.iter().map(|_| Err(e.for_each_item())).collect(),
+    };
+    // The policy commands come first; their replies do not matter to any op.
+    let skip = replies.len().saturating_sub(ops.len());
+    ops.iter()
+        .zip(replies.into_iter().skip(skip))
+        .map(|(op, reply)| {
+            let value = reply.map_err(|e| StoreError::Redis(e.to_string()))?;
+            read_result(op, value)
+        })
+        .collect()
+}
+
+/// An invocation with the three keys every expiry-aware script takes first.
+fn expiry_keys<'a>(script: &'a redis::Script, keys: &Keys) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(&keys.index)
+        .key(&keys.deadlines)
+        .key(&keys.policy);
+    invocation
+}
+
+fn policy_commands(pipe: &mut redis::Pipeline, key: &str, policy: RedisPolicy) {
+    let fields = [
+        ("staleTimeout", policy.stale_timeout),
+        ("maxToLive", policy.max_to_live),
+    ];
+    for (field, limit) in fields {
+        match limit.filter(|ms| *ms > 0.0) {
+            Some(ms) => pipe.hset(key, field, ms as i64).ignore(),
+            None => pipe.hdel(key, field).ignore(),
+        };
+    }
+}
+
+fn read_result(op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
+    let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
+    match (op, &value) {
+        (WriteOp::Save { .. }, Value::Int(n)) => Ok(WriteResult::Saved(*n == 1)),
+        (WriteOp::Remove { .. } | WriteOp::RemoveIfUnchanged { .. }, Value::Int(n)) => {
+            Ok(WriteResult::Removed(*n > 0))
+        }
+        (WriteOp::Refresh { .. }, _) => redis::from_redis_value_ref::<Option<Vec<String>>>(&value)
+            .map(WriteResult::Gone)
+            .map_err(|_| unexpected(&value)),
+        (WriteOp::Check { .. }, _) => redis::from_redis_value_ref::<String>(&value)
+            .map(WriteResult::Dataset)
+            .map_err(|_| unexpected(&value)),
+        _ => Err(unexpected(&value)),
+    }
+}

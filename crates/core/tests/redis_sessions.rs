@@ -1,0 +1,296 @@
+//! The Redis client against a real `redis-server`, started here on a free loopback port.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use session_core::{
+    RedisPolicy, RedisSessions, RedisSettings, SessionId, StoreError, WriteOp, WriteResult,
+};
+
+/// A `redis-server` of the test's own; a machine without one fails the test, loudly.
+struct Server {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Self {
+            child: Self::spawn(port, dir.path()),
+            port,
+            dir,
+        };
+        server.wait_until_up();
+        server
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Child {
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)")
+    }
+
+    fn wait_until_up(&mut self) {
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        self.child = Self::spawn(self.port, self.dir.path());
+        self.wait_until_up();
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn sessions(server: &Server, prefix: &str) -> RedisSessions {
+    RedisSessions::connect(RedisSettings {
+        url: server.url(),
+        key_prefix: prefix.into(),
+        command_timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_millis(500),
+        max_session_bytes: 1 << 20,
+    })
+    .unwrap()
+}
+
+fn id(s: &str) -> SessionId {
+    SessionId::parse(s).unwrap()
+}
+
+fn session_json(cookie: &str) -> String {
+    format!(
+        r#"{{"data":{{"createdAt":1,"lastUsed":2,"c":"{cookie}"}},"serializedCookieJar":"{{}}"}}"#
+    )
+}
+
+fn save(store: &RedisSessions, name: &str, json: &str) -> Result<WriteResult, StoreError> {
+    store
+        .write_now(vec![WriteOp::Save {
+            id: id(name),
+            json: json.into(),
+        }])
+        .pop()
+        .unwrap()
+}
+
+fn dataset_of(store: &RedisSessions) -> String {
+    match store.write_now(vec![WriteOp::Check { policy: None }]).pop() {
+        Some(Ok(WriteResult::Dataset(token))) => token,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn stores_loads_lists_and_removes_exactly_the_json() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    let json = session_json("a");
+    assert_eq!(
+        save(&store, "one", &json).unwrap(),
+        WriteResult::Saved(true)
+    );
+    assert_eq!(
+        store.load(&id("one")).unwrap().as_deref(),
+        Some(json.as_str())
+    );
+    assert_eq!(server.cli(&["GET", "t:session:one"]), json);
+    assert_eq!(store.ids().unwrap(), vec!["one".to_string()]);
+    let removed = store.write_now(vec![WriteOp::Remove { id: id("one") }]);
+    assert_eq!(removed[0].as_ref().unwrap(), &WriteResult::Removed(true));
+    assert_eq!(store.load(&id("one")).unwrap(), None);
+    assert!(store.ids().unwrap().is_empty());
+}
+
+#[test]
+fn a_delete_asked_after_a_write_is_never_overtaken() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    for round in 0..200 {
+        let name = format!("s{round}");
+        let written = store.submit(vec![WriteOp::Save {
+            id: id(&name),
+            json: session_json("x"),
+        }]);
+        let removed = store.write_now(vec![WriteOp::Remove { id: id(&name) }]);
+        assert!(removed[0].is_ok());
+        assert!(store.wait(&written, 1)[0].is_ok());
+        assert_eq!(store.load(&id(&name)).unwrap(), None, "round {round}");
+    }
+}
+
+#[test]
+fn prefixes_keep_stores_apart() {
+    let server = Server::start();
+    let a = sessions(&server, "a:");
+    let b = sessions(&server, "b:");
+    save(&a, "same", &session_json("a")).unwrap();
+    assert_eq!(b.load(&id("same")).unwrap(), None);
+    assert!(b.ids().unwrap().is_empty());
+}
+
+#[test]
+fn what_is_not_a_session_is_reported_as_such() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    server.cli(&["SET", "t:session:bad", "{\"data\":1}"]);
+    let err = store.load(&id("bad")).unwrap_err();
+    assert_eq!(err.code(), "ERR_CORRUPT_SESSION");
+    server.cli(&["SETRANGE", "t:session:big", &(2 << 20).to_string(), "x"]);
+    assert_eq!(
+        store.load(&id("big")).unwrap_err().code(),
+        "ERR_SESSION_TOO_LARGE"
+    );
+    server.cli(&["HSET", "t:session:hash", "a", "b"]);
+    assert_eq!(store.load(&id("hash")).unwrap_err().code(), "ERR_REDIS");
+    // Only an unchanged copy is deleted as corrupt.
+    let kept = store.write_now(vec![WriteOp::RemoveIfUnchanged {
+        id: id("bad"),
+        value: b"{}".to_vec(),
+    }]);
+    assert_eq!(kept[0].as_ref().unwrap(), &WriteResult::Removed(false));
+    let gone = store.write_now(vec![WriteOp::RemoveIfUnchanged {
+        id: id("bad"),
+        value: store.corrupt_copy(&id("bad")).unwrap(),
+    }]);
+    assert_eq!(gone[0].as_ref().unwrap(), &WriteResult::Removed(true));
+}
+
+#[test]
+fn the_policy_in_redis_expires_sessions_of_every_store() {
+    let server = Server::start();
+    let master = sessions(&server, "t:");
+    let worker = sessions(&server, "t:");
+    let policy = RedisPolicy {
+        stale_timeout: Some(300.0),
+        max_to_live: None,
+    };
+    master.write_now(vec![WriteOp::Check {
+        policy: Some(policy),
+    }]);
+    // The worker has no policy of its own: the one in Redis applies to what it stores.
+    save(&worker, "w", &session_json("a")).unwrap();
+    let ttl: i64 = server.cli(&["PTTL", "t:session:w"]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 300, "ttl {ttl}");
+    until("expired", || worker.load(&id("w")).unwrap().is_none());
+    until("pruned", || worker.ids().unwrap().is_empty());
+    assert_eq!(server.cli(&["ZCARD", "t:index"]), "0");
+}
+
+#[test]
+fn max_to_live_counts_from_creation_however_often_it_is_refreshed() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    let policy = RedisPolicy {
+        stale_timeout: Some(60_000.0),
+        max_to_live: Some(400.0),
+    };
+    store.write_now(vec![WriteOp::Check {
+        policy: Some(policy),
+    }]);
+    let dataset = dataset_of(&store);
+    save(&store, "m", &session_json("a")).unwrap();
+    until("expired", || {
+        let gone = store.write_now(vec![WriteOp::Refresh {
+            ids: vec![id("m")],
+            dataset: dataset.clone(),
+        }]);
+        matches!(&gone[0], Ok(WriteResult::Gone(Some(ids))) if ids == &["m".to_string()])
+    });
+    // A session created long ago by the host's clock expires when first stored.
+    let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
+    assert_eq!(save(&store, "old", old).unwrap(), WriteResult::Saved(false));
+    assert_eq!(store.load(&id("old")).unwrap(), None);
+}
+
+#[test]
+fn an_unreachable_server_fails_fast_and_is_reconnected() {
+    let mut server = Server::start();
+    let store = sessions(&server, "t:");
+    save(&store, "keep", &session_json("a")).unwrap();
+    let before = dataset_of(&store);
+    server.stop();
+    // The first call finds out; the ones after it do not wait.
+    let _ = store.load(&id("keep"));
+    until("unavailable", || !store.is_available());
+    let start = Instant::now();
+    assert_eq!(
+        store.load(&id("keep")).unwrap_err().code(),
+        "ERR_REDIS_UNAVAILABLE"
+    );
+    let failed = save(&store, "x", &session_json("b")).unwrap_err();
+    assert_eq!(failed.code(), "ERR_REDIS_UNAVAILABLE");
+    assert!(start.elapsed() < Duration::from_millis(400));
+    server.restart();
+    until("reconnected", || store.is_available());
+    // Restarted empty: the data set has a new token, so holders know to write back.
+    let refreshed = store.write_now(vec![WriteOp::Refresh {
+        ids: vec![id("keep")],
+        dataset: before.clone(),
+    }]);
+    // Lost, not deleted: a refresh in the old data set's name says nothing is gone.
+    assert_eq!(refreshed[0].as_ref().unwrap(), &WriteResult::Gone(None));
+    assert_ne!(dataset_of(&store), before);
+    assert_eq!(store.load(&id("keep")).unwrap(), None);
+}
+
+#[test]
+fn a_store_can_start_before_its_server() {
+    let mut server = Server::start();
+    server.stop();
+    let store = sessions(&server, "t:");
+    assert!(!store.is_available());
+    server.restart();
+    until("connected", || store.is_available());
+    save(&store, "late", &session_json("a")).unwrap();
+}

@@ -1,0 +1,129 @@
+'use strict';
+
+const { performance } = require('perf_hooks');
+const { changeFingerprint } = require('../index.js');
+
+/** Longest stretch a round holds the event loop before it yields. */
+const SLICE_MS = 1;
+/**
+ * Rounds a session stays watched after its last use, so that cookies set by a response that
+ * ends well after its request (a slow download) are still stored within seconds.
+ */
+const ROUNDS_AFTER_USE = 30;
+
+/**
+ * Keeps what Redis holds close to what the store holds, one round every `writeInterval`:
+ * - held sessions that changed since they were stored (told by `changeFingerprint`, which
+ *   ignores what every use rewrites) are written, so another host loading them sees their
+ *   cookies within about a round; unchanged ones are not;
+ * - the expiry of sessions used since the last round is refreshed, in one batch;
+ * - sessions whose stored copy is gone (deleted by another process, or expired) leave memory;
+ * - when Redis has lost its data (restarted empty), every held session is written back;
+ * - sessions that could not be written (Redis down) are written once Redis is back.
+ */
+class ChangeWriter {
+  /** @param {import('./redis-store').RammerheadSessionRedisStore} store */
+  constructor(store) {
+    this.store = store;
+    /** Held -> the round it was last used in, for the sessions watched for changes. */
+    this.recent = new Map();
+    this.round = 0;
+    /** The data set's token when last seen; another one means Redis lost its data. */
+    this.dataset = undefined;
+    this.running = null;
+  }
+
+  /** The session was used now. */
+  used(held) {
+    this.recent.set(held, this.round);
+  }
+
+  /** Runs one round, unless one is running; resolves once its writes are handed over. */
+  run() {
+    if (this.running) return this.running;
+    this.running = this._round().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  async _round() {
+    const { store } = this;
+    if (!store.backend.available) return;
+    const round = this.round++;
+    let dataset;
+    try {
+      dataset = await store.backend.check(store.staleCleanupOptions);
+    } catch (error) {
+      store.logger.warn(`(${store.name}) cannot reach Redis: ${error.code} ${error.message}`);
+      return;
+    }
+    if (this.dataset !== undefined && dataset !== this.dataset) this._writeAllBack();
+    this.dataset = dataset;
+    const refresh = await this._writeChanged(round);
+    if (refresh.length > 0) await this._refresh(refresh);
+  }
+
+  _writeAllBack() {
+    const { store } = this;
+    store.logger.warn(
+      `(${store.name}) Redis has lost its data; writing back the ${store.sessions.size} sessions held here`,
+    );
+    for (const held of store.sessions.values()) store.unwritten.add(held);
+  }
+
+  /** Writes the changed sessions, in slices; returns the ids whose expiry is to be refreshed. */
+  async _writeChanged(round) {
+    const { store } = this;
+    const due = new Set(store.unwritten);
+    for (const [held, usedIn] of this.recent) {
+      if (round - usedIn > ROUNDS_AFTER_USE || store.sessions.get(held.id) !== held) {
+        this.recent.delete(held);
+      } else {
+        due.add(held);
+      }
+    }
+    const refresh = [];
+    let deadline = performance.now() + SLICE_MS;
+    for (const held of due) {
+      if (performance.now() >= deadline) {
+        await new Promise((resolve) => setImmediate(resolve));
+        deadline = performance.now() + SLICE_MS;
+      }
+      // Gone meanwhile, being written out of memory, or a write already under way.
+      if (store.sessions.get(held.id) !== held || held.leaving) continue;
+      if (store.backend.isWriting(held.id)) continue;
+      const json = store.serialize(held, 'writeChanges');
+      if (json === undefined) continue;
+      if (store.unwritten.has(held) || changeFingerprint(json) !== held.stored) {
+        store.writeStaying(held, json);
+      } else if (this.recent.get(held) >= round - 1) {
+        refresh.push(held.id);
+      }
+    }
+    return refresh;
+  }
+
+  async _refresh(ids) {
+    const { store } = this;
+    let gone;
+    try {
+      gone = await store.backend.refresh(ids, this.dataset);
+    } catch (error) {
+      store.logger.warn(`(${store.name}) cannot refresh expiry: ${error.code} ${error.message}`);
+      return;
+    }
+    // Lost with the data set, not deleted: the next round writes everything back.
+    if (gone === null) return;
+    for (const id of gone) {
+      const held = store.sessions.get(id);
+      // Changed here since, or being written: that write decides.
+      if (held === undefined || store.unwritten.has(held) || store.backend.isWriting(id)) continue;
+      store.logger.debug(`(${store.name}) ${id} was deleted or has expired in Redis; dropping it`);
+      store.forget(held);
+      this.recent.delete(held);
+    }
+  }
+}
+
+module.exports = { ChangeWriter };

@@ -1,0 +1,153 @@
+'use strict';
+
+const { RedisSessions } = require('../index.js');
+const { BackgroundWrites } = require('./background-writes');
+
+const UNAVAILABLE = 'ERR_REDIS_UNAVAILABLE';
+
+/**
+ * The backend of the Redis store: sessions under one key prefix on one Redis server, through
+ * the native `RedisSessions`. It implements the interface `CachedStore` documents. Every change
+ * runs in the order it was asked for; while Redis cannot be reached, every call fails at once
+ * with `ERR_REDIS_UNAVAILABLE` and the connection is re-established in the background.
+ */
+class RedisBackend {
+  /**
+   * @param {{ redisUrl: string, keyPrefix: string, commandTimeout: number,
+   *   connectTimeout: number, maxSessionBytes: number }} settings
+   */
+  constructor(settings) {
+    this.redis = new RedisSessions(
+      settings.redisUrl,
+      settings.keyPrefix,
+      settings.commandTimeout,
+      settings.connectTimeout,
+      settings.maxSessionBytes,
+    );
+    /** Called after each report of background writes has been settled. */
+    this.onWritesReported = () => {};
+    this.writes = new BackgroundWrites(this.redis, () => this.onWritesReported());
+    /** The last copy `load` returned, for `removeCorrupt` to delete only that copy. */
+    this.loaded = { id: undefined, json: null };
+  }
+
+  /** Whether Redis is reachable, as far as the last command and reconnection know. */
+  get available() {
+    return this.redis.available;
+  }
+
+  /** Connections made so far: a new number means the store reconnected. */
+  get connects() {
+    return this.redis.connects;
+  }
+
+  ids() {
+    return this.redis.ids();
+  }
+
+  load(id) {
+    this.loaded = { id, json: null };
+    const json = this.redis.load(id);
+    this.loaded.json = json;
+    return json;
+  }
+
+  /** The copy `load` just returned is what `removeCorrupt` will delete. */
+  rejectLoaded() {}
+
+  removeCorrupt(id) {
+    // null: the copy `load` refused itself, which the native side remembers.
+    return this.redis.removeCorrupt(id, this.loaded.id === id ? this.loaded.json : null);
+  }
+
+  saveNow(id, json) {
+    this.redis.import(id, json);
+  }
+
+  saveAllNow(ids, contents) {
+    return this.redis.writeNow(ids, contents);
+  }
+
+  queueWrites(ids, contents, settle) {
+    this.writes.queue(ids, contents, settle);
+  }
+
+  get writesPending() {
+    return this.writes.size;
+  }
+
+  isWriting(id) {
+    return this.writes.isPending(id);
+  }
+
+  whenWritten() {
+    return this.writes.whenIdle();
+  }
+
+  remove(id) {
+    return this.redis.remove(id);
+  }
+
+  removeLater(ids) {
+    return this.redis.removeLater(ids);
+  }
+
+  /** Nothing to release: Redis expires what no store holds by itself. */
+  release() {}
+
+  /**
+   * Redis deletes expired sessions by itself; a sweep drops their ids from the index. Resolves
+   * with the summary `CachedStore` logs.
+   */
+  async sweep() {
+    const summary = {
+      scanned: 0,
+      expired: 0,
+      removed: 0,
+      keptBusy: 0,
+      corrupt: [],
+      removedCorrupt: 0,
+      unreadable: [],
+      failed: [],
+      temporariesRemoved: 0,
+    };
+    try {
+      const pruned = await this.redis.prune();
+      Object.assign(summary, { scanned: pruned, expired: pruned, removed: pruned });
+    } catch (error) {
+      summary.unreadable.push({ id: '(index)', code: codeOf(error), message: error.message });
+    }
+    return summary;
+  }
+
+  /**
+   * Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone,
+   * or null (nothing done) when the data set is no longer the one of token `dataset`. Rejects
+   * (with `code`) when Redis cannot be reached.
+   */
+  refresh(ids, dataset) {
+    return this.redis.refresh(ids, dataset).catch(rethrowWithCode);
+  }
+
+  /**
+   * Writes the expiry policy when given one and resolves with the data set's token, which
+   * changes when Redis loses its data. Rejects (with `code`) when Redis cannot be reached.
+   */
+  check(policy) {
+    const { staleTimeout = null, maxToLive = null } = policy || {};
+    return this.redis.check(Boolean(policy), staleTimeout, maxToLive).catch(rethrowWithCode);
+  }
+}
+
+/** Native promise rejections carry the code at the start of their message. */
+function codeOf(error) {
+  const match = /^(E[A-Z_]+): /.exec(error.message);
+  return error.code && error.code !== 'GenericFailure' ? error.code : match ? match[1] : 'EIO';
+}
+
+function rethrowWithCode(error) {
+  error.code = codeOf(error);
+  throw error;
+}
+
+module.exports = { RedisBackend, UNAVAILABLE };

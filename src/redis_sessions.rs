@@ -1,0 +1,386 @@
+//! `RedisSessions`: the sessions of one key prefix on one Redis server, as the JavaScript
+//! store sees them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{AsyncTask, Utf16String};
+use napi::{Env, Result, Task};
+use napi_derive::napi;
+use session_core::redis_sessions::{wait_for, Reply};
+use session_core::{
+    session_file, RedisPolicy, RedisSessions as Sessions, RedisSettings, SessionId, StoreError,
+    WriteOp, WriteResult,
+};
+
+use crate::checks::session_text;
+use crate::errors::{throw, WriteFailure};
+use crate::session_directory::QueuedBatch;
+use crate::tasks::WriteReport;
+
+type Results = Vec<std::result::Result<WriteResult, StoreError>>;
+
+/// Writes handed to the writer whose report `writeQueued()` has not delivered yet, oldest first.
+struct Submitted {
+    tickets: Vec<f64>,
+    reply: Reply,
+}
+
+#[napi]
+pub struct RedisSessions {
+    sessions: Arc<Sessions>,
+    submitted: Arc<Mutex<VecDeque<Submitted>>>,
+    next_ticket: AtomicU64,
+    command_timeout: Duration,
+}
+
+fn id_of(id: &Utf16String) -> Option<SessionId> {
+    SessionId::from_utf16(id).ok()
+}
+
+fn failures_of(results: Results) -> Vec<WriteFailure> {
+    results
+        .iter()
+        .enumerate()
+        .filter_map(|(index, r)| r.as_ref().err().map(|e| WriteFailure::new(index, e)))
+        .collect()
+}
+
+#[napi]
+impl RedisSessions {
+    /// Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
+    /// server that cannot be reached yet is connected to in the background. A URL that cannot
+    /// be parsed throws a TypeError (`ERR_INVALID_REDIS_URL`).
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        url: String,
+        key_prefix: String,
+        command_timeout: f64,
+        connect_timeout: f64,
+        max_session_bytes: f64,
+    ) -> Result<Self> {
+        let command_timeout = Duration::from_millis(command_timeout as u64);
+        let settings = RedisSettings {
+            url,
+            key_prefix,
+            command_timeout,
+            connect_timeout: Duration::from_millis(connect_timeout as u64),
+            max_session_bytes: max_session_bytes as u64,
+        };
+        let sessions = Sessions::connect(settings).map_err(|e| throw(&env, e))?;
+        Ok(Self {
+            sessions: Arc::new(sessions),
+            submitted: Arc::default(),
+            next_ticket: AtomicU64::new(0),
+            command_timeout,
+        })
+    }
+
+    /// Whether the server is reachable, as far as the last command and reconnection know.
+    #[napi(getter)]
+    pub fn available(&self) -> bool {
+        self.sessions.is_available()
+    }
+
+    /// Connections made so far: a new number means the store reconnected.
+    #[napi(getter)]
+    pub fn connects(&self) -> f64 {
+        self.sessions.connects() as f64
+    }
+
+    /// The stored JSON, or null when there is none or the id cannot name a session. Throws with
+    /// `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`, `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
+    #[napi]
+    pub fn load(&self, env: Env, id: Utf16String) -> Result<Option<String>> {
+        let Some(id) = id_of(&id) else {
+            return Ok(None);
+        };
+        self.sessions.load(&id).map_err(|e| throw(&env, e))
+    }
+
+    /// Stores JSON from outside before returning, after checking that `load` accepts it
+    /// (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError.
+    #[napi]
+    pub fn import(&self, env: Env, id: Utf16String, contents: Utf16String) -> Result<()> {
+        SessionId::from_utf16(&id)
+            .map_err(StoreError::from)
+            .and_then(|id| {
+                let json = session_text(&contents)?;
+                session_file::parse_times(json.as_bytes()).map_err(StoreError::InvalidSession)?;
+                self.one(WriteOp::Save { id, json }).map(drop)
+            })
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// True when a stored session was deleted; throws when Redis cannot be reached.
+    #[napi]
+    pub fn remove(&self, env: Env, id: Utf16String) -> Result<bool> {
+        let Some(id) = id_of(&id) else {
+            return Ok(false);
+        };
+        match self.one(WriteOp::Remove { id }) {
+            Ok(WriteResult::Removed(removed)) => Ok(removed),
+            Ok(_) => Ok(false),
+            Err(e) => Err(throw(&env, e)),
+        }
+    }
+
+    /// Deletes a session found corrupt, only if it still holds what was found: `json` (loaded,
+    /// then refused by the session class), or else the value the last `load` of it refused.
+    #[napi]
+    pub fn remove_corrupt(&self, env: Env, id: Utf16String, json: Option<String>) -> Result<bool> {
+        let Some(id) = id_of(&id) else {
+            return Ok(false);
+        };
+        let Some(value) = json
+            .map(String::into_bytes)
+            .or_else(|| self.sessions.corrupt_copy(&id))
+        else {
+            return Ok(false);
+        };
+        match self.one(WriteOp::RemoveIfUnchanged { id, value }) {
+            Ok(result) => Ok(result == WriteResult::Removed(true)),
+            Err(e) => Err(throw(&env, e)),
+        }
+    }
+
+    /// Deletes sessions after every change asked for before; resolves with the failures, by
+    /// position. Ids that cannot name a session are skipped.
+    #[napi(ts_return_type = "Promise<Array<WriteFailure>>")]
+    pub fn remove_later(&self, ids: Vec<Utf16String>) -> AsyncTask<Awaiting<Vec<WriteFailure>>> {
+        let ops = ids
+            .iter()
+            .filter_map(id_of)
+            .map(|id| WriteOp::Remove { id })
+            .collect();
+        self.awaiting(ops, |results| Ok(failures_of(results)))
+    }
+
+    /// Hands writes to the writer at once, after every change asked for before. Returns the
+    /// ticket of each accepted item and the items refused for an id that cannot name a session;
+    /// each `writeQueued()` reports on the oldest writes handed over.
+    #[napi]
+    pub fn queue_writes(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> QueuedBatch {
+        let mut ops = Vec::with_capacity(ids.len());
+        let mut tickets = Vec::with_capacity(ids.len());
+        let mut refused = Vec::new();
+        for (index, (id, json)) in ids.iter().zip(contents).enumerate() {
+            match SessionId::from_utf16(id) {
+                Ok(id) => {
+                    ops.push(WriteOp::Save { id, json });
+                    let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
+                    tickets.push(ticket as f64);
+                }
+                Err(e) => refused.push(WriteFailure::new(index, &e.into())),
+            }
+        }
+        if !ops.is_empty() {
+            let reply = self.sessions.submit(ops);
+            self.submitted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(Submitted {
+                    tickets: tickets.clone(),
+                    reply,
+                });
+        }
+        QueuedBatch { tickets, refused }
+    }
+
+    /// Waits for the oldest writes handed over by `queueWrites` and reports on them by ticket.
+    #[napi(ts_return_type = "Promise<WriteReport>")]
+    pub fn write_queued(&self) -> AsyncTask<ReportTask> {
+        let next = self
+            .submitted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        AsyncTask::new(ReportTask {
+            next,
+            command_timeout: self.command_timeout,
+        })
+    }
+
+    /// Stores every item before returning (used at shutdown); returns the failures, by position.
+    #[napi]
+    pub fn write_now(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> Vec<WriteFailure> {
+        let mut positions = Vec::with_capacity(ids.len());
+        let mut ops = Vec::with_capacity(ids.len());
+        let mut failures = Vec::new();
+        for (index, (id, json)) in ids.iter().zip(contents).enumerate() {
+            match SessionId::from_utf16(id) {
+                Ok(id) => {
+                    positions.push(index);
+                    ops.push(WriteOp::Save { id, json });
+                }
+                Err(e) => failures.push(WriteFailure::new(index, &e.into())),
+            }
+        }
+        for failure in failures_of(self.sessions.write_now(ops)) {
+            let index = positions[failure.index as usize] as u32;
+            failures.push(WriteFailure { index, ..failure });
+        }
+        failures.sort_by_key(|f| f.index);
+        failures
+    }
+
+    /// Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone
+    /// (deleted or expired), or null, changing nothing, when the data set is no longer the one
+    /// of token `dataset` (lost). Rejects when Redis cannot be reached.
+    #[napi(ts_return_type = "Promise<Array<string> | null>")]
+    pub fn refresh(
+        &self,
+        ids: Vec<Utf16String>,
+        dataset: String,
+    ) -> AsyncTask<Awaiting<Option<Vec<String>>>> {
+        let ids = ids.iter().filter_map(id_of).collect();
+        self.awaiting(
+            vec![WriteOp::Refresh { ids, dataset }],
+            |mut results| match results.pop() {
+                Some(Ok(WriteResult::Gone(ids))) => Ok(ids),
+                Some(Err(e)) => Err(e),
+                _ => Ok(Some(Vec::new())),
+            },
+        )
+    }
+
+    /// Writes the expiry policy (when `hasPolicy`; limits of null or 0 are disabled) and resolves
+    /// with the data set's token, which changes when the data set is lost.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn check(
+        &self,
+        has_policy: bool,
+        stale_timeout: Option<f64>,
+        max_to_live: Option<f64>,
+    ) -> AsyncTask<Awaiting<String>> {
+        let policy = has_policy.then_some(RedisPolicy {
+            stale_timeout,
+            max_to_live,
+        });
+        self.awaiting(
+            vec![WriteOp::Check { policy }],
+            |mut results| match results.pop() {
+                Some(Ok(WriteResult::Dataset(token))) => Ok(token),
+                Some(Err(e)) => Err(e),
+                _ => Err(StoreError::Redis("no reply to the check".into())),
+            },
+        )
+    }
+
+    /// Every stored id, from the index.
+    #[napi]
+    pub fn ids(&self, env: Env) -> Result<Vec<String>> {
+        self.sessions.ids().map_err(|e| throw(&env, e))
+    }
+
+    /// Drops expired ids from the index; resolves with how many.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn prune(&self) -> AsyncTask<PruneTask> {
+        AsyncTask::new(PruneTask {
+            sessions: self.sessions.clone(),
+        })
+    }
+}
+
+impl RedisSessions {
+    fn one(&self, op: WriteOp) -> std::result::Result<WriteResult, StoreError> {
+        let mut results = self.sessions.write_now(vec![op]);
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Redis("no reply".into())))
+    }
+
+    fn awaiting<T>(
+        &self,
+        ops: Vec<WriteOp>,
+        finish: fn(Results) -> std::result::Result<T, StoreError>,
+    ) -> AsyncTask<Awaiting<T>>
+    where
+        Awaiting<T>: Task,
+    {
+        let count = ops.len();
+        AsyncTask::new(Awaiting {
+            reply: self.sessions.submit(ops),
+            count,
+            command_timeout: self.command_timeout,
+            finish,
+        })
+    }
+}
+
+/// Waits, off the JavaScript thread, for the writer's reply to some changes.
+pub struct Awaiting<T> {
+    reply: Reply,
+    count: usize,
+    command_timeout: Duration,
+    finish: fn(Results) -> std::result::Result<T, StoreError>,
+}
+
+impl<T: napi::bindgen_prelude::ToNapiValue + napi::bindgen_prelude::TypeName + Send + 'static> Task
+    for Awaiting<T>
+{
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> Result<T> {
+        let results = wait_for(&self.reply, self.count, self.command_timeout);
+        (self.finish)(results).map_err(|e| {
+            napi::Error::new(napi::Status::GenericFailure, format!("{}: {e}", e.code()))
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> Result<T> {
+        Ok(output)
+    }
+}
+
+/// The report of the oldest writes handed over, by ticket, as the directory's write queue gives.
+pub struct ReportTask {
+    next: Option<Submitted>,
+    command_timeout: Duration,
+}
+
+impl Task for ReportTask {
+    type Output = WriteReport;
+    type JsValue = WriteReport;
+
+    fn compute(&mut self) -> Result<WriteReport> {
+        let Some(Submitted { tickets, reply }) = self.next.take() else {
+            return Ok(WriteReport {
+                tickets: Vec::new(),
+                failures: Vec::new(),
+            });
+        };
+        let results = wait_for(&reply, tickets.len(), self.command_timeout);
+        Ok(WriteReport {
+            tickets,
+            failures: failures_of(results),
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, report: WriteReport) -> Result<WriteReport> {
+        Ok(report)
+    }
+}
+
+pub struct PruneTask {
+    sessions: Arc<Sessions>,
+}
+
+impl Task for PruneTask {
+    type Output = f64;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> Result<f64> {
+        self.sessions.prune().map(|n| n as f64).map_err(|e| {
+            napi::Error::new(napi::Status::GenericFailure, format!("{}: {e}", e.code()))
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, pruned: f64) -> Result<f64> {
+        Ok(pruned)
+    }
+}
