@@ -33,6 +33,8 @@ export declare class RedisSessions {
   constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number)
   /** Whether the server is reachable, as far as the last command and reconnection know. */
   get available(): boolean
+  /** Drops the connection and stops reconnecting; every call fails from then on. */
+  close(): void
   /** Connections made so far: a new number means the store reconnected. */
   get connects(): number
   /**

@@ -3,8 +3,9 @@
 const http = require('http');
 const net = require('net');
 const { Proxy } = require('testcafe-hammerhead');
-const { RammerheadSessionFileCache } = require('..');
+const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 function freePort() {
@@ -35,17 +36,21 @@ function startSite() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function startProxy(saveDirectory) {
+async function startProxy(saveDirectory, makeStore = fileCache) {
   const [port1, port2] = [await freePort(), await freePort()];
   const proxy = new Proxy();
   proxy.start({ hostname: '127.0.0.1', port1, port2 });
-  const store = new RammerheadSessionFileCache({
+  const store = makeStore(saveDirectory);
+  store.attachToProxy(proxy);
+  return { proxy, store, base: `http://127.0.0.1:${port1}` };
+}
+
+function fileCache(saveDirectory) {
+  return new RammerheadSessionFileCache({
     saveDirectory,
     sessionClass: HammerheadSession,
     staleCleanupOptions: null,
   });
-  store.attachToProxy(proxy);
-  return { proxy, store, base: `http://127.0.0.1:${port1}` };
 }
 
 test('cookies set through a hammerhead proxy survive close() and a new store', async () => {
@@ -73,5 +78,39 @@ test('cookies set through a hammerhead proxy survive close() and a new store', a
     second.proxy.close();
     second.store.close();
     site.close();
+  }
+});
+
+test('cookies set through a proxy on one Redis store reach a proxy on another, while both run', async () => {
+  const redis = await RedisServer.start();
+  const site = await startSite();
+  const target = `http://127.0.0.1:${site.address().port}`;
+  const onRedis = () =>
+    new RammerheadSessionRedisStore({
+      redisUrl: redis.url,
+      keyPrefix: 'proxies:',
+      sessionClass: HammerheadSession,
+      staleCleanupOptions: null,
+    });
+  const first = await startProxy(null, onRedis);
+  const second = await startProxy(null, onRedis);
+  try {
+    first.store.add('shared');
+    await first.store.whenWritten();
+    const loggedIn = await h.fetchText(`${first.base}/shared/${target}/login`);
+    expect(loggedIn.body).toContain('logged in');
+    // Within a round the change is in Redis, and the other host loads it from there.
+    await first.store.writeChanges();
+    await first.store.whenWritten();
+    const whoami = await h.fetchText(`${second.base}/shared/${target}/whoami`);
+    expect(whoami.body).toContain('user=alice');
+    expect(whoami.body).toContain('theme=dark');
+  } finally {
+    for (const { proxy, store } of [first, second]) {
+      proxy.close();
+      store.close();
+    }
+    site.close();
+    await redis.close();
   }
 });

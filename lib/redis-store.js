@@ -68,10 +68,15 @@ class RammerheadSessionRedisStore extends CachedStore {
     return this.changes.run();
   }
 
-  /** Stops the timers and stores every changed session before returning; see CachedStore. */
+  /**
+   * Stops the timers and stores every changed session before returning, then disconnects; see
+   * CachedStore. When some cannot be stored it throws and stays connected, so that a later
+   * `close()` can store them.
+   */
   close() {
     clearInterval(this.changeTimer);
     super.close();
+    this.backend.close();
   }
 
   /** Also: `available` (Redis reachable) and `connects` (connections made so far). */

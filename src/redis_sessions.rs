@@ -85,6 +85,12 @@ impl RedisSessions {
         self.sessions.is_available()
     }
 
+    /// Drops the connection and stops reconnecting; every call fails from then on.
+    #[napi]
+    pub fn close(&self) {
+        self.sessions.close();
+    }
+
     /// Connections made so far: a new number means the store reconnected.
     #[napi(getter)]
     pub fn connects(&self) -> f64 {

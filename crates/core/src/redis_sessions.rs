@@ -97,6 +97,8 @@ struct Link {
     current: Mutex<Option<(u64, MultiplexedConnection)>>,
     last_error: Mutex<String>,
     reconnecting: AtomicBool,
+    /// Set by `close`: no connection is made any more.
+    closed: AtomicBool,
     /// Connections made so far; each one numbers the connection it made.
     connects: AtomicU64,
 }
@@ -126,6 +128,9 @@ impl Link {
     }
 
     fn connected(&self, connection: MultiplexedConnection) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
         let number = self.connects.fetch_add(1, Ordering::SeqCst) + 1;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((number, connection));
     }
@@ -151,6 +156,9 @@ impl Link {
         runtime.spawn(async move {
             loop {
                 tokio::time::sleep(RECONNECT_INTERVAL).await;
+                if link.closed.load(Ordering::SeqCst) {
+                    return;
+                }
                 match link.connect().await {
                     Ok(connection) => {
                         link.connected(connection);
@@ -247,6 +255,7 @@ impl RedisSessions {
             current: Mutex::new(None),
             last_error: Mutex::new("not connected yet".into()),
             reconnecting: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             connects: AtomicU64::new(0),
         });
         match runtime.block_on(link.connect()) {
@@ -276,6 +285,14 @@ impl RedisSessions {
     /// Whether the server is reachable, as far as the last command and reconnection know.
     pub fn is_available(&self) -> bool {
         self.shared.link.connection().is_ok()
+    }
+
+    /// Drops the connection and stops reconnecting; every call fails from now on.
+    pub fn close(&self) {
+        let link = &self.shared.link;
+        link.closed.store(true, Ordering::SeqCst);
+        *link.last_error.lock().unwrap_or_else(|p| p.into_inner()) = "the store is closed".into();
+        *link.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Connections made so far: a new number means the store reconnected.
@@ -397,6 +414,9 @@ impl RedisSessions {
 
     /// Runs changes now, in order after those submitted before.
     pub fn write_now(&self, ops: Vec<WriteOp>) -> Vec<Result<WriteResult, StoreError>> {
+        if ops.is_empty() {
+            return Vec::new();
+        }
         let count = ops.len();
         let reply = self.submit(ops);
         self.wait(&reply, count)

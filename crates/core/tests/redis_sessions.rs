@@ -285,6 +285,20 @@ fn an_unreachable_server_fails_fast_and_is_reconnected() {
 }
 
 #[test]
+fn a_closed_store_neither_serves_nor_reconnects() {
+    let mut server = Server::start();
+    let store = sessions(&server, "t:");
+    store.close();
+    assert_eq!(
+        store.load(&id("x")).unwrap_err().code(),
+        "ERR_REDIS_UNAVAILABLE"
+    );
+    server.restart();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(!store.is_available());
+}
+
+#[test]
 fn a_store_can_start_before_its_server() {
     let mut server = Server::start();
     server.stop();

@@ -1,0 +1,328 @@
+'use strict';
+
+// What only the Redis store does, against a real redis-server (see redis-server.js).
+const { execFile } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const { RammerheadSessionRedisStore } = require('..');
+const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
+const HammerheadSession = require('../demo/hammerhead-session');
+
+const GOOD_JSON = fs.readFileSync(
+  path.join(h.GOOD, `${h.GOOD_IDS.cookiesAndLocalStorage}.rhfsession`),
+  'utf8',
+);
+
+let redis;
+let prefixes = 0;
+let opened = [];
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(() => redis.close());
+afterEach(async () => {
+  // A test may leave the server stopped; the next one needs it.
+  if (!redis.child) await redis.restart();
+  for (const store of opened) {
+    try {
+      store.close();
+    } catch {
+      // what a test left unsaved on purpose
+    }
+  }
+  opened = [];
+});
+
+/** A store on the test server under a prefix of its own (or the one given). */
+function open(options = {}) {
+  const store = new RammerheadSessionRedisStore({
+    redisUrl: redis.url,
+    keyPrefix: `t${++prefixes}:`,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+    logger: h.recordingLogger(),
+    commandTimeout: 300,
+    connectTimeout: 300,
+    ...options,
+  });
+  opened.push(store);
+  return store;
+}
+
+const stored = (store, id) => redis.cli('GET', `${store.keyPrefix}session:${id}`);
+
+/** A cookie set as a site's response would set it. */
+function setCookie(session, cookie) {
+  session.cookies.setByServer('http://site.test/', [cookie]);
+}
+
+describe('options', () => {
+  test('rammerhead’s FileCache options are accepted; saveDirectory is ignored, said at debug level', () => {
+    const store = open({
+      saveDirectory: '/nonexistent/sessions',
+      cacheTimeout: 1000 * 60 * 20,
+      cacheCheckInterval: 1000 * 60 * 10,
+      deleteUnused: true,
+      deleteCorruptedSessions: true,
+    });
+    expect(store.logger.lines.debug.join('\n')).toContain('saveDirectory');
+    expect(store.keyPrefix).toMatch(/^t\d+:$/);
+    expect(store.writeInterval).toBe(1000);
+  });
+
+  test('the URL defaults to REDIS_URL, and its password is never shown', () => {
+    const previous = process.env.REDIS_URL;
+    process.env.REDIS_URL = redis.url.replace('redis://', 'redis://:secret@');
+    try {
+      const store = open({ redisUrl: undefined });
+      expect(store.redisUrl).toContain(`:${redis.port}`);
+      expect(store.redisUrl).not.toContain('secret');
+    } finally {
+      if (previous === undefined) delete process.env.REDIS_URL;
+      else process.env.REDIS_URL = previous;
+    }
+  });
+
+  test('a URL that cannot be parsed is a TypeError with a code', () => {
+    const error = h.expectTypeError(() => open({ redisUrl: 'http://nope' }));
+    expect(error.code).toBe('ERR_INVALID_REDIS_URL');
+    h.expectTypeError(() => open({ keyPrefix: '' }), 'keyPrefix');
+    h.expectTypeError(() => open({ commandTimeout: 0 }), 'commandTimeout');
+  });
+});
+
+describe('what Redis holds', () => {
+  test('the stored value is exactly serializeSession(), and addSerializedSession stores before returning', () => {
+    const store = open();
+    store.addSerializedSession('imported', GOOD_JSON);
+    expect(stored(store, 'imported')).toBe(GOOD_JSON);
+    const session = store.get('imported');
+    expect(session.serializeSession()).not.toBe(GOOD_JSON); // lastUsed moved
+  });
+
+  test('add is visible to another store once whenWritten() resolves', async () => {
+    const a = open();
+    const b = open({ keyPrefix: a.keyPrefix });
+    const session = a.add('fresh');
+    await a.whenWritten();
+    expect(JSON.parse(stored(a, 'fresh')).data.createdAt).toBe(session.createdAt);
+    expect(b.get('fresh')).toBeDefined();
+    expect(b.keys()).toEqual(['fresh']);
+  });
+
+  test('keys() reads the index, never scanning the database', () => {
+    const store = open();
+    for (let i = 0; i < 50; i++) store.addSerializedSession(`s${i}`, GOOD_JSON);
+    redis.cli('CONFIG', 'RESETSTAT');
+    expect(store.keys()).toHaveLength(50);
+    const stats = redis.cli('INFO', 'commandstats');
+    expect(stats).not.toMatch(/cmdstat_(scan|keys):/);
+  });
+
+  test('a changed session is stored within a round; an unchanged one is not written', async () => {
+    const store = open();
+    store.addSerializedSession('changed', GOOD_JSON);
+    store.addSerializedSession('unchanged', GOOD_JSON);
+    setCookie(store.get('changed'), 'fresh=1; Path=/');
+    store.get('unchanged');
+    await store.writeChanges();
+    await store.whenWritten();
+    expect(stored(store, 'changed')).toContain('fresh');
+    expect(stored(store, 'unchanged')).toBe(GOOD_JSON);
+    expect(store.stats()).toMatchObject({ unwritten: 0, writesPending: 0 });
+  });
+
+  test('an unchanged session leaves memory without a write; a changed one is written first', async () => {
+    const store = open({ cacheTimeout: 1 });
+    store.addSerializedSession('unchanged', GOOD_JSON);
+    store.addSerializedSession('changed', GOOD_JSON);
+    store.get('unchanged');
+    setCookie(store.get('changed'), 'late=1; Path=/');
+    const later = Date.now() + 1000;
+    jest.spyOn(Date, 'now').mockImplementation(() => later);
+    try {
+      await store.checkCache();
+    } finally {
+      Date.now.mockRestore();
+    }
+    expect(store.cachedSessions.size).toBe(0);
+    expect(stored(store, 'unchanged')).toBe(GOOD_JSON);
+    expect(stored(store, 'changed')).toContain('late');
+  });
+
+  test('close() stores what changed and leaves the rest as stored', () => {
+    const store = open();
+    store.addSerializedSession('a', GOOD_JSON);
+    store.addSerializedSession('b', GOOD_JSON);
+    setCookie(store.get('a'), 'closing=1; Path=/');
+    store.get('b');
+    store.close();
+    expect(stored(store, 'a')).toContain('closing');
+    expect(stored(store, 'b')).toBe(GOOD_JSON);
+  });
+
+  test('a session deleted by another store leaves this one’s memory at the next round', async () => {
+    const a = open();
+    const b = open({ keyPrefix: a.keyPrefix });
+    a.addSerializedSession('shared', GOOD_JSON);
+    expect(b.get('shared')).toBeDefined();
+    expect(a.delete('shared')).toBe(true);
+    await b.writeChanges();
+    expect(b.cachedSessions.has('shared')).toBe(false);
+    expect(b.get('shared')).toBeUndefined();
+  });
+
+  test('a corrupt value is not a session, and is deleted only as found', () => {
+    const store = open();
+    redis.cli('SET', `${store.keyPrefix}session:bad`, '{"data":1}');
+    expect(store.has('bad')).toBe(false);
+    expect(store.get('bad')).toBeUndefined();
+    expect(stored(store, 'bad')).toBe('');
+    expect(store.logger.lines.warn.join('\n')).toContain('corrupt');
+  });
+});
+
+describe('expiry', () => {
+  test('staleTimeout becomes key expiry, which stores without a policy (cluster workers) follow', async () => {
+    const master = open({
+      staleCleanupOptions: { staleTimeout: 400, maxToLive: null, staleCheckInterval: 1000 },
+    });
+    await master.writeChanges();
+    const worker = open({ keyPrefix: master.keyPrefix, staleCleanupOptions: null });
+    worker.addSerializedSession('w', GOOD_JSON);
+    const ttl = Number(redis.cli('PTTL', `${master.keyPrefix}session:w`));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(400);
+    await h.until(() => redis.cli('EXISTS', `${master.keyPrefix}session:w`) === '0');
+    worker.cachedSessions.clear();
+    const other = open({ keyPrefix: master.keyPrefix });
+    expect(other.get('w')).toBeUndefined();
+    expect(other.keys()).toEqual([]);
+  });
+
+  test('a session in use has its expiry refreshed in rounds, not per request', async () => {
+    const store = open({
+      staleCleanupOptions: { staleTimeout: 60000, maxToLive: null, staleCheckInterval: 100000 },
+    });
+    await store.writeChanges();
+    store.addSerializedSession('used', GOOD_JSON);
+    store.get('used'); // loaded: one round trip
+    redis.cli('PEXPIRE', `${store.keyPrefix}session:used`, '30000');
+    redis.cli('CONFIG', 'RESETSTAT');
+    for (let i = 0; i < 100; i++) store.get('used');
+    expect(redis.cli('INFO', 'commandstats')).not.toMatch(/cmdstat_(evalsha|pexpire)/);
+    await store.writeChanges();
+    expect(Number(redis.cli('PTTL', `${store.keyPrefix}session:used`))).toBeGreaterThan(30000);
+  });
+});
+
+describe('when Redis is down', () => {
+  test('held sessions keep working, others are undefined, nothing throws, changes are stored once it is back', async () => {
+    const store = open();
+    store.addSerializedSession('held', GOOD_JSON);
+    const held = store.get('held');
+    // Stored, but not held by this store.
+    open({ keyPrefix: store.keyPrefix }).addSerializedSession('elsewhere', GOOD_JSON);
+    await redis.stop();
+    expect(store.get('held')).toBe(held);
+    expect(store.get('elsewhere')).toBeUndefined();
+    expect(store.stats().available).toBe(false);
+    expect(store.get('elsewhere')).toBeUndefined();
+    expect(store.has('elsewhere')).toBe(false);
+    expect(store.delete('elsewhere')).toBe(false);
+    setCookie(held, 'offline=1; Path=/');
+    expect(() => store.addSerializedSession('new', GOOD_JSON)).not.toThrow();
+    expect(store.stats().keptInMemory).toBe(1);
+    expect(store.get('new')).toBeDefined();
+    await store.writeChanges();
+
+    await redis.restart();
+    await h.until(() => store.stats().available);
+    await store.writeChanges();
+    await store.whenWritten();
+    // Restarted empty: every session held here is written back, with its changes.
+    expect(stored(store, 'held')).toContain('offline');
+    expect(JSON.parse(stored(store, 'new')).data).toEqual(
+      expect.objectContaining({ createdAt: JSON.parse(GOOD_JSON).data.createdAt }),
+    );
+    expect(store.stats().unwritten).toBe(0);
+  });
+
+  test('a store starts while Redis is down, and works once it is up', async () => {
+    await redis.stop();
+    const store = open();
+    expect(store.stats().available).toBe(false);
+    expect(store.get('x')).toBeUndefined();
+    const session = store.add('early');
+    await redis.restart();
+    await h.until(() => store.stats().available);
+    await store.writeChanges();
+    await store.whenWritten();
+    expect(JSON.parse(stored(store, 'early')).data.createdAt).toBe(session.createdAt);
+  });
+
+  test('close() while Redis is down throws one error listing what it could not store', async () => {
+    const store = open();
+    store.addSerializedSession('a', GOOD_JSON);
+    setCookie(store.get('a'), 'unsaved=1; Path=/');
+    await redis.stop();
+    store.get('missing');
+    let error;
+    try {
+      store.close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error.code).toBe('ERR_SESSIONS_NOT_SAVED');
+    expect(error.failures.map((f) => [f.id, f.code])).toEqual([['a', 'ERR_REDIS_UNAVAILABLE']]);
+  });
+
+  test('with persistence, a restart loses nothing and rewrites nothing', async () => {
+    const durable = await RedisServer.start({ persistence: true });
+    try {
+      const store = open({ redisUrl: durable.url });
+      store.addSerializedSession('kept', GOOD_JSON);
+      store.get('kept');
+      await durable.restart();
+      await h.until(() => {
+        store.get('gone-' + Math.random()); // finds out that the connection dropped
+        return store.stats().connects > 1 && store.stats().available;
+      });
+      await store.writeChanges();
+      await store.whenWritten();
+      expect(durable.cli('GET', `${store.keyPrefix}session:kept`)).toBe(GOOD_JSON);
+      store.close();
+      opened = opened.filter((s) => s !== store);
+    } finally {
+      await durable.close();
+    }
+  });
+});
+
+test('two processes on one Redis: one creates, the other serves at once', async () => {
+  const store = open();
+  const child = `
+    const { RammerheadSessionRedisStore } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const store = new RammerheadSessionRedisStore({
+      redisUrl: ${JSON.stringify(redis.url)}, keyPrefix: ${JSON.stringify(store.keyPrefix)},
+      sessionClass: require(${JSON.stringify(path.join(__dirname, '..', 'demo', 'hammerhead-session'))}),
+      staleCleanupOptions: null,
+    });
+    store.addSerializedSession('from-child', process.argv[1]);
+    // Seen by the parent while this process still runs.
+    process.stdout.write('stored\\n');
+    process.stdin.once('data', () => { store.close(); process.exit(0); });
+  `;
+  const proc = execFile(process.execPath, ['-e', child, GOOD_JSON]);
+  await new Promise((resolve) => proc.stdout.once('data', resolve));
+  try {
+    const session = store.get('from-child');
+    expect(session).toBeDefined();
+    expect(session.data.localStorage).toEqual(JSON.parse(GOOD_JSON).data.localStorage);
+  } finally {
+    proc.stdin.end('done\n');
+    await new Promise((resolve) => proc.once('exit', resolve));
+  }
+});
