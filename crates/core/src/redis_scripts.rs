@@ -6,9 +6,11 @@
 //! - `P index`: a sorted set of the ids, scored by the time their key expires (`+inf`: never),
 //!   so listing sessions never scans the database;
 //! - `P deadlines`: a sorted set of the time each session reaches `maxToLive`;
-//! - `P policy`: a hash with the expiry policy (`staleTimeout`, `maxToLive`, in milliseconds),
-//!   written by the stores that have one and read by every script, so that stores without one
-//!   (rammerhead's cluster workers) still store sessions that expire;
+//! - `P policy`: a hash with the expiry policy (`staleTimeout`, `maxToLive`, in milliseconds,
+//!   and `set`, present whenever the hash is), written by the stores that have one and read by
+//!   every script, so that stores without one (rammerhead's cluster workers) still store
+//!   sessions that expire. Each store also passes the last policy it saw, used while the hash is
+//!   missing (a server restarted empty, before a store with a policy has written it again);
 //! - `P dataset`: a random token; a new token means the data set was lost (a server restarted
 //!   empty), and every host then writes back the sessions it holds.
 //!
@@ -43,7 +45,8 @@ impl Keys {
 }
 
 /// Shared by the scripts that give a key its expiry. KEYS[1] index, KEYS[2] deadlines,
-/// KEYS[3] policy.
+/// KEYS[3] policy; ARGV[1] and ARGV[2] the policy the caller last saw ('' for no limit), used
+/// while the policy hash is missing.
 const EXPIRY: &str = r"
 local function now_ms()
   local t = redis.call('TIME')
@@ -51,7 +54,8 @@ local function now_ms()
 end
 -- When the session `id` expires (nil: never); `age` is how long ago it was created.
 local function expires_at(now, id, age)
-  local policy = redis.call('HMGET', KEYS[3], 'staleTimeout', 'maxToLive')
+  local policy = redis.call('HMGET', KEYS[3], 'staleTimeout', 'maxToLive', 'set')
+  if not policy[3] then policy = { ARGV[1], ARGV[2] } end
   local stale, max_to_live = tonumber(policy[1]), tonumber(policy[2])
   local at = nil
   if stale then at = now + stale end
@@ -88,25 +92,25 @@ local function expire(key, now, id, age)
 end
 ";
 
-/// Stores a session. KEYS[4] its key; ARGV id, JSON, age in ms. Returns 1, or 0 when the
+/// Stores a session. KEYS[4] its key; ARGV[3..5] id, JSON, age in ms. Returns 1, or 0 when the
 /// session had expired already (nothing is stored).
 const SAVE: &str = r"
 local now = now_ms()
-redis.call('SET', KEYS[4], ARGV[2])
-if expire(KEYS[4], now, ARGV[1], tonumber(ARGV[3])) then return 1 end
+redis.call('SET', KEYS[4], ARGV[4])
+if expire(KEYS[4], now, ARGV[3], tonumber(ARGV[5])) then return 1 end
 return 0
 ";
 
 /// Refreshes the expiry of sessions in use. KEYS[4] the dataset key, KEYS[5..] their keys;
-/// ARGV[1] the data set's token as the caller knows it, ARGV[2..] the ids. Returns the ids whose
+/// ARGV[3] the data set's token as the caller knows it, ARGV[4..] the ids. Returns the ids whose
 /// key is gone (deleted, or expired), or nil, changing nothing, when the data set is not the one
 /// the caller knows: a server restarted empty has lost the keys, not deleted them.
 const REFRESH: &str = r"
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then return nil end
+if redis.call('GET', KEYS[4]) ~= ARGV[3] then return nil end
 local now = now_ms()
 local gone = {}
-for i = 2, #ARGV do
-  local id, key = ARGV[i], KEYS[i + 3]
+for i = 4, #ARGV do
+  local id, key = ARGV[i], KEYS[i + 1]
   if redis.call('EXISTS', key) == 1 then
     expire(key, now, id, 0)
   else
@@ -118,14 +122,14 @@ end
 return gone
 ";
 
-/// Deletes a session. KEYS[4] its key; ARGV[1] its id. Returns 1 when a key was deleted.
+/// Deletes a session. KEYS[4] its key; ARGV[3] its id. Returns 1 when a key was deleted.
 const REMOVE: &str = r"
-return forget(KEYS[4], ARGV[1])
+return forget(KEYS[4], ARGV[3])
 ";
 
-/// Deletes a session only if it still holds ARGV[2] (a copy found corrupt).
+/// Deletes a session only if it still holds ARGV[4] (a copy found corrupt).
 const REMOVE_IF_UNCHANGED: &str = r"
-if redis.call('GET', KEYS[4]) == ARGV[2] then return forget(KEYS[4], ARGV[1]) end
+if redis.call('GET', KEYS[4]) == ARGV[4] then return forget(KEYS[4], ARGV[3]) end
 return 0
 ";
 
@@ -147,10 +151,20 @@ if len > tonumber(ARGV[1]) then return len end
 return redis.call('GET', KEYS[1])
 ";
 
-/// The data set's token, set to ARGV[1] when there is none. KEYS[1] the dataset key.
-const DATASET: &str = r"
+/// The data set's token (set to ARGV[1] when there is none) and the policy. KEYS[1] the dataset
+/// key, KEYS[2] the policy; ARGV[2] 'own' writes the policy ARGV[3], ARGV[4] ('' for no limit),
+/// 'restore' writes it only if the hash is missing, '' leaves it. Returns { token, staleTimeout,
+/// maxToLive, set }, '' for what is missing.
+const CHECK: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
-return redis.call('GET', KEYS[1])
+if ARGV[2] == 'own' or (ARGV[2] == 'restore' and redis.call('EXISTS', KEYS[2]) == 0) then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'set', '1')
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'staleTimeout', ARGV[3]) end
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'maxToLive', ARGV[4]) end
+end
+local policy = redis.call('HMGET', KEYS[2], 'staleTimeout', 'maxToLive', 'set')
+return { redis.call('GET', KEYS[1]), policy[1] or '', policy[2] or '', policy[3] or '' }
 ";
 
 /// Every script the store runs, compiled once.
@@ -161,7 +175,7 @@ pub struct Scripts {
     pub remove_if_unchanged: Script,
     pub prune: Script,
     pub load: Script,
-    pub dataset: Script,
+    pub check: Script,
 }
 
 impl Scripts {
@@ -174,18 +188,19 @@ impl Scripts {
             remove_if_unchanged: with_expiry(REMOVE_IF_UNCHANGED),
             prune: with_expiry(PRUNE),
             load: Script::new(LOAD),
-            dataset: Script::new(DATASET),
+            check: Script::new(CHECK),
         }
     }
 
     /// The scripts a pipeline of writes may run: it loads them first, since a server restarted
     /// since they were last run has forgotten them.
-    pub fn for_writes(&self) -> [&Script; 4] {
+    pub fn for_writes(&self) -> [&Script; 5] {
         [
             &self.save,
             &self.refresh,
             &self.remove,
             &self.remove_if_unchanged,
+            &self.check,
         ]
     }
 }

@@ -65,7 +65,8 @@ pub enum WriteOp {
         ids: Vec<SessionId>,
         dataset: String,
     },
-    /// Writes the policy, if any, and reads the data set's token (setting it if there is none).
+    /// Writes the store's own policy, if any (else restores the last one seen if Redis has
+    /// none), and reads the data set's token (setting it if there is none).
     Check {
         policy: Option<RedisPolicy>,
     },
@@ -189,6 +190,8 @@ struct Shared {
     scripts: Scripts,
     settings: RedisSettings,
     handle: tokio::runtime::Handle,
+    /// The policy last seen in Redis, or written there by this store.
+    policy: Mutex<Option<RedisPolicy>>,
 }
 
 impl Shared {
@@ -271,6 +274,7 @@ impl RedisSessions {
             scripts: Scripts::new(),
             settings,
             handle: runtime.handle().clone(),
+            policy: Mutex::new(None),
         });
         let (writer, jobs) = mpsc::unbounded_channel();
         runtime.spawn(write_in_order(shared.clone(), jobs));
@@ -488,6 +492,8 @@ fn host_now() -> f64 {
 async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResult, StoreError>> {
     let keys = &shared.keys;
     let scripts = &shared.scripts;
+    let known = *shared.policy.lock().unwrap_or_else(|p| p.into_inner());
+    let expiry_keys = |script| expiry_invocation(script, keys, known);
     let mut invocations = Vec::with_capacity(ops.len());
     for op in ops {
         let invocation = match op {
@@ -496,7 +502,7 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
                     .ok()
                     .and_then(|t| t.created_at)
                     .map_or(0.0, |created| (host_now() - created).max(0.0));
-                let mut i = expiry_keys(&scripts.save, keys);
+                let mut i = expiry_keys(&scripts.save);
                 i.key(keys.session(id.as_str()))
                     .arg(id.as_str())
                     .arg(json.as_str())
@@ -504,19 +510,19 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
                 i
             }
             WriteOp::Remove { id } => {
-                let mut i = expiry_keys(&scripts.remove, keys);
+                let mut i = expiry_keys(&scripts.remove);
                 i.key(keys.session(id.as_str())).arg(id.as_str());
                 i
             }
             WriteOp::RemoveIfUnchanged { id, value } => {
-                let mut i = expiry_keys(&scripts.remove_if_unchanged, keys);
+                let mut i = expiry_keys(&scripts.remove_if_unchanged);
                 i.key(keys.session(id.as_str()))
                     .arg(id.as_str())
                     .arg(value.as_slice());
                 i
             }
             WriteOp::Refresh { ids, dataset } => {
-                let mut i = expiry_keys(&scripts.refresh, keys);
+                let mut i = expiry_keys(&scripts.refresh);
                 i.key(&keys.dataset).arg(dataset.as_str());
                 for id in ids {
                     i.key(keys.session(id.as_str()));
@@ -526,21 +532,25 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
                 }
                 i
             }
-            WriteOp::Check { .. } => {
-                let mut i = scripts.dataset.prepare_invoke();
-                i.key(&keys.dataset).arg(format!("{:016x}", random_token()));
+            WriteOp::Check { policy } => {
+                let (mode, policy) = match (policy, known) {
+                    (Some(own), _) => ("own", Some(*own)),
+                    (None, Some(seen)) => ("restore", Some(seen)),
+                    (None, None) => ("", None),
+                };
+                let (stale, max_to_live) = limit_args(policy);
+                let mut i = scripts.check.prepare_invoke();
+                i.key(&keys.dataset)
+                    .key(&keys.policy)
+                    .arg(format!("{:016x}", random_token()))
+                    .arg(mode)
+                    .arg(stale)
+                    .arg(max_to_live);
                 i
             }
         };
         invocations.push(invocation);
     }
-    let policies: Vec<_> = ops
-        .iter()
-        .filter_map(|op| match op {
-            WriteOp::Check { policy: Some(p) } => Some(*p),
-            _ => None,
-        })
-        .collect();
     let shared_for_pipe = shared.clone();
     let reply = shared
         .run(move |mut connection| {
@@ -548,10 +558,6 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
             pipe.ignore_errors();
             for script in shared_for_pipe.scripts.for_writes() {
                 pipe.load_script(script).ignore();
-            }
-            pipe.load_script(&shared_for_pipe.scripts.dataset).ignore();
-            for policy in policies {
-                policy_commands(&mut pipe, &shared_for_pipe.keys.policy, policy);
             }
             for invocation in &invocations {
                 pipe.invoke_script(invocation);
@@ -566,41 +572,45 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
         Ok(replies) => replies,
         Err(e) => return ops.iter().map(|_| Err(e.for_each_item())).collect(),
     };
-    // The policy commands come first; their replies do not matter to any op.
-    let skip = replies.len().saturating_sub(ops.len());
     ops.iter()
-        .zip(replies.into_iter().skip(skip))
+        .zip(replies)
         .map(|(op, reply)| {
             let value = reply.map_err(|e| StoreError::Redis(e.to_string()))?;
-            read_result(op, value)
+            read_result(shared, op, value)
         })
         .collect()
 }
 
-/// An invocation with the three keys every expiry-aware script takes first.
-fn expiry_keys<'a>(script: &'a redis::Script, keys: &Keys) -> redis::ScriptInvocation<'a> {
+/// An invocation with what every expiry-aware script takes first: three keys, and the policy
+/// to apply while Redis has none.
+fn expiry_invocation<'a>(
+    script: &'a redis::Script,
+    keys: &Keys,
+    known: Option<RedisPolicy>,
+) -> redis::ScriptInvocation<'a> {
+    let (stale, max_to_live) = limit_args(known);
     let mut invocation = script.prepare_invoke();
     invocation
         .key(&keys.index)
         .key(&keys.deadlines)
-        .key(&keys.policy);
+        .key(&keys.policy)
+        .arg(stale)
+        .arg(max_to_live);
     invocation
 }
 
-fn policy_commands(pipe: &mut redis::Pipeline, key: &str, policy: RedisPolicy) {
-    let fields = [
-        ("staleTimeout", policy.stale_timeout),
-        ("maxToLive", policy.max_to_live),
-    ];
-    for (field, limit) in fields {
-        match limit.filter(|ms| *ms > 0.0) {
-            Some(ms) => pipe.hset(key, field, ms as i64).ignore(),
-            None => pipe.hdel(key, field).ignore(),
-        };
-    }
+/// A policy's limits as script arguments: whole milliseconds, '' for none.
+fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
+    let arg = |limit: Option<f64>| match limit.filter(|ms| *ms > 0.0) {
+        Some(ms) => (ms as i64).to_string(),
+        None => String::new(),
+    };
+    policy.map_or_else(Default::default, |p| {
+        (arg(p.stale_timeout), arg(p.max_to_live))
+    })
 }
 
-fn read_result(op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
+fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
     let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
     match (op, &value) {
         (WriteOp::Save { .. }, Value::Int(n)) => Ok(WriteResult::Saved(*n == 1)),
@@ -610,9 +620,19 @@ fn read_result(op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
         (WriteOp::Refresh { .. }, _) => redis::from_redis_value_ref::<Option<Vec<String>>>(&value)
             .map(WriteResult::Gone)
             .map_err(|_| unexpected(&value)),
-        (WriteOp::Check { .. }, _) => redis::from_redis_value_ref::<String>(&value)
-            .map(WriteResult::Dataset)
-            .map_err(|_| unexpected(&value)),
+        (WriteOp::Check { .. }, _) => {
+            let (token, stale, max_to_live, set) =
+                redis::from_redis_value_ref::<(String, String, String, String)>(&value)
+                    .map_err(|_| unexpected(&value))?;
+            if !set.is_empty() {
+                let limit = |text: String| text.parse::<f64>().ok();
+                *shared.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(RedisPolicy {
+                    stale_timeout: limit(stale),
+                    max_to_live: limit(max_to_live),
+                });
+            }
+            Ok(WriteResult::Dataset(token))
+        }
         _ => Err(unexpected(&value)),
     }
 }

@@ -308,3 +308,38 @@ fn a_store_can_start_before_its_server() {
     until("connected", || store.is_available());
     save(&store, "late", &session_json("a")).unwrap();
 }
+
+#[test]
+fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
+    let server = Server::start();
+    let master = sessions(&server, "t:");
+    let worker = sessions(&server, "t:");
+    let check = |store: &RedisSessions, policy| store.write_now(vec![WriteOp::Check { policy }]);
+    let stale = |ms| RedisPolicy {
+        stale_timeout: Some(ms),
+        max_to_live: None,
+    };
+    check(&master, Some(stale(60_000.0)));
+    check(&worker, None);
+    server.cli(&["FLUSHALL"]);
+    // Before any store wrote the policy again, what the worker stores still expires.
+    save(&worker, "x", &session_json("a")).unwrap();
+    let ttl: i64 = server.cli(&["PTTL", "t:session:x"]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "ttl {ttl}");
+    check(&worker, None);
+    assert_eq!(server.cli(&["HGET", "t:policy", "staleTimeout"]), "60000");
+    // A policy in Redis is never overridden by one a store merely saw.
+    check(&master, Some(stale(30_000.0)));
+    check(&worker, None);
+    assert_eq!(server.cli(&["HGET", "t:policy", "staleTimeout"]), "30000");
+    // Both limits disabled is a policy too: sessions then never expire.
+    check(
+        &master,
+        Some(RedisPolicy {
+            stale_timeout: None,
+            max_to_live: None,
+        }),
+    );
+    save(&worker, "y", &session_json("a")).unwrap();
+    assert_eq!(server.cli(&["PTTL", "t:session:y"]), "-1");
+}
