@@ -4,6 +4,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
 
 const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
 const DAY = 24 * 60 * 60 * 1000;
@@ -166,5 +167,76 @@ describe('rammerhead-sessions', () => {
     const help = cli(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('Usage: rammerhead-sessions');
+  });
+});
+
+describe('rammerhead-sessions on Redis', () => {
+  let redis;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(() => redis.close());
+
+  const files = (dir) =>
+    Object.fromEntries(
+      sessionNames(dir).map((name) => [name, fs.readFileSync(path.join(dir, name), 'utf8')]),
+    );
+
+  test('copy moves a directory to Redis and back, every session byte for byte', () => {
+    const source = h.copyFixtures(h.GOOD);
+    const there = cli(['copy', source, redis.url, '--prefix', 'moved:']);
+    expect(there.stderr).toBe('');
+    expect(there.status).toBe(0);
+    expect(there.stdout).toContain('copied 3 of 3 sessions');
+    for (const [name, text] of Object.entries(files(source))) {
+      expect(redis.cli('GET', `moved:session:${name.replace('.rhfsession', '')}`)).toBe(text);
+    }
+    const back = h.tempDir();
+    expect(json(['copy', redis.url, back, '--prefix', 'moved:']).result).toMatchObject({
+      listed: 3,
+      copied: 3,
+      failed: [],
+    });
+    expect(files(back)).toEqual(files(source));
+  });
+
+  test('copy leaves out what cannot be read, says which, and exits 1', () => {
+    const source = h.copyFixtures(h.BAD);
+    fs.copyFileSync(
+      path.join(h.GOOD, `${h.GOOD_IDS.cookiesAndLocalStorage}.rhfsession`),
+      path.join(source, 'good.rhfsession'),
+    );
+    const run = json(['copy', source, redis.url, '--prefix', 'bad:']);
+    expect(run.status).toBe(1);
+    expect(run.result.copied).toBe(1);
+    expect(run.result.failed.map((f) => f.id).sort()).toEqual(corruptIds().sort());
+    expect(verify.result.unreadable.map((u) => [u.id, u.code])).toEqual([
+      ['broken', 'ERR_CORRUPT_SESSION'],
+    ]);
+    const dry = json(['prune', redis.url, '--prefix', 'ops:', '--stale-timeout', '3d']);
+    expect(dry.result).toMatchObject({ dryRun: true, expired: 10, removed: 0 });
+    const done = json([
+      'prune',
+      redis.url,
+      '--prefix',
+      'ops:',
+      '--stale-timeout',
+      '3d',
+      '--delete-corrupt',
+      '--yes',
+    ]);
+    expect(done.result).toMatchObject({ expired: 10, removed: 10, removedCorrupt: 1, failed: [] });
+    expect(redis.cli('EXISTS', 'ops:session:broken')).toBe('0');
+    expect(json(['stats', redis.url, '--prefix', 'ops:']).result.sessions).toBe(20);
+    const exported = cli(['export', redis.url, 's0', '--prefix', 'ops:']);
+    expect(exported.stdout.trim()).toBe(redis.cli('GET', 'ops:session:s0'));
+    expect(cli(['export', redis.url, 'missing', '--prefix', 'ops:']).status).toBe(3);
+    expect(cli(['import', redis.url, '../x', '--prefix', 'ops:'], exported.stdout).status).toBe(2);
+  });
+
+  test('an unreachable Redis exits 3 with a clear message', () => {
+    const run = cli(['stats', 'redis://127.0.0.1:1']);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toContain('ERR_REDIS_UNAVAILABLE');
   });
 });

@@ -1,22 +1,28 @@
 #!/usr/bin/env node
 'use strict';
 
-// Looks after a rammerhead sessions directory. Every file access goes through the native core:
-// reads never change anything, deletes re-check each file first, writes are atomic. So it is safe
-// to run beside a server using the same directory.
+// Looks after rammerhead sessions in a directory or in Redis. Every access goes through the
+// native core: reads never change anything, deletes re-check each file first, writes are atomic.
+// So it is safe to run beside a server using the same directory or Redis.
 
-const native = require('../index.js');
+const { openPlace, expiredOf } = require('./places');
 
-const USAGE = `Usage: rammerhead-sessions <command> DIR [options]
+const USAGE = `Usage: rammerhead-sessions <command> WHERE [options]
+
+WHERE is a sessions directory, or a Redis URL (redis://[user:password@]host[:port][/db], or
+rediss:// for TLS) holding the sessions of RammerheadSessionRedisStore.
 
 Commands:
-  stats DIR    sessions, total size, age by last use, how many are stale, unreadable files
-  verify DIR   list unreadable files; exit status 1 if there are any
-  prune DIR    delete stale sessions (a dry run unless --yes)
-  export DIR ID        print a session's JSON
-  import DIR ID        read a session's JSON from standard input and store it
+  stats WHERE    sessions, total size, age by last use, how many are stale, unreadable ones
+  verify WHERE   list unreadable sessions; exit status 1 if there are any
+  prune WHERE    delete stale sessions (a dry run unless --yes)
+  export WHERE ID      print a session's JSON
+  import WHERE ID      read a session's JSON from standard input and store it
+  copy FROM TO         copy every session from one place to the other (directory to Redis,
+                       Redis to directory, or alike), replacing what TO holds under the same ids
 
 Options:
+  --prefix P           key prefix of the sessions in Redis (default rammerhead:)
   --stale-timeout D    unused for longer than D is stale (stats default 3d; required by prune)
   --max-to-live D      created longer ago than D is stale (default: no limit)
   --delete-corrupt     prune also deletes unreadable session files
@@ -27,11 +33,10 @@ Options:
 Durations: a number of milliseconds, or with a unit: 1500ms, 90s, 30m, 12h, 3d; 'none' or 0
 disables a limit.
 
-Exit status: 0 ok, 1 verify found unreadable files or some files could not be handled,
-2 bad arguments, 3 the directory or a file cannot be read or written.
+Exit status: 0 ok, 1 verify found unreadable sessions or some could not be handled,
+2 bad arguments, 3 the directory, a file or Redis cannot be read or written.
 `;
 
-const BATCH = 500;
 const UNITS = { ms: 1, s: 1000, m: 60 * 1000, h: 60 * 60 * 1000, d: 24 * 60 * 60 * 1000 };
 const AGE_BUCKETS = [
   ['under 1 hour', UNITS.h],
@@ -52,7 +57,13 @@ function parseDuration(flag, text) {
 }
 
 function parseArgs(argv) {
-  const args = { positional: [], staleTimeout: undefined, maxToLive: null, json: false };
+  const args = {
+    positional: [],
+    staleTimeout: undefined,
+    maxToLive: null,
+    json: false,
+    prefix: 'rammerhead:',
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '-h' || arg === '--help') args.help = true;
@@ -61,10 +72,16 @@ function parseArgs(argv) {
     else if (arg === '--delete-corrupt') args.deleteCorrupt = true;
     else if (arg === '--stale-timeout') args.staleTimeout = parseDuration(arg, argv[++i]);
     else if (arg === '--max-to-live') args.maxToLive = parseDuration(arg, argv[++i]);
+    else if (arg === '--prefix') args.prefix = prefixArgument(argv[++i]);
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
     else args.positional.push(arg);
   }
   return args;
+}
+
+function prefixArgument(text) {
+  if (!text) throw new UsageError('--prefix needs a key prefix, such as rammerhead:');
+  return text;
 }
 
 function formatBytes(bytes) {
@@ -78,28 +95,10 @@ function formatBytes(bytes) {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** How many of the inspected files are stale, by the core's expiry rule. */
-function countStale(infos, now, staleTimeout, maxToLive) {
-  const time = (at) => (typeof at === 'number' ? at : NaN);
-  const createdAt = Float64Array.from(infos, (info) => time(info.createdAt));
-  const lastUsed = Float64Array.from(infos, (info) => time(info.lastUsed));
-  return native.expiredIndices(createdAt, lastUsed, now, staleTimeout, maxToLive).length;
-}
-
-/** Inspects every session file, a batch at a time. */
-function inspectAll(dir) {
-  const ids = native.listSessionFiles(dir);
-  const infos = [];
-  for (let i = 0; i < ids.length; i += BATCH) {
-    infos.push(...native.inspectSessionFiles(dir, ids.slice(i, i + BATCH)));
-  }
-  return infos;
-}
-
-function stats(dir, args) {
+function stats(place, args) {
   const now = Date.now();
   const staleTimeout = args.staleTimeout === undefined ? 3 * UNITS.d : args.staleTimeout;
-  const infos = inspectAll(dir);
+  const infos = place.inspect(place.ids());
   const sessions = infos.filter((info) => !info.problem);
   const ages = Object.fromEntries(AGE_BUCKETS.map(([name]) => [name, 0]));
   for (const info of sessions) {
@@ -107,21 +106,21 @@ function stats(dir, args) {
     ages[AGE_BUCKETS.find(([, limit]) => age < limit)[0]]++;
   }
   const result = {
-    directory: dir,
+    directory: place.name,
     sessions: sessions.length,
     totalBytes: infos.reduce((sum, info) => sum + info.size, 0),
     ageByLastUse: ages,
-    stale: countStale(sessions, now, staleTimeout, args.maxToLive),
+    stale: expiredOf(sessions, { now, staleTimeout, maxToLive: args.maxToLive }).length,
     staleTimeout,
     maxToLive: args.maxToLive,
     unreadable: infos.length - sessions.length,
   };
   const lines = [
-    `${result.sessions} sessions, ${formatBytes(result.totalBytes)} in ${dir}`,
+    `${result.sessions} sessions, ${formatBytes(result.totalBytes)} in ${place.name}`,
     'last used:',
     ...Object.entries(ages).map(([name, count]) => `  ${name.padEnd(14)} ${count}`),
     `stale (unused for ${describeLimit(staleTimeout)}, older than ${describeLimit(args.maxToLive)}): ${result.stale}`,
-    `unreadable files: ${result.unreadable}`,
+    `unreadable ${place.unreadableKind}: ${result.unreadable}`,
   ];
   return { result, lines, status: 0 };
 }
@@ -134,17 +133,22 @@ function describeLimit(ms) {
   return `${ms / size}${unit}`;
 }
 
-function verify(dir) {
-  const unreadable = inspectAll(dir)
+function verify(place) {
+  const unreadable = place
+    .inspect(place.ids())
     .filter((info) => info.problem)
     .map(({ id, problem, message }) => ({ id, code: problem, message }));
   const lines = unreadable.length
     ? [
-        `${unreadable.length} unreadable files:`,
+        `${unreadable.length} unreadable ${place.unreadableKind}:`,
         ...unreadable.map((u) => `  ${u.id}: ${u.code} ${u.message}`),
       ]
-    : ['every session file is readable'];
-  return { result: { directory: dir, unreadable }, lines, status: unreadable.length ? 1 : 0 };
+    : ['every session is readable'];
+  return {
+    result: { directory: place.name, unreadable },
+    lines,
+    status: unreadable.length ? 1 : 0,
+  };
 }
 
 function progressBar(done, total) {
@@ -155,9 +159,9 @@ function progressBar(done, total) {
   if (done === total) process.stderr.write('\n');
 }
 
-function prune(dir, args) {
+function prune(place, args) {
   if (args.staleTimeout === undefined) throw new UsageError('prune needs --stale-timeout');
-  const ids = native.listSessionFiles(dir);
+  const ids = place.ids();
   const options = {
     now: Date.now(),
     // Object fields take undefined, not null, for "no limit".
@@ -166,27 +170,24 @@ function prune(dir, args) {
     removeCorrupt: Boolean(args.deleteCorrupt),
     dryRun: !args.yes,
   };
-  const total = { scanned: 0, expired: 0, removed: 0, keptBusy: 0, corrupt: 0, removedCorrupt: 0 };
-  const failed = [];
-  for (let i = 0; i < ids.length; i += BATCH) {
-    const summary = native.pruneSessionFiles(dir, ids.slice(i, i + BATCH), options);
-    for (const key of ['scanned', 'expired', 'removed', 'keptBusy', 'removedCorrupt']) {
-      total[key] += summary[key];
-    }
-    total.corrupt += summary.corrupt.length;
-    failed.push(...summary.failed);
-    progressBar(Math.min(i + BATCH, ids.length), ids.length);
-  }
-  const temporariesRemoved = options.dryRun ? 0 : native.removeAbandonedTemporaries(dir);
-  const result = { directory: dir, dryRun: options.dryRun, ...total, temporariesRemoved, failed };
+  const { failed, temporariesRemoved, ...total } = place.prune(ids, options, (done) =>
+    progressBar(done, ids.length),
+  );
+  const result = {
+    directory: place.name,
+    dryRun: options.dryRun,
+    ...total,
+    temporariesRemoved,
+    failed,
+  };
   const lines = options.dryRun
     ? [
         `dry run: would delete ${total.expired} stale sessions` +
-          (args.deleteCorrupt ? ` and ${total.corrupt} unreadable files` : '') +
+          (args.deleteCorrupt ? ` and ${total.corrupt} unreadable ${place.unreadableKind}` : '') +
           ` of ${total.scanned}; nothing was deleted (add --yes to delete)`,
       ]
     : [
-        `deleted ${total.removed} stale sessions and ${total.removedCorrupt} unreadable files of ${total.scanned}`,
+        `deleted ${total.removed} stale sessions and ${total.removedCorrupt} unreadable ${place.unreadableKind} of ${total.scanned}`,
         `kept ${total.keptBusy} that changed meanwhile; ${failed.length} could not be deleted; ` +
           `removed ${temporariesRemoved} abandoned temporary files`,
         ...failed.map((f) => `  ${f.id}: ${f.code} ${f.message}`),
@@ -194,8 +195,8 @@ function prune(dir, args) {
   return { result, lines, status: failed.length ? 1 : 0 };
 }
 
-function exportSession(dir, id) {
-  const json = native.exportSessionFile(dir, id);
+function exportSession(place, id) {
+  const json = place.read(id);
   return { raw: json, result: JSON.parse(json), status: 0 };
 }
 
@@ -209,10 +210,45 @@ function readStdin() {
   });
 }
 
-async function importSession(dir, id) {
+async function importSession(place, id) {
   const json = (await readStdin()).trim();
-  native.importSessionFile(dir, id, json);
-  return { result: { directory: dir, imported: id }, lines: [], note: `imported ${id}`, status: 0 };
+  await place.prepare();
+  place.write(id, json);
+  return {
+    result: { directory: place.name, imported: id },
+    lines: [],
+    note: `imported ${id}`,
+    status: 0,
+  };
+}
+
+/**
+ * Copies every session of `from` into `to`, each exactly as stored, replacing what `to` holds
+ * under its id. What cannot be read is listed and left out; nothing is deleted from `from`.
+ */
+async function copy(from, to) {
+  await from.prepare();
+  await to.prepare();
+  const ids = from.ids();
+  const failed = [];
+  let copied = 0;
+  ids.forEach((id, index) => {
+    try {
+      to.write(id, from.read(id));
+      copied++;
+    } catch (error) {
+      // Gone since it was listed: expired or deleted by a server meanwhile.
+      if (error.code !== 'ENOENT') failed.push({ id, code: error.code, message: error.message });
+    }
+    if ((index + 1) % 100 === 0 || index + 1 === ids.length) progressBar(index + 1, ids.length);
+  });
+  const result = { from: from.name, to: to.name, listed: ids.length, copied, failed };
+  const lines = [
+    `copied ${copied} of ${ids.length} sessions from ${from.name} to ${to.name}`,
+    ...(failed.length ? [`${failed.length} could not be copied:`] : []),
+    ...failed.map((f) => `  ${f.id}: ${f.code} ${f.message}`),
+  ];
+  return { result, lines, status: failed.length ? 1 : 0 };
 }
 
 /**
@@ -231,31 +267,38 @@ function sessionIdArgument(id) {
 }
 
 async function run(args) {
-  const [command, dir, id] = args.positional;
-  const needs = (count) => {
-    if (args.positional.length !== count) {
-      const what = count === 3 ? 'DIR and ID' : 'DIR';
-      throw new UsageError(`${command} needs ${what}`);
-    }
+  const [command, where, id] = args.positional;
+  const needs = (count, what) => {
+    if (args.positional.length !== count) throw new UsageError(`${command} needs ${what}`);
   };
-  switch (command) {
-    case 'stats':
-      needs(2);
-      return stats(dir, args);
-    case 'verify':
-      needs(2);
-      return verify(dir);
-    case 'prune':
-      needs(2);
-      return prune(dir, args);
-    case 'export':
-      needs(3);
-      return exportSession(dir, sessionIdArgument(id));
-    case 'import':
-      needs(3);
-      return importSession(dir, sessionIdArgument(id));
-    default:
-      throw new UsageError(command ? `unknown command ${command}` : 'missing command');
+  const commands = {
+    stats: () => needs(2, 'WHERE') || ((place) => stats(place, args)),
+    verify: () => needs(2, 'WHERE') || verify,
+    prune: () => needs(2, 'WHERE') || ((place) => prune(place, args)),
+    export: () =>
+      needs(3, 'WHERE and ID') || ((place) => exportSession(place, sessionIdArgument(id))),
+    import: () =>
+      needs(3, 'WHERE and ID') || ((place) => importSession(place, sessionIdArgument(id))),
+  };
+  if (command === 'copy') {
+    needs(3, 'FROM and TO');
+    return withPlaces([where, id], args, ([from, to]) => copy(from, to));
+  }
+  if (!commands[command]) {
+    throw new UsageError(command ? `unknown command ${command}` : 'missing command');
+  }
+  const action = commands[command]();
+  return withPlaces([where], args, ([place]) => action(place));
+}
+
+/** Opens the places, runs `action` on them, and closes them whatever happens. */
+async function withPlaces(names, args, action) {
+  const places = [];
+  try {
+    for (const name of names) places.push(openPlace(name, args));
+    return await action(places);
+  } finally {
+    for (const place of places) place.close();
   }
 }
 

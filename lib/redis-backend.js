@@ -3,8 +3,6 @@
 const { RedisSessions } = require('../index.js');
 const { BackgroundWrites } = require('./background-writes');
 
-const UNAVAILABLE = 'ERR_REDIS_UNAVAILABLE';
-
 /**
  * The backend of the Redis store: sessions under one key prefix on one Redis server, through
  * the native `RedisSessions`. It implements the interface `CachedStore` documents. Every change
@@ -144,6 +142,17 @@ class RedisBackend {
   }
 }
 
+/** A Redis URL without its password, for messages. */
+function redacted(url) {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 /** Native promise rejections carry the code at the start of their message. */
 function codeOf(error) {
   const match = /^(E[A-Z_]+): /.exec(error.message);
@@ -155,4 +164,4 @@ function rethrowWithCode(error) {
   throw error;
 }
 
-module.exports = { RedisBackend, UNAVAILABLE };
+module.exports = { RedisBackend, redacted };

@@ -4,7 +4,7 @@ const { changeFingerprint } = require('../index.js');
 const { CachedStore } = require('./cached-store');
 const { ChangeWriter } = require('./change-writer');
 const options = require('./options');
-const { RedisBackend } = require('./redis-backend');
+const { RedisBackend, redacted } = require('./redis-backend');
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
@@ -20,17 +20,6 @@ function settingsOf(opts) {
     writeInterval: options.interval('writeInterval', o.writeInterval, 1000),
     saveDirectory: o.saveDirectory,
   };
-}
-
-/** The URL without its password, for log messages. */
-function redacted(url) {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
 }
 
 /**
