@@ -4,12 +4,13 @@ const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
 
 const SERVER = path.join(__dirname, '..', 'demo', 'server.js');
 
 /** Starts `npm start`'s server and resolves with its READY info and the child. */
-function startServer(dir) {
-  const child = spawn(process.execPath, [SERVER, '--port', '0', '--dir', dir], {
+function startServer(dir, ...more) {
+  const child = spawn(process.execPath, [SERVER, '--port', '0', '--dir', dir, ...more], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';
@@ -51,6 +52,34 @@ test('npm start serves a proxied page and keeps the session cookies across a res
     }
   } finally {
     first.child.kill('SIGKILL');
+  }
+});
+
+test('npm start -- --redis keeps the session in Redis across a restart', async () => {
+  const redis = await RedisServer.start();
+  const dir = h.tempDir();
+  const first = startServer(dir, '--redis', redis.url);
+  try {
+    const info = await first.ready;
+    expect(info.sessionsIn).toBe(redis.url);
+    expect(await get(`${info.sessionLink}set-cookie`)).toContain('<b id="visits">1</b>');
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+    expect(redis.cli('GET', `rammerhead:session:${info.session}`)).toContain('demo_visits');
+    expect(fs.readdirSync(dir).filter((name) => name.endsWith('.rhfsession'))).toEqual([]);
+
+    const second = startServer(dir, '--redis', redis.url);
+    try {
+      const again = await second.ready;
+      expect(again.session).toBe(info.session);
+      expect(await get(`${again.sessionLink}cookies`)).toContain('demo_visits=1');
+    } finally {
+      second.child.kill('SIGINT');
+      await second.exited;
+    }
+  } finally {
+    first.child.kill('SIGKILL');
+    await redis.close();
   }
 });
 

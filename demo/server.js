@@ -2,7 +2,7 @@
 'use strict';
 
 // A small real web proxy on testcafe-hammerhead whose sessions live in a
-// RammerheadSessionFileCache. It also serves a tiny local site, so cookies can be seen surviving
+// RammerheadSessionFileCache, or with --redis in a RammerheadSessionRedisStore. It also serves a tiny local site, so cookies can be seen surviving
 // a restart without any internet access.
 
 const crypto = require('crypto');
@@ -10,14 +10,16 @@ const fs = require('fs');
 const http = require('http');
 const path = require('path');
 const { Proxy } = require('testcafe-hammerhead');
-const { RammerheadSessionFileCache } = require('..');
+const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
 const HammerheadSession = require('./hammerhead-session');
 
-const USAGE = `Usage: npm start -- [--port N] [--host H] [--dir PATH]
+const USAGE = `Usage: npm start -- [--port N] [--host H] [--dir PATH] [--redis URL]
 
   --port N    proxy port (default 8080, or PORT); hammerhead also uses N+1; 0 picks free ports
   --host H    address to bind (default 127.0.0.1, or HOST)
   --dir PATH  sessions directory (default ./sessions, or SESSIONS_DIR); created if missing
+  --redis URL keep the sessions in Redis (redis://host:port) instead; PATH then only holds
+              the demo session's id
 `;
 
 function parseArgs(argv, env) {
@@ -34,6 +36,7 @@ function parseArgs(argv, env) {
     if (flag === '--port') options.port = Number(value);
     else if (flag === '--host') options.host = value;
     else if (flag === '--dir') options.dir = value;
+    else if (flag === '--redis') options.redis = value;
     else throw new Error(`unknown option ${flag}`);
   }
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65534) {
@@ -121,10 +124,9 @@ function demoSession(store, dir) {
 async function start(options) {
   const dir = path.resolve(options.dir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const store = new RammerheadSessionFileCache({
-    saveDirectory: dir,
-    sessionClass: HammerheadSession,
-  });
+  const store = options.redis
+    ? new RammerheadSessionRedisStore({ redisUrl: options.redis, sessionClass: HammerheadSession })
+    : new RammerheadSessionFileCache({ saveDirectory: dir, sessionClass: HammerheadSession });
   const site = createSite();
   const sitePort = await listen(site, 0, options.host);
   const port = options.port === 0 ? await freePortPair(options.host) : options.port;
@@ -140,6 +142,7 @@ async function start(options) {
     site: `http://${options.host}:${sitePort}/`,
     sessionLink: `${base}/${id}/http://${options.host}:${sitePort}/`,
     directory: dir,
+    sessionsIn: options.redis ? store.redisUrl : dir,
   };
   let closed = false;
   const close = () => {
@@ -154,7 +157,7 @@ async function start(options) {
 
 function printReady(info) {
   console.log(`rammerhead-session-store demo proxy on ${info.proxy}`);
-  console.log(`sessions in ${info.directory}`);
+  console.log(`sessions in ${info.sessionsIn}`);
   console.log('');
   console.log(`Open this link to browse the built-in site through the stored session:`);
   console.log(`  ${info.sessionLink}`);
