@@ -65,7 +65,10 @@ export declare class RedisSessions {
    * each `writeQueued()` reports on the oldest writes handed over.
    */
   queueWrites(ids: Array<string>, contents: Array<string>): QueuedBatch
-  /** Waits for the oldest writes handed over by `queueWrites` and reports on them by ticket. */
+  /**
+   * Waits for the oldest writes handed over by `queueWrites` (at most 256, or one batch
+   * if larger) and reports on them by ticket.
+   */
   writeQueued(): Promise<WriteReport>
   /** Stores every item before returning (used at shutdown); returns the failures, by position. */
   writeNow(ids: Array<string>, contents: Array<string>): Array<WriteFailure>

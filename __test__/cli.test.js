@@ -210,6 +210,26 @@ describe('rammerhead-sessions on Redis', () => {
     expect(run.status).toBe(1);
     expect(run.result.copied).toBe(1);
     expect(run.result.failed.map((f) => f.id).sort()).toEqual(corruptIds().sort());
+    expect(redis.cli('ZRANGE', 'bad:index', '0', '-1')).toBe('good');
+  });
+
+  test('stats, verify, prune, export and import work on Redis as on a directory', () => {
+    const now = Date.now();
+    for (let i = 0; i < 30; i++) {
+      const at = now - [0, 2, 10][i % 3] * DAY;
+      const body = { data: { createdAt: at, lastUsed: at }, serializedCookieJar: '{}' };
+      const imported = cli(
+        ['import', redis.url, `s${i}`, '--prefix', 'ops:'],
+        JSON.stringify(body),
+      );
+      expect(imported.status).toBe(0);
+    }
+    redis.cli('SET', 'ops:session:broken', '{"data":');
+    redis.cli('ZADD', 'ops:index', '+inf', 'broken');
+    const stats = json(['stats', redis.url, '--prefix', 'ops:', '--stale-timeout', '3d']).result;
+    expect(stats).toMatchObject({ sessions: 30, stale: 10, unreadable: 1 });
+    const verify = json(['verify', redis.url, '--prefix', 'ops:']);
+    expect(verify.status).toBe(1);
     expect(verify.result.unreadable.map((u) => [u.id, u.code])).toEqual([
       ['broken', 'ERR_CORRUPT_SESSION'],
     ]);

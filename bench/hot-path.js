@@ -57,6 +57,9 @@ function holding() {
     }
     case 'file':
       return loaded(stores.ourFileCache(dir));
+    case 'redis':
+      // DIR is the Redis URL here, the sessions stored under the prefix the bench filled.
+      return loaded(stores.ourRedisStore(dir, 'hot:'));
     case 'memory':
       return created(stores.ourMemoryStore());
     case 'original-file':

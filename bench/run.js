@@ -13,6 +13,7 @@ const os = require('os');
 const path = require('path');
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
 const { endToEnd, sessionFiles } = require('./end-to-end');
+const redisBench = require('./redis');
 const {
   RAMMERHEAD_DIR,
   DAY,
@@ -141,7 +142,7 @@ function settle() {
  * The hot path of each store kind, each measured alone in HOT_ROUNDS processes of its own
  * (see hot-path.js), the kinds taking turns; the best figure of each kind is kept.
  */
-function hotPathFigures(kinds) {
+function hotPathFigures(kinds, redisUrl) {
   const dir = sessionDir(0);
   const best = {};
   try {
@@ -149,7 +150,13 @@ function hotPathFigures(kinds) {
       for (const kind of kinds) {
         const output = execFileSync(
           process.execPath,
-          ['--expose-gc', path.join(__dirname, 'hot-path.js'), kind, String(N), dir],
+          [
+            '--expose-gc',
+            path.join(__dirname, 'hot-path.js'),
+            kind,
+            String(N),
+            kind === 'redis' ? redisUrl : dir,
+          ],
           { encoding: 'utf8', maxBuffer: 1 << 20 },
         );
         const figures = JSON.parse(output);
@@ -308,10 +315,21 @@ async function main() {
     `N = ${N}; ${machine}; session class: ${RAMMERHEAD_DIR ? 'rammerhead' : 'demo (testcafe-hammerhead)'}`,
   );
 
+  const redis = await redisBench.RedisServer.start();
+  redisBench.fill(redis, 'hot:', ids, template);
   const hot = hotPathFigures(
     original
-      ? ['map', 'file', 'memory', 'original-file', 'original-file-quiet', 'original-memory']
-      : ['map', 'file', 'memory'],
+      ? [
+          'map',
+          'file',
+          'memory',
+          'redis',
+          'original-file',
+          'original-file-quiet',
+          'original-memory',
+        ]
+      : ['map', 'file', 'memory', 'redis'],
+    redis.url,
   );
   const map = hot.map;
   const ours = {
@@ -327,6 +345,21 @@ async function main() {
     ...(await heldExpiryFigures(ourFileCache, (s) => s.removeStaleSessions())),
     e2e: await endToEndFigures('ours'),
   };
+  try {
+    ours.redis = {
+      ...hot.redis,
+      ...(await redisBench.redisFigures(redis, {
+        ids,
+        template,
+        timeSync,
+        perOp,
+        withStall,
+        settle,
+      })),
+    };
+  } finally {
+    await redis.close();
+  }
   let theirs;
   if (original) {
     theirs = {
@@ -501,6 +534,83 @@ async function main() {
       '≤ 10 ms',
     ],
   ];
+  const fileOf = (key) => theirs && theirs.file[key];
+  rows.push(
+    [
+      'RedisStore hot get (cached)',
+      ours.redis.hotGet,
+      'ns',
+      map.hotGet,
+      theirs && theirs.file.hotGet,
+      '≤ 0.8× original',
+    ],
+    [
+      'RedisStore hot has (cached)',
+      ours.redis.hotHas,
+      'ns',
+      map.hotHas,
+      theirs && theirs.file.hotHas,
+      '≤ 1.0× original',
+    ],
+    [
+      'Redis round trip from Node (PING on a socket): the floor',
+      ours.redis.roundTrip,
+      'µs',
+      null,
+      null,
+      '',
+    ],
+    [
+      `RedisStore get, not in memory (${(ours.redis.bigBytes / 1024).toFixed(0)} KB session)`,
+      ours.redis.coldGet,
+      'µs',
+      null,
+      fileOf('coldGet'),
+      '≤ 150 µs',
+    ],
+    [
+      'RedisStore addSerializedSession (vs this FileCache)',
+      ours.redis.addSerialized,
+      'µs',
+      null,
+      ours.file.addSerialized,
+      '≤ ½ FileCache',
+    ],
+    ['RedisStore delete', ours.redis.delete, 'µs', null, fileOf('delete'), '≤ 150 µs'],
+    ['RedisStore keys() with N stored + N held', ours.redis.keys, 'ms', null, null, '≤ 100 ms'],
+    [
+      'RedisStore round storing N changed sessions, per session (wall)',
+      ours.redis.writeChanged,
+      'µs',
+      null,
+      null,
+      '',
+    ],
+    [
+      'RedisStore worst stall during that round',
+      ours.redis.writeStall,
+      'ms',
+      null,
+      null,
+      '≤ 10 ms',
+    ],
+    [
+      'RedisStore get while Redis hangs: first call',
+      ours.redis.downFirstGet,
+      'ms',
+      null,
+      null,
+      '≤ commandTimeout (500 ms)',
+    ],
+    [
+      'RedisStore get while Redis hangs: later calls',
+      ours.redis.downLaterGet,
+      'µs',
+      null,
+      null,
+      '',
+    ],
+  );
   const e2e = (figures, key) => figures && figures.e2e && figures.e2e[key];
   if (ours.e2e) {
     rows.push(

@@ -3,7 +3,11 @@
 // What every part of the benchmark shares: the session class, the ids, the loggers and the
 // stores under test, set up the same way in the main process and in the hot-path children.
 const path = require('path');
-const { RammerheadSessionFileCache, RammerheadSessionMemoryStore } = require('..');
+const {
+  RammerheadSessionFileCache,
+  RammerheadSessionMemoryStore,
+  RammerheadSessionRedisStore,
+} = require('..');
 
 const RAMMERHEAD_DIR = process.env.RAMMERHEAD_DIR;
 const DAY = 24 * 60 * 60 * 1000;
@@ -45,6 +49,19 @@ function ourFileCache(saveDirectory, options = {}) {
   });
 }
 
+function ourRedisStore(redisUrl, keyPrefix, options = {}) {
+  return new RammerheadSessionRedisStore({
+    redisUrl,
+    keyPrefix,
+    sessionClass,
+    logger,
+    staleCleanupOptions: null,
+    cacheCheckInterval: NEVER,
+    writeInterval: NEVER,
+    ...options,
+  });
+}
+
 function ourMemoryStore() {
   return new RammerheadSessionMemoryStore({ sessionClass, logger });
 }
@@ -75,6 +92,7 @@ module.exports = {
   logger,
   ourFileCache,
   ourMemoryStore,
+  ourRedisStore,
   originalFileCache,
   originalMemoryStore,
 };

@@ -286,8 +286,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * The stored copy of a held session is now `json` (loaded, or written while it stays). A
-   * store that tells changes from what is stored records it here; this one has no need.
+   * The stored copy of a held session is now `json` (loaded, or written while it stays), whose
+   * fingerprint may be known already. A store that tells changes from what is stored records
+   * it here; this one has no need.
    */
   stored() {}
 
@@ -315,22 +316,28 @@ class CachedStore extends RammerheadSessionAbstractStore {
     }
   }
 
-  /** Stores `json` in the background while the session stays held; `then()` once settled. */
-  writeStaying(held, json, then) {
+  /**
+   * Stores `json` in the background while the session stays held; `then()` once settled.
+   * `fingerprint`: what `stored()` will be told of it, if already known.
+   */
+  writeStaying(held, json, then, fingerprint) {
     const write = ++held.writes;
+    // The JSON is kept for `stored()` only when its fingerprint is not known: kept until the
+    // write settles, a large session's text would outlive the young generation for nothing.
+    const kept = fingerprint === undefined ? json : undefined;
     this.backend.queueWrites([held.id], [json], (id, failure) => {
-      this._settleStaying(held, write, failure, json);
+      this._settleStaying(held, write, failure, kept, fingerprint);
       if (then) then();
     });
   }
 
-  _settleStaying(held, write, failure, json) {
+  _settleStaying(held, write, failure, json, fingerprint) {
     // Replaced meanwhile (imported, or deleted): what was stored is not what is held. Written
     // again since: the later write decides.
     if (this.sessions.get(held.id) !== held || held.writes !== write) return;
     if (failure === undefined) {
       this.unwritten.delete(held);
-      this.stored(held, json);
+      this.stored(held, json, fingerprint);
       return;
     }
     this.unwritten.add(held);

@@ -83,6 +83,7 @@ class ChangeWriter {
         due.add(held);
       }
     }
+    /** Held sessions whose expiry is to be refreshed, as they were when named. */
     const refresh = [];
     let deadline = performance.now() + SLICE_MS;
     for (const held of due) {
@@ -95,30 +96,37 @@ class ChangeWriter {
       if (store.backend.isWriting(held.id)) continue;
       const json = store.serialize(held, 'writeChanges');
       if (json === undefined) continue;
-      if (store.unwritten.has(held) || changeFingerprint(json) !== held.stored) {
-        store.writeStaying(held, json);
+      const fingerprint = changeFingerprint(json);
+      if (store.unwritten.has(held) || fingerprint !== held.stored) {
+        store.writeStaying(held, json, undefined, fingerprint);
       } else if (this.recent.get(held) >= round - 1) {
-        refresh.push(held.id);
+        refresh.push(held);
       }
     }
     return refresh;
   }
 
-  async _refresh(ids) {
+  async _refresh(helds) {
     const { store } = this;
     let gone;
     try {
-      gone = await store.backend.refresh(ids, this.dataset);
+      gone = await store.backend.refresh(
+        helds.map((held) => held.id),
+        this.dataset,
+      );
     } catch (error) {
       store.logger.warn(`(${store.name}) cannot refresh expiry: ${error.code} ${error.message}`);
       return;
     }
     // Lost with the data set, not deleted: the next round writes everything back.
     if (gone === null) return;
+    const named = new Map(helds.map((held) => [held.id, held]));
     for (const id of gone) {
       const held = store.sessions.get(id);
+      // Held anew since it was named (loaded again, or imported): that copy is another one.
+      if (held === undefined || held !== named.get(id)) continue;
       // Changed here since, or being written: that write decides.
-      if (held === undefined || store.unwritten.has(held) || store.backend.isWriting(id)) continue;
+      if (store.unwritten.has(held) || store.backend.isWriting(id)) continue;
       store.logger.debug(`(${store.name}) ${id} was deleted or has expired in Redis; dropping it`);
       store.forget(held);
       this.recent.delete(held);

@@ -82,8 +82,8 @@ class RammerheadSessionRedisStore extends CachedStore {
     this.changes.used(held);
   }
 
-  stored(held, json) {
-    held.stored = changeFingerprint(json);
+  stored(held, json, fingerprint = changeFingerprint(json)) {
+    held.stored = fingerprint;
   }
 
   /** An unchanged session leaves memory without a write. */

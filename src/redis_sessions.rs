@@ -22,6 +22,9 @@ use crate::tasks::WriteReport;
 
 type Results = Vec<std::result::Result<WriteResult, StoreError>>;
 
+/// Bounds one report, so settling it never holds the JavaScript thread for long.
+const MAX_WRITES_PER_REPORT: usize = 256;
+
 /// Writes handed to the writer whose report `writeQueued()` has not delivered yet, oldest first.
 struct Submitted {
     tickets: Vec<f64>,
@@ -196,16 +199,22 @@ impl RedisSessions {
         QueuedBatch { tickets, refused }
     }
 
-    /// Waits for the oldest writes handed over by `queueWrites` and reports on them by ticket.
+    /// Waits for the oldest writes handed over by `queueWrites` (at most 256, or one batch
+    /// if larger) and reports on them by ticket.
     #[napi(ts_return_type = "Promise<WriteReport>")]
     pub fn write_queued(&self) -> AsyncTask<ReportTask> {
-        let next = self
-            .submitted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
+        let mut submitted = self.submitted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batches = Vec::new();
+        let mut tickets = 0;
+        while let Some(next) = submitted.front() {
+            if !batches.is_empty() && tickets + next.tickets.len() > MAX_WRITES_PER_REPORT {
+                break;
+            }
+            tickets += next.tickets.len();
+            batches.extend(submitted.pop_front());
+        }
         AsyncTask::new(ReportTask {
-            next,
+            batches,
             command_timeout: self.command_timeout,
         })
     }
@@ -345,7 +354,7 @@ impl<T: napi::bindgen_prelude::ToNapiValue + napi::bindgen_prelude::TypeName + S
 
 /// The report of the oldest writes handed over, by ticket, as the directory's write queue gives.
 pub struct ReportTask {
-    next: Option<Submitted>,
+    batches: Vec<Submitted>,
     command_timeout: Duration,
 }
 
@@ -354,17 +363,22 @@ impl Task for ReportTask {
     type JsValue = WriteReport;
 
     fn compute(&mut self) -> Result<WriteReport> {
-        let Some(Submitted { tickets, reply }) = self.next.take() else {
-            return Ok(WriteReport {
-                tickets: Vec::new(),
-                failures: Vec::new(),
-            });
+        let mut report = WriteReport {
+            tickets: Vec::new(),
+            failures: Vec::new(),
         };
-        let results = wait_for(&reply, tickets.len(), self.command_timeout);
-        Ok(WriteReport {
-            tickets,
-            failures: failures_of(results),
-        })
+        for Submitted { tickets, reply } in self.batches.drain(..) {
+            let results = wait_for(&reply, tickets.len(), self.command_timeout);
+            let offset = report.tickets.len() as u32;
+            report
+                .failures
+                .extend(failures_of(results).into_iter().map(|f| WriteFailure {
+                    index: f.index + offset,
+                    ..f
+                }));
+            report.tickets.extend(tickets);
+        }
+        Ok(report)
     }
 
     fn resolve(&mut self, _env: Env, report: WriteReport) -> Result<WriteReport> {

@@ -144,13 +144,6 @@ end
 return #gone
 ";
 
-/// A session's JSON (nil when there is none), or its length when longer than ARGV[1] bytes.
-const LOAD: &str = r"
-local len = redis.call('STRLEN', KEYS[1])
-if len > tonumber(ARGV[1]) then return len end
-return redis.call('GET', KEYS[1])
-";
-
 /// The data set's token (set to ARGV[1] when there is none) and the policy. KEYS[1] the dataset
 /// key, KEYS[2] the policy; ARGV[2] 'own' writes the policy ARGV[3], ARGV[4] ('' for no limit),
 /// 'restore' writes it only if the hash is missing, '' leaves it. Returns { token, staleTimeout,
@@ -174,7 +167,6 @@ pub struct Scripts {
     pub remove: Script,
     pub remove_if_unchanged: Script,
     pub prune: Script,
-    pub load: Script,
     pub check: Script,
 }
 
@@ -187,7 +179,6 @@ impl Scripts {
             remove: with_expiry(REMOVE),
             remove_if_unchanged: with_expiry(REMOVE_IF_UNCHANGED),
             prune: with_expiry(PRUNE),
-            load: Script::new(LOAD),
             check: Script::new(CHECK),
         }
     }

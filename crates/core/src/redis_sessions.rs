@@ -309,40 +309,47 @@ impl RedisSessions {
     pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
         let key = self.shared.keys.session(id.as_str());
         let limit = self.shared.settings.max_session_bytes;
-        let shared = self.shared.clone();
-        let reply = self
-            .runtime
+        let command_key = key.clone();
+        // At most one byte more than the limit is read: enough to tell a value too large.
+        let (exists, mut bytes): (bool, Vec<u8>) =
+            self.runtime
+                .block_on(self.shared.run(move |mut connection| {
+                    Box::pin(async move {
+                        redis::pipe()
+                            .exists(&command_key)
+                            .getrange(&command_key, 0, limit as isize)
+                            .query_async(&mut connection)
+                            .await
+                    })
+                }))?;
+        if !exists {
+            return Ok(None);
+        }
+        if bytes.len() as u64 > limit {
+            let len = self.strlen(&key).unwrap_or(bytes.len() as u64);
+            return Err(StoreError::ValueTooLarge { key, len, limit });
+        }
+        if let Err(reason) = parse_times(&bytes) {
+            *self.corrupt.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((id.clone(), std::mem::take(&mut bytes)));
+            return Err(StoreError::CorruptValue { key, reason });
+        }
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))
+    }
+
+    fn strlen(&self, key: &str) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.runtime
             .block_on(self.shared.run(move |mut connection| {
                 Box::pin(async move {
-                    shared
-                        .scripts
-                        .load
-                        .key(&key)
-                        .arg(limit)
-                        .invoke_async::<Value>(&mut connection)
+                    redis::cmd("STRLEN")
+                        .arg(&key)
+                        .query_async(&mut connection)
                         .await
                 })
-            }))?;
-        let key = self.shared.keys.session(id.as_str());
-        match reply {
-            Value::Nil => Ok(None),
-            Value::Int(len) => Err(StoreError::ValueTooLarge {
-                key,
-                len: len as u64,
-                limit,
-            }),
-            Value::BulkString(bytes) => {
-                if let Err(reason) = parse_times(&bytes) {
-                    *self.corrupt.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((id.clone(), bytes));
-                    return Err(StoreError::CorruptValue { key, reason });
-                }
-                String::from_utf8(bytes)
-                    .map(Some)
-                    .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))
-            }
-            other => Err(StoreError::Redis(format!("unexpected reply {other:?}"))),
-        }
+            }))
     }
 
     /// The value the last `load` of `id` found corrupt, if that was the last corrupt load.
@@ -464,7 +471,7 @@ async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
             }
         }
         let ops: Vec<&WriteOp> = batch.iter().flat_map(|job| job.ops.iter()).collect();
-        let mut results = run_ops(&shared, &ops).await.into_iter();
+        let mut results = run_checked_ops(&shared, &ops).await.into_iter();
         for job in batch {
             let mine = results.by_ref().take(job.ops.len()).collect();
             let _ = job.reply.send(mine);
@@ -488,8 +495,48 @@ fn host_now() -> f64 {
         .map_or(0.0, |d| d.as_millis() as f64)
 }
 
+/// Runs the ops, refusing without sending them the sessions larger than a store may read back.
+async fn run_checked_ops(
+    shared: &Arc<Shared>,
+    ops: &[&WriteOp],
+) -> Vec<Result<WriteResult, StoreError>> {
+    let limit = shared.settings.max_session_bytes;
+    let refused: Vec<Option<StoreError>> = ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Save { id, json } if json.len() as u64 > limit => {
+                Some(StoreError::ValueTooLarge {
+                    key: shared.keys.session(id.as_str()),
+                    len: json.len() as u64,
+                    limit,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let sendable: Vec<&WriteOp> = ops
+        .iter()
+        .zip(&refused)
+        .filter(|(_, refusal)| refusal.is_none())
+        .map(|(op, _)| *op)
+        .collect();
+    let mut sent = run_ops(shared, &sendable).await.into_iter();
+    refused
+        .into_iter()
+        .map(|refusal| match refusal {
+            Some(e) => Err(e),
+            None => sent
+                .next()
+                .unwrap_or_else(|| Err(StoreError::Redis("no reply".into()))),
+        })
+        .collect()
+}
+
 /// Runs the ops in one pipeline; one result per op, in order.
 async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResult, StoreError>> {
+    if ops.is_empty() {
+        return Vec::new();
+    }
     let keys = &shared.keys;
     let scripts = &shared.scripts;
     let known = *shared.policy.lock().unwrap_or_else(|p| p.into_inner());
@@ -551,27 +598,26 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
         };
         invocations.push(invocation);
     }
-    let shared_for_pipe = shared.clone();
-    let reply = shared
-        .run(move |mut connection| {
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
-            for script in shared_for_pipe.scripts.for_writes() {
-                pipe.load_script(script).ignore();
-            }
-            for invocation in &invocations {
-                pipe.invoke_script(invocation);
-            }
-            Box::pin(async move {
-                pipe.query_async::<Vec<RedisResult<Value>>>(&mut connection)
-                    .await
-            })
-        })
-        .await;
-    let replies = match reply {
+    let mut replies = match send(shared, &invocations, false).await {
         Ok(replies) => replies,
         Err(e) => return ops.iter().map(|_| Err(e.for_each_item())).collect(),
     };
+    // A server restarted since the scripts were last loaded has forgotten them, and fails every
+    // script from then on. Every op is idempotent, so running again all of them from the first
+    // failure, in order, after loading the scripts leaves what running them once would.
+    if let Some(first) = replies.iter().position(is_no_script) {
+        match send(shared, &invocations[first..], true).await {
+            Ok(again) => {
+                replies.truncate(first);
+                replies.extend(again);
+            }
+            Err(e) => {
+                for reply in &mut replies[first..] {
+                    *reply = Err(RedisError::from(std::io::Error::other(e.to_string())));
+                }
+            }
+        }
+    }
     ops.iter()
         .zip(replies)
         .map(|(op, reply)| {
@@ -579,6 +625,36 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
             read_result(shared, op, value)
         })
         .collect()
+}
+
+/// Runs the invocations in one pipeline (loading the scripts first if `load`), one reply each.
+async fn send(
+    shared: &Arc<Shared>,
+    invocations: &[redis::ScriptInvocation<'_>],
+    load: bool,
+) -> Result<Vec<RedisResult<Value>>, StoreError> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    if load {
+        for script in shared.scripts.for_writes() {
+            pipe.load_script(script).ignore();
+        }
+    }
+    for invocation in invocations {
+        pipe.invoke_script(invocation);
+    }
+    shared
+        .run(move |mut connection| {
+            Box::pin(async move {
+                pipe.query_async::<Vec<RedisResult<Value>>>(&mut connection)
+                    .await
+            })
+        })
+        .await
+}
+
+fn is_no_script(reply: &RedisResult<Value>) -> bool {
+    matches!(reply, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
 }
 
 /// An invocation with what every expiry-aware script takes first: three keys, and the policy

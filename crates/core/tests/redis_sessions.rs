@@ -191,6 +191,13 @@ fn what_is_not_a_session_is_reported_as_such() {
         store.load(&id("big")).unwrap_err().code(),
         "ERR_SESSION_TOO_LARGE"
     );
+    // Nor is one too large to be read back ever stored.
+    let huge = session_json(&"y".repeat(2 << 20));
+    assert_eq!(
+        save(&store, "huge", &huge).unwrap_err().code(),
+        "ERR_SESSION_TOO_LARGE"
+    );
+    assert_eq!(server.cli(&["EXISTS", "t:session:huge"]), "0");
     server.cli(&["HSET", "t:session:hash", "a", "b"]);
     assert_eq!(store.load(&id("hash")).unwrap_err().code(), "ERR_REDIS");
     // Only an unchanged copy is deleted as corrupt.
