@@ -1,23 +1,11 @@
 'use strict';
 
 const http = require('http');
-const net = require('net');
 const { Proxy } = require('testcafe-hammerhead');
 const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
 const { RedisServer } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A site that sets a cookie on /login and shows the cookies it receives on /whoami. */
 function startSite() {
@@ -37,7 +25,7 @@ function startSite() {
 }
 
 async function startProxy(saveDirectory, makeStore = fileCache) {
-  const [port1, port2] = [await freePort(), await freePort()];
+  const [port1, port2] = [await h.freePort(), await h.freePort()];
   const proxy = new Proxy();
   proxy.start({ hostname: '127.0.0.1', port1, port2 });
   const store = makeStore(saveDirectory);

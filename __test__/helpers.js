@@ -3,6 +3,7 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const http = require('http');
+const net = require('net');
 const os = require('os');
 const path = require('path');
 const { RammerheadSessionFileCache } = require('..');
@@ -82,6 +83,18 @@ function openFileCache(saveDirectory, options = {}) {
     staleCleanupOptions: null,
     logger: recordingLogger(),
     ...options,
+  });
+}
+
+/** A loopback port no one listens on now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
   });
 }
 
@@ -176,6 +189,7 @@ function sleep(ms) {
 
 module.exports = {
   FIXTURES,
+  freePort,
   GOOD,
   BAD,
   GOOD_IDS,

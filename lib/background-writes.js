@@ -116,4 +116,33 @@ class BackgroundWrites {
   }
 }
 
-module.exports = { BackgroundWrites };
+/**
+ * What every backend with a native write queue shares: the background writes of the interface
+ * `CachedStore` documents, over `native` (which has `queueWrites` and `writeQueued`).
+ */
+class QueuedWritesBackend {
+  constructor(native) {
+    /** Called after each report of background writes has been settled. */
+    this.onWritesReported = () => {};
+    this.writes = new BackgroundWrites(native, () => this.onWritesReported());
+  }
+
+  queueWrites(ids, contents, settle) {
+    this.writes.queue(ids, contents, settle);
+  }
+
+  /** Ids with a background write queued or under way. */
+  get writesPending() {
+    return this.writes.size;
+  }
+
+  isWriting(id) {
+    return this.writes.isPending(id);
+  }
+
+  whenWritten() {
+    return this.writes.whenIdle();
+  }
+}
+
+module.exports = { BackgroundWrites, QueuedWritesBackend };

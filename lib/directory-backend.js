@@ -1,23 +1,22 @@
 'use strict';
 
 const { SessionDirectory } = require('../index.js');
-const { BackgroundWrites } = require('./background-writes');
+const { QueuedWritesBackend } = require('./background-writes');
 
 /**
  * The backend of the file cache: one directory of `<id>.rhfsession` files, through the native
  * `SessionDirectory`. It implements the interface `CachedStore` documents; every call that
  * touches the disk for long runs in the background.
  */
-class DirectoryBackend {
+class DirectoryBackend extends QueuedWritesBackend {
   /**
    * @param {string} path an existing, writable directory
    * @param {{ durable: boolean, maxSessionBytes: number }} settings
    */
   constructor(path, { durable, maxSessionBytes }) {
-    this.directory = new SessionDirectory(path, durable, maxSessionBytes);
-    /** Called after each report of background writes has been settled. */
-    this.onWritesReported = () => {};
-    this.writes = new BackgroundWrites(this.directory, () => this.onWritesReported());
+    const directory = new SessionDirectory(path, durable, maxSessionBytes);
+    super(directory);
+    this.directory = directory;
   }
 
   ids() {
@@ -42,23 +41,6 @@ class DirectoryBackend {
 
   saveAllNow(ids, contents) {
     return this.directory.writeNow(ids, contents);
-  }
-
-  queueWrites(ids, contents, settle) {
-    this.writes.queue(ids, contents, settle);
-  }
-
-  /** Ids with a background write queued or under way. */
-  get writesPending() {
-    return this.writes.size;
-  }
-
-  isWriting(id) {
-    return this.writes.isPending(id);
-  }
-
-  whenWritten() {
-    return this.writes.whenIdle();
   }
 
   remove(id) {

@@ -1,7 +1,7 @@
 'use strict';
 
 const { RedisSessions } = require('../index.js');
-const { BackgroundWrites } = require('./background-writes');
+const { QueuedWritesBackend } = require('./background-writes');
 
 /**
  * The backend of the Redis store: sessions under one key prefix on one Redis server, through
@@ -9,22 +9,21 @@ const { BackgroundWrites } = require('./background-writes');
  * runs in the order it was asked for; while Redis cannot be reached, every call fails at once
  * with `ERR_REDIS_UNAVAILABLE` and the connection is re-established in the background.
  */
-class RedisBackend {
+class RedisBackend extends QueuedWritesBackend {
   /**
    * @param {{ redisUrl: string, keyPrefix: string, commandTimeout: number,
    *   connectTimeout: number, maxSessionBytes: number }} settings
    */
   constructor(settings) {
-    this.redis = new RedisSessions(
+    const redis = new RedisSessions(
       settings.redisUrl,
       settings.keyPrefix,
       settings.commandTimeout,
       settings.connectTimeout,
       settings.maxSessionBytes,
     );
-    /** Called after each report of background writes has been settled. */
-    this.onWritesReported = () => {};
-    this.writes = new BackgroundWrites(this.redis, () => this.onWritesReported());
+    super(redis);
+    this.redis = redis;
     /** The last copy `load` returned, for `removeCorrupt` to delete only that copy. */
     this.loaded = { id: undefined, json: null };
   }
@@ -69,22 +68,6 @@ class RedisBackend {
 
   saveAllNow(ids, contents) {
     return this.redis.writeNow(ids, contents);
-  }
-
-  queueWrites(ids, contents, settle) {
-    this.writes.queue(ids, contents, settle);
-  }
-
-  get writesPending() {
-    return this.writes.size;
-  }
-
-  isWriting(id) {
-    return this.writes.isPending(id);
-  }
-
-  whenWritten() {
-    return this.writes.whenIdle();
   }
 
   remove(id) {
