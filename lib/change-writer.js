@@ -41,9 +41,13 @@ class ChangeWriter {
   /** Runs one round, unless one is running; resolves once its writes are handed over. */
   run() {
     if (this.running) return this.running;
-    this.running = this._round().finally(() => {
-      this.running = null;
-    });
+    const { store } = this;
+    this.running = this._round()
+      // A round runs from a timer: whatever goes wrong is logged, never thrown into the process.
+      .catch((error) => store.logger.error(`(${store.name}.writeChanges) ${error.stack}`))
+      .finally(() => {
+        this.running = null;
+      });
     return this.running;
   }
 

@@ -117,14 +117,23 @@ impl Link {
         })
     }
 
+    /// A connection whose server answers: a stopped server's kernel still accepts connections,
+    /// and counting those as up would make every request wait for the timeout again.
     async fn connect(&self) -> Result<MultiplexedConnection, String> {
-        let attempt = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config);
+        let attempt = async {
+            let mut connection = self
+                .client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await?;
+            redis::cmd("PING")
+                .query_async::<()>(&mut connection)
+                .await?;
+            Ok::<_, RedisError>(connection)
+        };
         match tokio::time::timeout(self.connect_timeout, attempt).await {
             Ok(Ok(connection)) => Ok(connection),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no connection within {:?}", self.connect_timeout)),
+            Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
         }
     }
 

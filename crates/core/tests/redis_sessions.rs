@@ -292,6 +292,31 @@ fn an_unreachable_server_fails_fast_and_is_reconnected() {
 }
 
 #[test]
+fn a_hung_server_is_not_taken_for_one_that_is_back() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    save(&store, "s", &session_json("a")).unwrap();
+    let pid = server.child.id().to_string();
+    let signal = |name: &str| {
+        Command::new("kill").args([name, &pid]).status().unwrap();
+    };
+    signal("-STOP");
+    assert_eq!(
+        store.load(&id("s")).unwrap_err().code(),
+        "ERR_REDIS_UNAVAILABLE"
+    );
+    let connects = store.connects();
+    // Reconnection is tried every 250 ms; a stopped server accepts connections but never
+    // answers, so none of them counts.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(store.connects(), connects);
+    assert!(!store.is_available());
+    signal("-CONT");
+    until("reconnected", || store.is_available());
+    assert!(store.load(&id("s")).unwrap().is_some());
+}
+
+#[test]
 fn a_closed_store_neither_serves_nor_reconnects() {
     let mut server = Server::start();
     let store = sessions(&server, "t:");
