@@ -83,6 +83,8 @@ export declare class RedisSessions {
    * with the data set's token, which changes when the data set is lost.
    */
   check(hasPolicy: boolean, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): Promise<string>
+  /** What `check` does, before returning: the token, or a throw with `code`. */
+  checkNow(hasPolicy: boolean, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): string
   /** Every stored id, from the index. */
   ids(): Array<string>
   /** Drops expired ids from the index; resolves with how many. */

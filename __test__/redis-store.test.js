@@ -250,6 +250,21 @@ describe('when Redis is down', () => {
     expect(store.stats().unwritten).toBe(0);
   });
 
+  test('a session just imported is served by its process while Redis is down, and written back after a loss', async () => {
+    const store = open();
+    store.addSerializedSession('fresh', GOOD_JSON);
+    await redis.stop();
+    expect(store.get('fresh')).toBeDefined();
+    await redis.restart();
+    // The first round after the restart finds the old connection broken; a later one, on a
+    // new connection, sees the new data set.
+    await h.until(async () => {
+      await store.writeChanges();
+      await store.whenWritten();
+      return stored(store, 'fresh') !== '';
+    });
+  });
+
   test('a store starts while Redis is down, and works once it is up', async () => {
     await redis.stop();
     const store = open();

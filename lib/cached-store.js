@@ -177,6 +177,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     }
     if (before !== undefined) this.forget(before);
     this.removing.delete(id);
+    this.imported(id, session, serializedSession);
     this.logger.debug(`(${this.name}.addSerializedSession) added ${id}`);
   }
 
@@ -291,6 +292,12 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * it here; this one has no need.
    */
   stored() {}
+
+  /**
+   * `addSerializedSession` stored `session` as `json`. This store leaves it to be loaded when
+   * first used, as the original does.
+   */
+  imported() {}
 
   /**
    * What the store holds and how its writes fare: `held` sessions, `unwritten` ones (changed or

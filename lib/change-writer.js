@@ -31,6 +31,14 @@ class ChangeWriter {
     /** The data set's token when last seen; another one means Redis lost its data. */
     this.dataset = undefined;
     this.running = null;
+    // Known before the store holds anything, so that a loss right after is noticed.
+    if (store.backend.available) {
+      try {
+        this.dataset = store.backend.checkNow(store.staleCleanupOptions);
+      } catch (error) {
+        store.logger.warn(`(${store.name}) cannot reach Redis: ${error.code} ${error.message}`);
+      }
+    }
   }
 
   /** The session was used now. */

@@ -123,6 +123,12 @@ class RedisBackend extends QueuedWritesBackend {
     const { staleTimeout = null, maxToLive = null } = policy || {};
     return this.redis.check(Boolean(policy), staleTimeout, maxToLive).catch(rethrowWithCode);
   }
+
+  /** `check`, before returning: the token, or a throw with `code`. */
+  checkNow(policy) {
+    const { staleTimeout = null, maxToLive = null } = policy || {};
+    return this.redis.checkNow(Boolean(policy), staleTimeout, maxToLive);
+  }
 }
 
 /** A Redis URL without its password, for messages. */

@@ -45,7 +45,6 @@ class RammerheadSessionRedisStore extends CachedStore {
     this.changes = new ChangeWriter(this);
     this.changeTimer = setInterval(() => this.writeChanges(), this.writeInterval);
     this.changeTimer.unref();
-    this.writeChanges();
   }
 
   /**
@@ -84,6 +83,15 @@ class RammerheadSessionRedisStore extends CachedStore {
 
   stored(held, json, fingerprint = changeFingerprint(json)) {
     held.stored = fingerprint;
+  }
+
+  /**
+   * An imported session is held at once: the process that made it (rammerhead's `/newsession`)
+   * is the one its browser comes back to, which then serves it while Redis is unreachable and
+   * writes it back if Redis loses its data. Unused, it leaves memory without a write.
+   */
+  imported(id, session, json) {
+    this.stored(this.held.hold(id, session), json);
   }
 
   /** An unchanged session leaves memory without a write. */

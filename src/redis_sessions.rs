@@ -285,6 +285,29 @@ impl RedisSessions {
         )
     }
 
+    /// What `check` does, before returning: the token, or a throw with `code`.
+    #[napi]
+    pub fn check_now(
+        &self,
+        env: Env,
+        has_policy: bool,
+        stale_timeout: Option<f64>,
+        max_to_live: Option<f64>,
+    ) -> Result<String> {
+        let policy = has_policy.then_some(RedisPolicy {
+            stale_timeout,
+            max_to_live,
+        });
+        match self.one(WriteOp::Check { policy }) {
+            Ok(WriteResult::Dataset(token)) => Ok(token),
+            Ok(_) => Err(throw(
+                &env,
+                StoreError::Redis("no reply to the check".into()),
+            )),
+            Err(e) => Err(throw(&env, e)),
+        }
+    }
+
     /// Every stored id, from the index.
     #[napi]
     pub fn ids(&self, env: Env) -> Result<Vec<String>> {
