@@ -120,15 +120,19 @@ class RedisBackend extends QueuedWritesBackend {
    * changes when Redis loses its data. Rejects (with `code`) when Redis cannot be reached.
    */
   check(policy) {
-    const { staleTimeout = null, maxToLive = null } = policy || {};
-    return this.redis.check(Boolean(policy), staleTimeout, maxToLive).catch(rethrowWithCode);
+    return this.redis.check(...policyArgs(policy)).catch(rethrowWithCode);
   }
 
   /** `check`, before returning: the token, or a throw with `code`. */
   checkNow(policy) {
-    const { staleTimeout = null, maxToLive = null } = policy || {};
-    return this.redis.checkNow(Boolean(policy), staleTimeout, maxToLive);
+    return this.redis.checkNow(...policyArgs(policy));
   }
+}
+
+/** A store's `staleCleanupOptions` (or null) as the native `check` takes them. */
+function policyArgs(policy) {
+  const { staleTimeout = null, maxToLive = null } = policy || {};
+  return [Boolean(policy), staleTimeout, maxToLive];
 }
 
 /** A Redis URL without its password, for messages. */

@@ -17,7 +17,7 @@ use session_core::{
 
 use crate::checks::session_text;
 use crate::errors::{throw, WriteFailure};
-use crate::session_directory::QueuedBatch;
+use crate::session_directory::{parse_items, QueuedBatch};
 use crate::tasks::WriteReport;
 
 type Results = Vec<std::result::Result<WriteResult, StoreError>>;
@@ -41,6 +41,18 @@ pub struct RedisSessions {
 
 fn id_of(id: &Utf16String) -> Option<SessionId> {
     SessionId::from_utf16(id).ok()
+}
+
+/// The store's own policy, as `check` takes it.
+fn policy_of(
+    has_policy: bool,
+    stale_timeout: Option<f64>,
+    max_to_live: Option<f64>,
+) -> Option<RedisPolicy> {
+    has_policy.then_some(RedisPolicy {
+        stale_timeout,
+        max_to_live,
+    })
 }
 
 fn failures_of(results: Results) -> Vec<WriteFailure> {
@@ -173,19 +185,15 @@ impl RedisSessions {
     /// each `writeQueued()` reports on the oldest writes handed over.
     #[napi]
     pub fn queue_writes(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> QueuedBatch {
-        let mut ops = Vec::with_capacity(ids.len());
-        let mut tickets = Vec::with_capacity(ids.len());
-        let mut refused = Vec::new();
-        for (index, (id, json)) in ids.iter().zip(contents).enumerate() {
-            match SessionId::from_utf16(id) {
-                Ok(id) => {
-                    ops.push(WriteOp::Save { id, json });
-                    let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1;
-                    tickets.push(ticket as f64);
-                }
-                Err(e) => refused.push(WriteFailure::new(index, &e.into())),
-            }
-        }
+        let (items, refused) = parse_items(ids, contents);
+        let tickets: Vec<f64> = items
+            .iter()
+            .map(|_| (self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1) as f64)
+            .collect();
+        let ops: Vec<WriteOp> = items
+            .into_iter()
+            .map(|(_, id, json)| WriteOp::Save { id, json })
+            .collect();
         if !ops.is_empty() {
             let reply = self.sessions.submit(ops);
             self.submitted
@@ -222,18 +230,11 @@ impl RedisSessions {
     /// Stores every item before returning (used at shutdown); returns the failures, by position.
     #[napi]
     pub fn write_now(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> Vec<WriteFailure> {
-        let mut positions = Vec::with_capacity(ids.len());
-        let mut ops = Vec::with_capacity(ids.len());
-        let mut failures = Vec::new();
-        for (index, (id, json)) in ids.iter().zip(contents).enumerate() {
-            match SessionId::from_utf16(id) {
-                Ok(id) => {
-                    positions.push(index);
-                    ops.push(WriteOp::Save { id, json });
-                }
-                Err(e) => failures.push(WriteFailure::new(index, &e.into())),
-            }
-        }
+        let (items, mut failures) = parse_items(ids, contents);
+        let (positions, ops): (Vec<usize>, Vec<WriteOp>) = items
+            .into_iter()
+            .map(|(index, id, json)| (index, WriteOp::Save { id, json }))
+            .unzip();
         for failure in failures_of(self.sessions.write_now(ops)) {
             let index = positions[failure.index as usize] as u32;
             failures.push(WriteFailure { index, ..failure });
@@ -271,10 +272,7 @@ impl RedisSessions {
         stale_timeout: Option<f64>,
         max_to_live: Option<f64>,
     ) -> AsyncTask<Awaiting<String>> {
-        let policy = has_policy.then_some(RedisPolicy {
-            stale_timeout,
-            max_to_live,
-        });
+        let policy = policy_of(has_policy, stale_timeout, max_to_live);
         self.awaiting(
             vec![WriteOp::Check { policy }],
             |mut results| match results.pop() {
@@ -294,10 +292,7 @@ impl RedisSessions {
         stale_timeout: Option<f64>,
         max_to_live: Option<f64>,
     ) -> Result<String> {
-        let policy = has_policy.then_some(RedisPolicy {
-            stale_timeout,
-            max_to_live,
-        });
+        let policy = policy_of(has_policy, stale_timeout, max_to_live);
         match self.one(WriteOp::Check { policy }) {
             Ok(WriteResult::Dataset(token)) => Ok(token),
             Ok(_) => Err(throw(

@@ -25,9 +25,9 @@ pub struct SessionDirectory {
     outbox: Outbox,
 }
 
-/// Pairs ids with contents. An id that cannot name a file fails its own item only: one bad
+/// Pairs ids with contents. An id that cannot name a session fails its own item only: one bad
 /// session must never hold up the others.
-fn parse_items(
+pub fn parse_items(
     ids: Vec<Utf16String>,
     contents: Vec<String>,
 ) -> (Vec<(usize, SessionId, String)>, Vec<WriteFailure>) {
