@@ -5,10 +5,9 @@
 
 const native = require('../index.js');
 const { redacted } = require('../lib/redis-backend');
+const { DEFAULT_MAX_SESSION_BYTES } = require('../lib/options');
 
 const BATCH = 500;
-/** What the command allows a stored session to weigh before refusing to read it. */
-const MAX_SESSION_BYTES = 64 * 1024 * 1024;
 const REDIS_TIMEOUT_MS = 5000;
 
 function isRedisUrl(where) {
@@ -48,8 +47,7 @@ class DirectoryPlace {
 
   /** Deletes stale (and, if asked, corrupt) files, re-checking each; see the sweep summary. */
   prune(ids, options, onBatch) {
-    const total = { scanned: 0, expired: 0, removed: 0, keptBusy: 0, corrupt: 0 };
-    Object.assign(total, { removedCorrupt: 0, failed: [] });
+    const total = pruneTotals();
     for (let i = 0; i < ids.length; i += BATCH) {
       const summary = native.pruneSessionFiles(this.dir, ids.slice(i, i + BATCH), options);
       for (const key of ['scanned', 'expired', 'removed', 'keptBusy', 'removedCorrupt']) {
@@ -78,7 +76,7 @@ class RedisPlace {
       prefix,
       REDIS_TIMEOUT_MS,
       REDIS_TIMEOUT_MS,
-      MAX_SESSION_BYTES,
+      DEFAULT_MAX_SESSION_BYTES,
     );
   }
 
@@ -126,8 +124,7 @@ class RedisPlace {
    */
   prune(ids, options, onBatch) {
     const infos = this.inspect(ids, onBatch);
-    const total = { scanned: infos.length, expired: 0, removed: 0, keptBusy: 0, corrupt: 0 };
-    Object.assign(total, { removedCorrupt: 0, failed: [], temporariesRemoved: 0 });
+    const total = { ...pruneTotals(), scanned: infos.length };
     const sessions = infos.filter((info) => !info.problem);
     const expired = expiredOf(sessions, options);
     total.expired = expired.length;
@@ -177,6 +174,20 @@ class RedisPlace {
       total.failed.push({ id, code: error.code, message: error.message });
     }
   }
+}
+
+/** What `prune` reports, before it has done anything. */
+function pruneTotals() {
+  return {
+    scanned: 0,
+    expired: 0,
+    removed: 0,
+    keptBusy: 0,
+    corrupt: 0,
+    removedCorrupt: 0,
+    failed: [],
+    temporariesRemoved: 0,
+  };
 }
 
 /** The sessions stale by the core's expiry rule. */

@@ -129,6 +129,7 @@ function cachedStoreSettings(o) {
 }
 
 module.exports = {
+  DEFAULT_MAX_SESSION_BYTES,
   cachedStoreSettings,
   readOptions,
   interval,
