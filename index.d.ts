@@ -27,12 +27,15 @@ export declare class HeldSessions {
 export declare class RedisSessions {
   /**
    * Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
-   * server that cannot be reached yet is connected to in the background. A URL that cannot
-   * be parsed throws a TypeError (`ERR_INVALID_REDIS_URL`).
+   * server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
+   * replaces the public roots for `rediss://`. A URL that cannot be parsed, or `tlsCa` with
+   * a `redis://` URL, throws a TypeError (`ERR_INVALID_REDIS_URL`).
    */
-  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number)
+  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number, tlsCa?: string | undefined | null)
   /** Whether the server is reachable, as far as the last command and reconnection know. */
   get available(): boolean
+  /** Why the server cannot be reached, while it cannot (else null). */
+  get unavailableBecause(): string | null
   /** Drops the connection and stops reconnecting; every call fails from then on. */
   close(): void
   /** Connections made so far: a new number means the store reconnected. */

@@ -20,26 +20,82 @@ function canConnect(port) {
   });
 }
 
+/** A certificate authority and a certificate it signed for 127.0.0.1, made with openssl. */
+function makeCertificates(dir) {
+  const openssl = (...args) => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (result.error || result.status !== 0) {
+      throw new Error(`openssl ${args[0]} failed: ${result.error || result.stderr}`);
+    }
+  };
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(
+    'req',
+    '-x509',
+    ...key,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=test authority',
+  );
+  openssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  );
+  return {
+    ca: path.join(dir, 'ca.pem'),
+    cert: path.join(dir, 'server.pem'),
+    key: path.join(dir, 'server.key'),
+  };
+}
+
 class RedisServer {
-  /** @param {{ persistence?: boolean }} options with persistence, data survives a restart */
+  /**
+   * @param {{ persistence?: boolean, tls?: boolean, password?: string }} options with
+   *   persistence, data survives a restart; with tls, it speaks only TLS (`rediss://`), with a
+   *   certificate signed by the authority in `this.ca`
+   */
   static async start(options = {}) {
     const server = new RedisServer(await freePort(), options);
     await server.restart();
     return server;
   }
 
-  constructor(port, { persistence = false }) {
+  constructor(port, { persistence = false, tls = false, password }) {
     this.port = port;
     this.persistence = persistence;
+    this.password = password;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-redis-'));
-    this.url = `redis://127.0.0.1:${port}`;
+    this.certificates = tls ? makeCertificates(this.dir) : null;
+    this.ca = tls ? fs.readFileSync(this.certificates.ca, 'latin1') : undefined;
+    const credentials = password ? `:${encodeURIComponent(password)}@` : '';
+    this.url = `${tls ? 'rediss' : 'redis'}://${credentials}127.0.0.1:${port}`;
     this.child = null;
   }
 
   /** Starts the server (again, after stop()), resolving once it accepts connections. */
   async restart() {
     await this.stop();
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir];
+    const args = ['--bind', '127.0.0.1', '--dir', this.dir, ...this._listenArgs()];
     args.push(
       ...(this.persistence ? ['--appendonly', 'yes'] : ['--save', '', '--appendonly', 'no']),
     );
@@ -72,11 +128,25 @@ class RedisServer {
 
   /** Runs a redis-cli command against the server; returns its output, trimmed. */
   cli(...args) {
-    const result = spawnSync('redis-cli', ['-p', String(this.port), ...args], {
+    const connection = ['-p', String(this.port)];
+    if (this.certificates) connection.push('--tls', '--cacert', this.certificates.ca);
+    if (this.password) connection.push('--no-auth-warning', '-a', this.password);
+    const result = spawnSync('redis-cli', [...connection, ...args], {
       encoding: 'utf8',
     });
     if (result.error) throw result.error;
     return result.stdout.trim();
+  }
+
+  _listenArgs() {
+    const auth = this.password ? ['--requirepass', this.password] : [];
+    const { certificates } = this;
+    if (!certificates) return ['--port', String(this.port), ...auth];
+    return [
+      ...['--port', '0', '--tls-port', String(this.port), '--tls-auth-clients', 'no'],
+      ...['--tls-cert-file', certificates.cert, '--tls-key-file', certificates.key],
+      ...auth,
+    ];
   }
 
   async close() {

@@ -68,7 +68,7 @@ class DirectoryPlace {
 
 /** The sessions of one key prefix on Redis, as RammerheadSessionRedisStore keeps them. */
 class RedisPlace {
-  constructor(url, prefix) {
+  constructor(url, prefix, tlsCa) {
     this.name = `${redacted(url)} (prefix ${prefix})`;
     this.unreadableKind = 'values';
     this.redis = new native.RedisSessions(
@@ -77,6 +77,7 @@ class RedisPlace {
       REDIS_TIMEOUT_MS,
       REDIS_TIMEOUT_MS,
       DEFAULT_MAX_SESSION_BYTES,
+      tlsCa,
     );
   }
 
@@ -202,8 +203,8 @@ function expiredOf(infos, { now, staleTimeout, maxToLive }) {
 }
 
 /** The place `where` names: a Redis URL, else a directory. */
-function openPlace(where, { prefix }) {
-  return isRedisUrl(where) ? new RedisPlace(where, prefix) : new DirectoryPlace(where);
+function openPlace(where, { prefix, tlsCa }) {
+  return isRedisUrl(where) ? new RedisPlace(where, prefix, tlsCa) : new DirectoryPlace(where);
 }
 
 module.exports = { openPlace, expiredOf };

@@ -5,6 +5,7 @@
 // native core: reads never change anything, deletes re-check each file first, writes are atomic.
 // So it is safe to run beside a server using the same directory or Redis.
 
+const fs = require('fs');
 const { openPlace, expiredOf } = require('./places');
 
 const USAGE = `Usage: rammerhead-sessions <command> WHERE [options]
@@ -23,6 +24,8 @@ Commands:
 
 Options:
   --prefix P           key prefix of the sessions in Redis (default rammerhead:)
+  --tls-ca FILE        PEM certificates that sign a rediss:// server's certificate, in place
+                       of the public roots
   --stale-timeout D    unused for longer than D is stale (stats default 3d; required by prune)
   --max-to-live D      created longer ago than D is stale (default: no limit)
   --delete-corrupt     prune also deletes unreadable session files
@@ -73,6 +76,7 @@ function parseArgs(argv) {
     else if (arg === '--stale-timeout') args.staleTimeout = parseDuration(arg, argv[++i]);
     else if (arg === '--max-to-live') args.maxToLive = parseDuration(arg, argv[++i]);
     else if (arg === '--prefix') args.prefix = prefixArgument(argv[++i]);
+    else if (arg === '--tls-ca') args.tlsCa = certificatesArgument(argv[++i]);
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
     else args.positional.push(arg);
   }
@@ -82,6 +86,15 @@ function parseArgs(argv) {
 function prefixArgument(text) {
   if (!text) throw new UsageError('--prefix needs a key prefix, such as rammerhead:');
   return text;
+}
+
+function certificatesArgument(file) {
+  if (!file) throw new UsageError('--tls-ca needs a file of PEM certificates');
+  try {
+    return fs.readFileSync(file, 'latin1');
+  } catch (error) {
+    throw new UsageError(`--tls-ca: cannot read ${file} (${error.code})`);
+  }
 }
 
 function formatBytes(bytes) {

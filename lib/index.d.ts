@@ -265,6 +265,12 @@ export interface RedisStoreOptions<S extends StoredSession = StoredSession>
   redisUrl?: string
   /** Prefix of every key the store uses; stores with the same prefix share sessions. Default `rammerhead:`. */
   keyPrefix?: string
+  /**
+   * PEM certificates (text, or a file's bytes) of the authorities that may sign a `rediss://`
+   * server's certificate, in place of the public roots: for servers with a private authority.
+   * With a `redis://` URL it throws a TypeError (`ERR_INVALID_REDIS_URL`).
+   */
+  tlsCa?: string | Buffer
   /** Milliseconds a command may take before Redis counts as unreachable. Default 500. */
   commandTimeout?: number
   /** Milliseconds a connection attempt may take. Default 2000. */

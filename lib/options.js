@@ -66,6 +66,16 @@ function string(name, value, fallback) {
   return value;
 }
 
+/** PEM certificates, as text or the bytes of a file; undefined when not given. */
+function certificates(name, value) {
+  if (value === undefined || value === null) return undefined;
+  const text = Buffer.isBuffer(value) ? value.toString('latin1') : value;
+  if (typeof text !== 'string' || !text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw optionError(name, 'PEM certificates (a string or Buffer)', value);
+  }
+  return text;
+}
+
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'];
 
 function logger(value) {
@@ -137,6 +147,7 @@ module.exports = {
   byteCount,
   boolean,
   string,
+  certificates,
   logger,
   sessionClass,
   requireString,

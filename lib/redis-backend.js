@@ -12,7 +12,7 @@ const { QueuedWritesBackend } = require('./background-writes');
 class RedisBackend extends QueuedWritesBackend {
   /**
    * @param {{ redisUrl: string, keyPrefix: string, commandTimeout: number,
-   *   connectTimeout: number, maxSessionBytes: number }} settings
+   *   connectTimeout: number, maxSessionBytes: number, tlsCa?: string }} settings
    */
   constructor(settings) {
     const redis = new RedisSessions(
@@ -21,6 +21,7 @@ class RedisBackend extends QueuedWritesBackend {
       settings.commandTimeout,
       settings.connectTimeout,
       settings.maxSessionBytes,
+      settings.tlsCa,
     );
     super(redis);
     this.redis = redis;
@@ -31,6 +32,11 @@ class RedisBackend extends QueuedWritesBackend {
   /** Whether Redis is reachable, as far as the last command and reconnection know. */
   get available() {
     return this.redis.available;
+  }
+
+  /** Why Redis cannot be reached, while it cannot (else null). */
+  get unavailableBecause() {
+    return this.redis.unavailableBecause;
   }
 
   /** Connections made so far: a new number means the store reconnected. */

@@ -15,6 +15,7 @@ function settingsOf(opts) {
     ...options.cachedStoreSettings(o),
     redisUrl: options.string('redisUrl', o.redisUrl, process.env.REDIS_URL || DEFAULT_URL),
     keyPrefix: options.string('keyPrefix', o.keyPrefix, 'rammerhead:'),
+    tlsCa: options.certificates('tlsCa', o.tlsCa),
     commandTimeout: options.interval('commandTimeout', o.commandTimeout, 500),
     connectTimeout: options.interval('connectTimeout', o.connectTimeout, 2000),
     writeInterval: options.interval('writeInterval', o.writeInterval, 1000),
@@ -40,7 +41,8 @@ class RammerheadSessionRedisStore extends CachedStore {
       this.logger.debug(`(${this.name}) saveDirectory has no meaning for Redis; ignoring it`);
     }
     if (!this.backend.available) {
-      this.logger.warn(`(${this.name}) cannot reach ${this.redisUrl} yet; retrying`);
+      const why = this.backend.unavailableBecause;
+      this.logger.warn(`(${this.name}) cannot reach ${this.redisUrl} yet (${why}); retrying`);
     }
     this.changes = new ChangeWriter(this);
     this.changeTimer = setInterval(() => this.writeChanges(), this.writeInterval);

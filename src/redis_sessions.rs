@@ -66,8 +66,9 @@ fn failures_of(results: Results) -> Vec<WriteFailure> {
 #[napi]
 impl RedisSessions {
     /// Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
-    /// server that cannot be reached yet is connected to in the background. A URL that cannot
-    /// be parsed throws a TypeError (`ERR_INVALID_REDIS_URL`).
+    /// server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
+    /// replaces the public roots for `rediss://`. A URL that cannot be parsed, or `tlsCa` with
+    /// a `redis://` URL, throws a TypeError (`ERR_INVALID_REDIS_URL`).
     #[napi(constructor)]
     pub fn new(
         env: Env,
@@ -76,6 +77,7 @@ impl RedisSessions {
         command_timeout: f64,
         connect_timeout: f64,
         max_session_bytes: f64,
+        tls_ca: Option<String>,
     ) -> Result<Self> {
         let command_timeout = Duration::from_millis(command_timeout as u64);
         let settings = RedisSettings {
@@ -84,6 +86,7 @@ impl RedisSessions {
             command_timeout,
             connect_timeout: Duration::from_millis(connect_timeout as u64),
             max_session_bytes: max_session_bytes as u64,
+            tls_ca: tls_ca.map(String::into_bytes),
         };
         let sessions = Sessions::connect(settings).map_err(|e| throw(&env, e))?;
         Ok(Self {
@@ -98,6 +101,12 @@ impl RedisSessions {
     #[napi(getter)]
     pub fn available(&self) -> bool {
         self.sessions.is_available()
+    }
+
+    /// Why the server cannot be reached, while it cannot (else null).
+    #[napi(getter)]
+    pub fn unavailable_because(&self) -> Option<String> {
+        self.sessions.unavailable_because()
     }
 
     /// Drops the connection and stops reconnecting; every call fails from then on.

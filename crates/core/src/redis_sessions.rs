@@ -11,7 +11,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult, Value};
+use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult, TlsCertificates, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -36,6 +36,9 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     /// Longer values are not read.
     pub max_session_bytes: u64,
+    /// PEM certificates of the authorities a `rediss://` server's certificate may be signed by,
+    /// in place of the public roots.
+    pub tls_ca: Option<Vec<u8>>,
 }
 
 /// The expiry policy stores keep in Redis, in milliseconds; `None` disables a limit.
@@ -249,8 +252,17 @@ impl RedisSessions {
     /// waiting at most the connect timeout. A server that cannot be reached now is not an
     /// error: the store starts unavailable and connects as soon as it can.
     pub fn connect(settings: RedisSettings) -> Result<Self, StoreError> {
-        let client = Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let client = match &settings.tls_ca {
+            None => Client::open(settings.url.as_str()),
+            Some(pem) => Client::build_with_tls(
+                settings.url.as_str(),
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("rhfs-redis")
@@ -298,6 +310,11 @@ impl RedisSessions {
     /// Whether the server is reachable, as far as the last command and reconnection know.
     pub fn is_available(&self) -> bool {
         self.shared.link.connection().is_ok()
+    }
+
+    /// Why the server cannot be reached, while it cannot.
+    pub fn unavailable_because(&self) -> Option<String> {
+        self.shared.link.connection().err().map(|e| e.to_string())
     }
 
     /// Drops the connection and stops reconnecting; every call fails from now on.

@@ -92,6 +92,7 @@ fn sessions(server: &Server, prefix: &str) -> RedisSessions {
         command_timeout: Duration::from_millis(500),
         connect_timeout: Duration::from_millis(500),
         max_session_bytes: 1 << 20,
+        tls_ca: None,
     })
     .unwrap()
 }

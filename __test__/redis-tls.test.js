@@ -1,0 +1,97 @@
+'use strict';
+
+// rediss:// with a password, as managed Redis services run it: a real redis-server speaking only
+// TLS, with a certificate signed by an authority made for the test.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+const { RammerheadSessionRedisStore } = require('..');
+const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
+const HammerheadSession = require('../demo/hammerhead-session');
+
+const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
+const GOOD_JSON = fs.readFileSync(
+  path.join(h.GOOD, `${h.GOOD_IDS.cookiesAndLocalStorage}.rhfsession`),
+  'utf8',
+);
+
+let redis;
+let opened = [];
+
+beforeAll(async () => {
+  redis = await RedisServer.start({ tls: true, password: 'p@ss word' });
+});
+afterAll(() => redis.close());
+afterEach(() => {
+  for (const store of opened) store.close();
+  opened = [];
+});
+
+function open(options = {}) {
+  const store = new RammerheadSessionRedisStore({
+    redisUrl: redis.url,
+    tlsCa: redis.ca,
+    keyPrefix: 'tls:',
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+    logger: h.recordingLogger(),
+    commandTimeout: 1000,
+    connectTimeout: 1000,
+    ...options,
+  });
+  opened.push(store);
+  return store;
+}
+
+test('a store on rediss:// with credentials in the URL stores and serves sessions', () => {
+  expect(redis.url).toMatch(/^rediss:\/\/:p%40ss%20word@/);
+  const writer = open();
+  expect(writer.stats().available).toBe(true);
+  expect(writer.redisUrl).not.toContain('word');
+  writer.addSerializedSession('over-tls', GOOD_JSON);
+  expect(redis.cli('GET', 'tls:session:over-tls')).toBe(GOOD_JSON);
+  const reader = open({ tlsCa: Buffer.from(redis.ca, 'latin1') });
+  expect(reader.get('over-tls').data.localStorage).toEqual(JSON.parse(GOOD_JSON).data.localStorage);
+});
+
+test('a certificate no given authority signed is refused: the store stays unavailable and says why', () => {
+  const store = open({ tlsCa: undefined });
+  expect(store.stats().available).toBe(false);
+  expect(store.logger.lines.warn.join('\n')).toMatch(
+    /cannot reach rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+ yet \(.*(certificate|Certificate).*\)/,
+  );
+  expect(store.get('over-tls')).toBeUndefined();
+  expect(store.has('over-tls')).toBe(false);
+});
+
+test('a wrong password is refused, and not shown', () => {
+  const url = redis.url.replace('p%40ss%20word', 'wrong');
+  const store = open({ redisUrl: url });
+  expect(store.stats().available).toBe(false);
+  const warning = store.logger.lines.warn.join('\n');
+  expect(warning).toMatch(/authentication failed/i);
+  expect(warning).not.toContain('wrong');
+});
+
+test('tlsCa must be PEM certificates, and needs a rediss:// URL', () => {
+  h.expectTypeError(() => open({ tlsCa: 'not a certificate' }), 'tlsCa');
+  h.expectTypeError(() => open({ tlsCa: 42 }), 'tlsCa');
+  const plain = redis.url.replace('rediss://', 'redis://');
+  const error = h.expectTypeError(() => open({ redisUrl: plain }));
+  expect(error.code).toBe('ERR_INVALID_REDIS_URL');
+});
+
+test('rammerhead-sessions reaches the server with --tls-ca', () => {
+  const run = (...args) =>
+    spawnSync(process.execPath, [CLI, ...args, '--prefix', 'tls:', '--json'], {
+      encoding: 'utf8',
+    });
+  const ca = path.join(redis.dir, 'ca.pem');
+  const stats = run('stats', redis.url, '--tls-ca', ca);
+  expect(stats.stderr).toBe('');
+  expect(JSON.parse(stats.stdout).sessions).toBeGreaterThanOrEqual(1);
+  const refused = run('stats', redis.url);
+  expect(refused.status).toBe(3);
+  expect(refused.stderr).toContain('ERR_REDIS_UNAVAILABLE');
+});
