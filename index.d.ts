@@ -24,6 +24,15 @@ export declare class HeldSessions {
   expired(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, limit: number): Array<string>
 }
 
+/**
+ * What a merge needs of the stored copy a held session was loaded (or last stored) as: a hash
+ * per cookie and per data field, much smaller than the copy.
+ */
+export declare class MergeBase {
+  /** Throws (`ERR_CORRUPT_SESSION`) for text that is not a serialized session. */
+  constructor(json: string)
+}
+
 export declare class RedisSessions {
   /**
    * Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
@@ -41,15 +50,29 @@ export declare class RedisSessions {
   /** Connections made so far: a new number means the store reconnected. */
   get connects(): number
   /**
-   * The stored JSON, or null when there is none or the id cannot name a session. Throws with
-   * `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`, `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
+   * The stored JSON and its version, or null when there is none or the id cannot name a
+   * session. Throws with `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`,
+   * `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
    */
-  load(id: string): string | null
+  load(id: string): LoadedSession | null
   /**
-   * Stores JSON from outside before returning, after checking that `load` accepts it
-   * (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError.
+   * Calls `wake` (with no arguments, on the JavaScript thread) when other stores' changes
+   * arrive and none were waiting for `takeRemoteChanges()`. It does not keep Node.js running.
    */
-  import(id: string, contents: string): void
+  onRemoteChanges(wake: () => void): void
+  /** Other stores' writes and deletes announced since the last call, oldest first. */
+  takeRemoteChanges(): Array<RemoteChange>
+  /**
+   * The stored copies newer than `versions[i]` of `ids[i]`, after every change asked for
+   * before. Rejects when Redis cannot be reached.
+   */
+  fetch(ids: Array<string>, versions: Array<number>): Promise<Array<NewerCopy>>
+  /**
+   * Stores JSON from outside before returning, whatever Redis holds, after checking that
+   * `load` accepts it (`ERR_INVALID_SESSION` otherwise); returns the version stored (0 if it
+   * had expired already). A bad id throws a TypeError.
+   */
+  import(id: string, contents: string): number
   /** True when a stored session was deleted; throws when Redis cannot be reached. */
   remove(id: string): boolean
   /**
@@ -63,18 +86,22 @@ export declare class RedisSessions {
    */
   removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
   /**
-   * Hands writes to the writer at once, after every change asked for before. Returns the
-   * ticket of each accepted item and the items refused for an id that cannot name a session;
-   * each `writeQueued()` reports on the oldest writes handed over.
+   * Hands writes to the writer at once, after every change asked for before; `bases[i]` is
+   * the version `contents[i]` is based on (0: new here, -1: whatever Redis holds). Returns
+   * the ticket of each accepted item and the items refused for an id that cannot name a
+   * session; each `writeQueued()` reports on the oldest writes handed over.
    */
-  queueWrites(ids: Array<string>, contents: Array<string>): QueuedBatch
+  queueWrites(ids: Array<string>, contents: Array<string>, bases: Array<number>): QueuedBatch
   /**
    * Waits for the oldest writes handed over by `queueWrites` (at most 256, or one batch
    * if larger) and reports on them by ticket.
    */
   writeQueued(): Promise<WriteReport>
-  /** Stores every item before returning (used at shutdown); returns the failures, by position. */
-  writeNow(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
+  /**
+   * Stores every item before returning (used at shutdown), based on `bases` as `queueWrites`
+   * takes them; returns the failures, by position.
+   */
+  writeNow(ids: Array<string>, contents: Array<string>, bases: Array<number>): Array<WriteFailure>
   /**
    * Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone
    * (deleted or expired), or null, changing nothing, when the data set is no longer the one
@@ -207,6 +234,26 @@ export declare function inspectSessionFiles(dir: string, ids: Array<string>): Ar
 /** Ids of the session files in `dir`. */
 export declare function listSessionFiles(dir: string): Array<string>
 
+/** A stored session as `load` returns it. */
+export interface LoadedSession {
+  json: string
+  version: number
+}
+
+/**
+ * `remote` with what `local` changed since `base` applied (cookies by domain, path and key,
+ * data fields by key, deletions too; `createdAt` the earliest, `lastUsed` the latest; cookies
+ * expired at `now` dropped). With a null base everything `local` holds counts as changed.
+ */
+export declare function mergeSessions(base: MergeBase | undefined | null, local: string, remote: string, now: number): string
+
+/** A stored copy newer than the one held (`json` null: deleted since). */
+export interface NewerCopy {
+  id: string
+  version: number
+  json?: string
+}
+
 export interface PruneOptions {
   /** Epoch milliseconds the limits are measured from. */
   now: number
@@ -227,6 +274,16 @@ export interface QueuedBatch {
   /** Tickets of the accepted items, in order; reports name the writes they settle by these. */
   tickets: Array<number>
   refused: Array<WriteFailure>
+}
+
+/**
+ * What another store did: `kind` is `changed`, `deleted`, or `subscribed` (the subscription
+ * was made again: what was announced meanwhile is lost, and versions are to be checked).
+ */
+export interface RemoteChange {
+  kind: string
+  id?: string
+  version?: number
 }
 
 /** Deletes temporary files that writers which died mid-write left in `dir`; returns how many. */
@@ -260,11 +317,15 @@ export interface SweepSummary {
 /**
  * A failure of one item of a batch of writes, told by its position in the batch rather than by
  * id, so that it always reaches the item it belongs to.
+ * A write to Redis refused for a newer stored version (`ERR_SESSION_CONFLICT`) carries that
+ * version and its JSON, for the writer to merge with.
  */
 export interface WriteFailure {
   index: number
   code: string
   message: string
+  version?: number
+  stored?: string
 }
 
 /**
@@ -276,4 +337,9 @@ export interface WriteFailure {
 export interface WriteReport {
   tickets: Array<number>
   failures: Array<WriteFailure>
+  /**
+   * For stores that version what they store (Redis): the version each write stored, by
+   * position in `tickets` (0 where it stored none).
+   */
+  versions: Array<number>
 }

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.HeldSessions = nativeBinding.HeldSessions
+module.exports.MergeBase = nativeBinding.MergeBase
 module.exports.RedisSessions = nativeBinding.RedisSessions
 module.exports.SessionDirectory = nativeBinding.SessionDirectory
 module.exports.changeFingerprint = nativeBinding.changeFingerprint
@@ -846,5 +847,6 @@ module.exports.exportSessionFile = nativeBinding.exportSessionFile
 module.exports.importSessionFile = nativeBinding.importSessionFile
 module.exports.inspectSessionFiles = nativeBinding.inspectSessionFiles
 module.exports.listSessionFiles = nativeBinding.listSessionFiles
+module.exports.mergeSessions = nativeBinding.mergeSessions
 module.exports.pruneSessionFiles = nativeBinding.pruneSessionFiles
 module.exports.removeAbandonedTemporaries = nativeBinding.removeAbandonedTemporaries

@@ -10,7 +10,14 @@ const HammerheadSession = require('../demo/hammerhead-session');
 /** A site that sets a cookie on /login and shows the cookies it receives on /whoami. */
 function startSite() {
   const server = http.createServer((req, res) => {
-    if (req.url === '/login') {
+    const numbered = /^\/set\/(\d+)$/.exec(req.url);
+    if (numbered) {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'set-cookie': [`c${numbered[1]}=v; Path=/; Max-Age=3600`],
+      });
+      res.end('set');
+    } else if (req.url === '/login') {
       res.writeHead(200, {
         'content-type': 'text/html',
         'set-cookie': ['user=alice; Path=/; Max-Age=3600', 'theme=dark; Path=/; Max-Age=3600'],
@@ -31,6 +38,18 @@ async function startProxy(saveDirectory, makeStore = fileCache) {
   const store = makeStore(saveDirectory);
   store.attachToProxy(proxy);
   return { proxy, store, base: `http://127.0.0.1:${port1}` };
+}
+
+/** Makes stores on `redis` under `keyPrefix`, as every host of one deployment has. */
+function redisStores(redis, keyPrefix, options = {}) {
+  return () =>
+    new RammerheadSessionRedisStore({
+      redisUrl: redis.url,
+      keyPrefix,
+      sessionClass: HammerheadSession,
+      staleCleanupOptions: null,
+      ...options,
+    });
 }
 
 function fileCache(saveDirectory) {
@@ -73,13 +92,7 @@ test('cookies set through a proxy on one Redis store reach a proxy on another, w
   const redis = await RedisServer.start();
   const site = await startSite();
   const target = `http://127.0.0.1:${site.address().port}`;
-  const onRedis = () =>
-    new RammerheadSessionRedisStore({
-      redisUrl: redis.url,
-      keyPrefix: 'proxies:',
-      sessionClass: HammerheadSession,
-      staleCleanupOptions: null,
-    });
+  const onRedis = redisStores(redis, 'proxies:');
   const first = await startProxy(null, onRedis);
   const second = await startProxy(null, onRedis);
   try {
@@ -95,6 +108,42 @@ test('cookies set through a proxy on one Redis store reach a proxy on another, w
     expect(whoami.body).toContain('theme=dark');
   } finally {
     for (const { proxy, store } of [first, second]) {
+      proxy.close();
+      store.close();
+    }
+    site.close();
+    await redis.close();
+  }
+});
+
+test('requests of one session alternating between proxies on two Redis stores: every cookie arrives', async () => {
+  const redis = await RedisServer.start();
+  const site = await startSite();
+  const target = `http://127.0.0.1:${site.address().port}`;
+  const onRedis = redisStores(redis, 'alternating:', { writeInterval: 20 });
+  const proxies = [await startProxy(null, onRedis), await startProxy(null, onRedis)];
+  const requests = 30;
+  try {
+    proxies[0].store.addSerializedSession(
+      'both',
+      new HammerheadSession({ id: 'both' }).serializeSession(),
+    );
+    for (let i = 0; i < requests; i++) {
+      const { base } = proxies[i % 2];
+      expect((await h.fetchText(`${base}/both/${target}/set/${i}`)).body).toContain('set');
+    }
+    const all = Array.from({ length: requests }, (_, i) => `c${i}=v`).sort();
+    const seen = async ({ base }) => {
+      const { body } = await h.fetchText(`${base}/both/${target}/whoami`);
+      // hammerhead wraps the text in a page of its own.
+      return /cookies: ([^<]*)/.exec(body)[1].split('; ').sort();
+    };
+    await h.until(async () => {
+      const views = await Promise.all(proxies.map(seen));
+      return views.every((view) => JSON.stringify(view) === JSON.stringify(all));
+    });
+  } finally {
+    for (const { proxy, store } of proxies) {
       proxy.close();
       store.close();
     }

@@ -14,6 +14,7 @@ const path = require('path');
 const { monitorEventLoopDelay, performance } = require('perf_hooks');
 const { endToEnd, sessionFiles } = require('./end-to-end');
 const redisBench = require('./redis');
+const { propagationFigures } = require('./propagation');
 const {
   RAMMERHEAD_DIR,
   DAY,
@@ -356,6 +357,7 @@ async function main() {
         withStall,
         settle,
       })),
+      ...(await propagationFigures(redis, template)),
     };
   } finally {
     await redis.close();
@@ -609,6 +611,30 @@ async function main() {
       null,
       null,
       '',
+    ],
+    [
+      'RedisStore change seen by another host holding it: p50',
+      ours.redis.propagationP50,
+      'ms',
+      null,
+      null,
+      `from the write round; ${ours.redis.changes} changes`,
+    ],
+    [
+      'RedisStore change seen by another host holding it: p99',
+      ours.redis.propagationP99,
+      'ms',
+      null,
+      null,
+      '≤ 50 ms',
+    ],
+    [
+      `RedisStore conflicts merged, 2 hosts writing at once ${ours.redis.contended} times`,
+      ours.redis.merged,
+      'merges',
+      null,
+      null,
+      `every cookie kept: ${ours.redis.allCookiesKept ? 'yes' : 'NO'}; last writer won ${ours.redis.lastWriterWins} times`,
     ],
   );
   const e2e = (figures, key) => figures && figures.e2e && figures.e2e[key];

@@ -105,7 +105,7 @@ class RedisPlace {
   }
 
   read(id) {
-    const json = this.redis.load(id);
+    const json = this._load(id);
     if (json === null) {
       const error = new Error(`no session ${id} in ${this.name}`);
       error.code = 'ENOENT';
@@ -149,9 +149,14 @@ class RedisPlace {
     this.redis.close();
   }
 
+  _load(id) {
+    const loaded = this.redis.load(id);
+    return loaded === null ? null : loaded.json;
+  }
+
   _inspectOne(id) {
     try {
-      const json = this.redis.load(id);
+      const json = this._load(id);
       if (json === null) return null;
       const { data } = JSON.parse(json);
       const time = (at) => (typeof at === 'number' && Number.isFinite(at) ? at : undefined);

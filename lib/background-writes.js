@@ -34,13 +34,15 @@ class BackgroundWrites {
   }
 
   /**
-   * Queues `contents[i]` as the file of `ids[i]`. `settle(id, failure)` is called once the
-   * write is done (written, or replaced by a newer write or a delete: `failure` undefined) or
-   * has failed (`failure` is `{ id, code, message }`; an id that cannot name a file fails with
-   * `ERR_INVALID_SESSION_ID` at once, without holding up the others).
+   * Queues `contents[i]` as the file of `ids[i]`. `settle(id, failure, version)` is called once
+   * the write is done (written, or replaced by a newer write or a delete: `failure` undefined)
+   * or has failed (`failure` is `{ id, code, message }`, plus `version` and `stored` for a
+   * conflict; an id that cannot name a file fails with `ERR_INVALID_SESSION_ID` at once,
+   * without holding up the others). `version` is the version stored, for backends that keep
+   * versions. `more` are further arguments of the native `queueWrites`.
    */
-  queue(ids, contents, settle) {
-    const { tickets, refused } = this.directory.queueWrites(ids, contents);
+  queue(ids, contents, settle, ...more) {
+    const { tickets, refused } = this.directory.queueWrites(ids, contents, ...more);
     const refusedAt = new Set(refused.map((f) => f.index));
     let next = 0;
     ids.forEach((id, index) => {
@@ -70,12 +72,18 @@ class BackgroundWrites {
     );
   }
 
-  _settleReport({ tickets, failures }, error) {
+  _settleReport({ tickets, failures, versions }, error) {
     const failed = new Map(failures.map((f) => [f.index, f]));
     const thrown = [];
     tickets.forEach((ticket, index) => {
-      const failure = failed.get(index);
-      this._settle(ticket, failure && { code: failure.code, message: failure.message }, thrown);
+      const f = failed.get(index);
+      const failure = f && {
+        code: f.code,
+        message: f.message,
+        version: f.version,
+        stored: f.stored,
+      };
+      this._settle(ticket, failure, thrown, versions && versions[index]);
     });
     // A task that took nothing while writes wait would be run again forever, and a lost report
     // leaves its writes unsettled: either way the waiting writes are failed rather than left
@@ -91,7 +99,7 @@ class BackgroundWrites {
   }
 
   /** Settles one write; a callback that throws (a logger, say) does not stop the others. */
-  _settle(ticket, failure, thrown) {
+  _settle(ticket, failure, thrown, version) {
     const item = this.waiting.get(ticket);
     if (item === undefined) return;
     this.waiting.delete(ticket);
@@ -100,7 +108,7 @@ class BackgroundWrites {
     if (count === 0) this.counts.delete(id);
     else this.counts.set(id, count);
     try {
-      settle(id, failure && { id, ...failure });
+      settle(id, failure && { id, ...failure }, version);
     } catch (error) {
       thrown.push(error);
     }

@@ -154,6 +154,10 @@ class CacheCheck {
       } else if (failure === undefined) {
         store.forget(held);
         this.released.push(id);
+      } else if (store.writeRefused(held, failure)) {
+        // Merged with a newer copy (and written again), or deleted elsewhere and dropped.
+        if (store.held.map.get(id) === held) this.setAside.push(held);
+        else this.released.push(id);
       } else {
         // Kept in memory and retried at the next check, so nothing is lost.
         store.unwritten.add(held);

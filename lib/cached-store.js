@@ -30,7 +30,9 @@ function unsavedError(failures) {
  * A backend has these methods (`DirectoryBackend` is one): `ids()`; `load(id)`,
  * the stored JSON or null, throwing with `code` (`ERR_CORRUPT_SESSION` for what is not a
  * session); `rejectLoaded(id)` and `removeCorrupt(id)` for a loaded copy that does not revive;
- * `saveNow(id, json)`, stored before it returns; `saveAllNow(ids, contents)`, returning the
+ * `saveNow(id, json)`, stored before it returns (returning the version stored, for backends
+ * that keep versions, which also tell `loadedVersion`, the version `load` returned last);
+ * `saveAllNow(ids, contents)`, returning the
  * failures by index; `queueWrites(ids, contents, settle)` in the background, with
  * `writesPending`, `isWriting(id)`, `whenWritten()` and the `onWritesReported` hook;
  * `remove(id)`, true when something was removed, throwing when it cannot be; `removeLater(ids)`
@@ -162,8 +164,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
     options.requireString(serializedSession, 'serializedSession');
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
     const before = this.sessions.get(id);
+    let version;
     try {
-      this.backend.saveNow(id, serializedSession);
+      version = this.backend.saveNow(id, serializedSession);
     } catch (error) {
       if (error.name === 'TypeError' || REFUSED_INPUT.has(error.code)) throw error;
       if (before !== undefined) this.forget(before);
@@ -177,7 +180,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     }
     if (before !== undefined) this.forget(before);
     this.removing.delete(id);
-    this.imported(id, session, serializedSession);
+    this.imported(id, session, serializedSession, version);
     this.logger.debug(`(${this.name}.addSerializedSession) added ${id}`);
   }
 
@@ -288,16 +291,25 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   /**
    * The stored copy of a held session is now `json` (loaded, or written while it stays), whose
-   * fingerprint may be known already. A store that tells changes from what is stored records
-   * it here; this one has no need.
+   * fingerprint may be known already, stored as `version` by backends that keep versions. A
+   * store that tells changes from what is stored records it here; this one has no need.
    */
   stored() {}
 
   /**
-   * `addSerializedSession` stored `session` as `json`. This store leaves it to be loaded when
-   * first used, as the original does.
+   * `addSerializedSession` stored `session` as `json` (as `version`, for backends that keep
+   * versions). This store leaves it to be loaded when first used, as the original does.
    */
   imported() {}
+
+  /**
+   * A background write of a held session failed with `failure`; the session is marked
+   * unwritten. True when the store dealt with the failure (it is not logged). This store has
+   * no failures of its own.
+   */
+  writeRefused() {
+    return false;
+  }
 
   /**
    * What the store holds and how its writes fare: `held` sessions, `unwritten` ones (changed or
@@ -332,22 +344,23 @@ class CachedStore extends RammerheadSessionAbstractStore {
     // The JSON is kept for `stored()` only when its fingerprint is not known: kept until the
     // write settles, a large session's text would outlive the young generation for nothing.
     const kept = fingerprint === undefined ? json : undefined;
-    this.backend.queueWrites([held.id], [json], (id, failure) => {
-      this._settleStaying(held, write, failure, kept, fingerprint);
+    this.backend.queueWrites([held.id], [json], (id, failure, version) => {
+      this._settleStaying(held, write, failure, kept, fingerprint, version);
       if (then) then();
     });
   }
 
-  _settleStaying(held, write, failure, json, fingerprint) {
+  _settleStaying(held, write, failure, json, fingerprint, version) {
     // Replaced meanwhile (imported, or deleted): what was stored is not what is held. Written
     // again since: the later write decides.
     if (this.sessions.get(held.id) !== held || held.writes !== write) return;
     if (failure === undefined) {
       this.unwritten.delete(held);
-      this.stored(held, json, fingerprint);
+      this.stored(held, json, fingerprint, version);
       return;
     }
     this.unwritten.add(held);
+    if (this.writeRefused(held, failure)) return;
     this.logger.error(
       `(${this.name}) cannot write ${held.id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
     );
@@ -368,7 +381,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     if (loaded === undefined) return undefined;
     const [session, json] = loaded;
     const held = this.held.hold(id, session);
-    this.stored(held, json);
+    this.stored(held, json, undefined, this.backend.loadedVersion);
     if (updateActiveTimestamp) this.touch(held);
     return session;
   }

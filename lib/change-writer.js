@@ -6,10 +6,11 @@ const { changeFingerprint } = require('../index.js');
 /** Longest stretch a round holds the event loop before it yields. */
 const SLICE_MS = 1;
 /**
- * Rounds a session stays watched after its last use, so that cookies set by a response that
- * ends well after its request (a slow download) are still stored within seconds.
+ * How long a session stays watched after its last use (which `get` records at most once a
+ * second), so that cookies set by a response that ends well after its request (a slow
+ * download) are still stored within a round.
  */
-const ROUNDS_AFTER_USE = 30;
+const WATCHED_AFTER_USE_MS = 30 * 1000;
 
 /**
  * Keeps what Redis holds close to what the store holds, one round every `writeInterval`:
@@ -25,7 +26,7 @@ class ChangeWriter {
   /** @param {import('./redis-store').RammerheadSessionRedisStore} store */
   constructor(store) {
     this.store = store;
-    /** Held -> the round it was last used in, for the sessions watched for changes. */
+    /** Held -> [round, time] of its last use, for the sessions watched for changes. */
     this.recent = new Map();
     this.round = 0;
     /** The data set's token when last seen; another one means Redis lost its data. */
@@ -43,7 +44,21 @@ class ChangeWriter {
 
   /** The session was used now. */
   used(held) {
-    this.recent.set(held, this.round);
+    this.recent.set(held, [this.round, Date.now()]);
+  }
+
+  /**
+   * Writes the held session on the next turn of the event loop, not at the next round: it was
+   * merged with a newer copy, and other hosts are to see the result soon.
+   */
+  writeSoon(held) {
+    setImmediate(() => {
+      const { store } = this;
+      if (store.sessions.get(held.id) !== held || held.leaving) return;
+      if (store.backend.isWriting(held.id)) return;
+      const json = store.serialize(held, 'writeChanges');
+      if (json !== undefined) store.writeStaying(held, json);
+    });
   }
 
   /** Runs one round, unless one is running; resolves once its writes are handed over. */
@@ -88,8 +103,9 @@ class ChangeWriter {
   async _writeChanged(round) {
     const { store } = this;
     const due = new Set(store.unwritten);
-    for (const [held, usedIn] of this.recent) {
-      if (round - usedIn > ROUNDS_AFTER_USE || store.sessions.get(held.id) !== held) {
+    const watchedSince = Date.now() - WATCHED_AFTER_USE_MS;
+    for (const [held, [, usedAt]] of this.recent) {
+      if (usedAt < watchedSince || store.sessions.get(held.id) !== held) {
         this.recent.delete(held);
       } else {
         due.add(held);
@@ -111,7 +127,7 @@ class ChangeWriter {
       const fingerprint = changeFingerprint(json);
       if (store.unwritten.has(held) || fingerprint !== held.stored) {
         store.writeStaying(held, json, undefined, fingerprint);
-      } else if (this.recent.get(held) >= round - 1) {
+      } else if (this.recent.has(held) && this.recent.get(held)[0] >= round - 1) {
         refresh.push(held);
       }
     }

@@ -3,6 +3,9 @@
 const { RedisSessions } = require('../index.js');
 const { QueuedWritesBackend } = require('./background-writes');
 
+/** Merges tried by `saveAllNow` before it stores a session whatever Redis holds. */
+const MAX_MERGES = 3;
+
 /**
  * The backend of the Redis store: sessions under one key prefix on one Redis server, through
  * the native `RedisSessions`. It implements the interface `CachedStore` documents. Every change
@@ -26,7 +29,37 @@ class RedisBackend extends QueuedWritesBackend {
     super(redis);
     this.redis = redis;
     /** The last copy `load` returned, for `removeCorrupt` to delete only that copy. */
-    this.loaded = { id: undefined, json: null };
+    this.loaded = { id: undefined, json: null, version: undefined };
+    /**
+     * Set by the store: the version a write of `id` is based on (0: new here, -1: whatever
+     * Redis holds), and the JSON a conflicting write of `id` becomes once merged with the
+     * newer stored copy (undefined: not held any more).
+     */
+    this.baseOf = () => -1;
+    this.resolveConflict = () => undefined;
+  }
+
+  /** The version of the copy `load` returned last. */
+  get loadedVersion() {
+    return this.loaded.version;
+  }
+
+  /** Calls `wake()` when other stores' changes arrive; see `takeRemoteChanges()`. */
+  onRemoteChanges(wake) {
+    this.redis.onRemoteChanges(wake);
+  }
+
+  /** Other stores' writes and deletes announced since the last call: `{ kind, id, version }`. */
+  takeRemoteChanges() {
+    return this.redis.takeRemoteChanges();
+  }
+
+  /**
+   * The stored copies newer than `versions[i]` of `ids[i]`: `{ id, version, json }`, json null
+   * when deleted since. Rejects (with `code`) when Redis cannot be reached.
+   */
+  fetch(ids, versions) {
+    return this.redis.fetch(ids, versions).catch(rethrowWithCode);
   }
 
   /** Whether Redis is reachable, as far as the last command and reconnection know. */
@@ -54,10 +87,11 @@ class RedisBackend extends QueuedWritesBackend {
   }
 
   load(id) {
-    this.loaded = { id, json: null };
-    const json = this.redis.load(id);
-    this.loaded.json = json;
-    return json;
+    this.loaded = { id, json: null, version: undefined };
+    const loaded = this.redis.load(id);
+    if (loaded === null) return null;
+    this.loaded = { id, json: loaded.json, version: loaded.version };
+    return loaded.json;
   }
 
   /** The copy `load` just returned is what `removeCorrupt` will delete. */
@@ -68,12 +102,54 @@ class RedisBackend extends QueuedWritesBackend {
     return this.redis.removeCorrupt(id, this.loaded.id === id ? this.loaded.json : null);
   }
 
+  /** Stores `json` whatever Redis holds; returns the version stored. */
   saveNow(id, json) {
-    this.redis.import(id, json);
+    return this.redis.import(id, json);
   }
 
+  /**
+   * Stores every item before returning. A write refused for a newer stored copy is merged with
+   * it (`resolveConflict`) and tried again, at last whatever Redis holds; one refused for a
+   * delete elsewhere is not a failure: the session is gone for every host.
+   */
   saveAllNow(ids, contents) {
-    return this.redis.writeNow(ids, contents);
+    const failures = [];
+    let pending = ids.map((id, index) => index);
+    for (let merges = 0; pending.length > 0; merges++) {
+      const batch = pending.map((index) => ids[index]);
+      const bases = batch.map((id) => (merges >= MAX_MERGES ? -1 : this.baseOf(id)));
+      const next = [];
+      const results = this.redis.writeNow(
+        batch,
+        pending.map((index) => contents[index]),
+        bases,
+      );
+      for (const failure of results) {
+        const index = pending[failure.index];
+        if (failure.code === 'ERR_SESSION_DELETED') continue;
+        const merged =
+          failure.code === 'ERR_SESSION_CONFLICT'
+            ? this.resolveConflict(ids[index], failure)
+            : undefined;
+        if (merged !== undefined) {
+          contents[index] = merged;
+          next.push(index);
+        } else {
+          failures.push({ ...failure, index });
+        }
+      }
+      pending = next;
+    }
+    return failures;
+  }
+
+  queueWrites(ids, contents, settle) {
+    this.writes.queue(
+      ids,
+      contents,
+      settle,
+      ids.map((id) => this.baseOf(id)),
+    );
   }
 
   remove(id) {

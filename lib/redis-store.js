@@ -5,6 +5,13 @@ const { CachedStore } = require('./cached-store');
 const { ChangeWriter } = require('./change-writer');
 const options = require('./options');
 const { RedisBackend, redacted } = require('./redis-backend');
+const { RemoteChanges, mergeBaseOf, versionOf } = require('./remote-changes');
+
+/**
+ * Merges in a row after which a session is stored whatever Redis holds (last writer wins): each
+ * takes one round trip, and hosts writing one session at once settle within a few.
+ */
+const MAX_MERGES = 10;
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 
@@ -44,6 +51,21 @@ class RammerheadSessionRedisStore extends CachedStore {
       const why = this.backend.unavailableBecause;
       this.logger.warn(`(${this.name}) cannot reach ${this.redisUrl} yet (${why}); retrying`);
     }
+    /** Sessions stored whatever Redis held, after conflicts kept recurring. */
+    this.lastWriterWins = 0;
+    this.remote = new RemoteChanges(this);
+    this.backend.baseOf = (id) => {
+      const held = this.sessions.get(id);
+      if (held === undefined) return -1;
+      return held.conflicts >= MAX_MERGES ? -1 : versionOf(held);
+    };
+    this.backend.resolveConflict = (id, failure) => {
+      const held = this.sessions.get(id);
+      if (held === undefined) return undefined;
+      return (
+        this.remote.adopt(held, failure.version, failure.stored) || this.serialize(held, 'close')
+      );
+    };
     this.changes = new ChangeWriter(this);
     this.changeTimer = setInterval(() => this.writeChanges(), this.writeInterval);
     this.changeTimer.unref();
@@ -69,13 +91,32 @@ class RammerheadSessionRedisStore extends CachedStore {
     this.backend.close();
   }
 
-  /** Also: `available` (Redis reachable) and `connects` (connections made so far). */
+  /**
+   * Also: `available` (Redis reachable), `connects` (connections made so far), and how held
+   * copies kept in step with other hosts: `refreshed` (taken as stored elsewhere), `merged`
+   * (changes made here merged with a newer copy), `lastWriterWins` (stored whatever Redis held
+   * after repeated conflicts), `droppedDeleted` (deleted by another host).
+   */
   stats() {
+    const { remote } = this;
     return {
       ...super.stats(),
       available: this.backend.available,
       connects: this.backend.connects,
+      refreshed: remote.refreshed,
+      merged: remote.merged,
+      lastWriterWins: this.lastWriterWins,
+      droppedDeleted: remote.dropped,
     };
+  }
+
+  /**
+   * A write records the merge base its JSON becomes once stored (made now: keeping the text
+   * until the write settles would make a large session outlive the young generation).
+   */
+  writeStaying(held, json, then, fingerprint = changeFingerprint(json)) {
+    held.written = mergeBaseOf(json);
+    super.writeStaying(held, json, then, fingerprint);
   }
 
   touch(held) {
@@ -83,8 +124,22 @@ class RammerheadSessionRedisStore extends CachedStore {
     this.changes.used(held);
   }
 
-  stored(held, json, fingerprint = changeFingerprint(json)) {
-    held.stored = fingerprint;
+  stored(held, json, fingerprint, version) {
+    const written = held.written;
+    held.written = undefined;
+    // A copy taken in place meanwhile is newer than what this write stored.
+    if (version > 0 && version <= versionOf(held)) return;
+    held.stored = fingerprint === undefined ? changeFingerprint(json) : fingerprint;
+    if (held.conflicts >= MAX_MERGES) {
+      this.lastWriterWins++;
+      this.logger.warn(
+        `(${this.name}) ${held.id} kept conflicting; stored this copy over the others`,
+      );
+    }
+    held.conflicts = 0;
+    // 0: stored nothing (expired already), or a copy stored before versions were kept.
+    if (version > 0) held.version = version;
+    held.base = json === undefined ? written : mergeBaseOf(json);
   }
 
   /**
@@ -92,8 +147,24 @@ class RammerheadSessionRedisStore extends CachedStore {
    * is the one its browser comes back to, which then serves it while Redis is unreachable and
    * writes it back if Redis loses its data. Unused, it leaves memory without a write.
    */
-  imported(id, session, json) {
-    this.stored(this.held.hold(id, session), json);
+  imported(id, session, json, version) {
+    this.stored(this.held.hold(id, session), json, undefined, version);
+  }
+
+  /**
+   * A write refused for a newer stored copy is merged with it and written again at once; one
+   * refused for a delete on another host drops the session.
+   */
+  writeRefused(held, failure) {
+    if (failure.code === 'ERR_SESSION_DELETED') {
+      this.remote.drop(held);
+      return true;
+    }
+    if (failure.code !== 'ERR_SESSION_CONFLICT') return false;
+    held.conflicts = (held.conflicts || 0) + 1;
+    this.remote.adopt(held, failure.version, failure.stored);
+    this.changes.writeSoon(held);
+    return true;
   }
 
   /** An unchanged session leaves memory without a write. */

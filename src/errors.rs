@@ -40,11 +40,15 @@ impl Failure {
 
 /// A failure of one item of a batch of writes, told by its position in the batch rather than by
 /// id, so that it always reaches the item it belongs to.
+/// A write to Redis refused for a newer stored version (`ERR_SESSION_CONFLICT`) carries that
+/// version and its JSON, for the writer to merge with.
 #[napi_derive::napi(object)]
 pub struct WriteFailure {
     pub index: u32,
     pub code: String,
     pub message: String,
+    pub version: Option<f64>,
+    pub stored: Option<String>,
 }
 
 impl WriteFailure {
@@ -53,6 +57,8 @@ impl WriteFailure {
             index: index as u32,
             code: err.code().to_owned(),
             message: err.to_string(),
+            version: None,
+            stored: None,
         }
     }
 }

@@ -5,6 +5,7 @@ mod errors;
 mod expiry;
 mod fingerprint;
 mod held_sessions;
+mod merge;
 mod redis_sessions;
 mod session_directory;
 mod sweep_summary;

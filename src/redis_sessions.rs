@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{AsyncTask, Utf16String};
+use napi::bindgen_prelude::{AsyncTask, Function, Utf16String};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::redis_sessions::{wait_for, Reply};
 use session_core::{
-    session_file, RedisPolicy, RedisSessions as Sessions, RedisSettings, SessionId, StoreError,
-    WriteOp, WriteResult,
+    session_file, Announcement, Base, RedisPolicy, RedisSessions as Sessions, RedisSettings,
+    SessionId, StoreError, WriteOp, WriteResult,
 };
 
 use crate::checks::session_text;
@@ -55,12 +56,100 @@ fn policy_of(
     })
 }
 
+/// What a save is based on, as JavaScript passes it: a version, 0 for a session new here, -1 for
+/// whatever Redis holds.
+fn base_of(base: f64) -> Base {
+    if base < 0.0 {
+        Base::Any
+    } else if base == 0.0 {
+        Base::New
+    } else {
+        Base::Version(base as u64)
+    }
+}
+
+fn saves(items: Vec<(usize, SessionId, String)>, bases: &[f64]) -> (Vec<usize>, Vec<WriteOp>) {
+    items
+        .into_iter()
+        .map(|(index, id, json)| {
+            let base = base_of(bases.get(index).copied().unwrap_or(-1.0));
+            (index, WriteOp::Save { id, json, base })
+        })
+        .unzip()
+}
+
+/// The failures of some writes, by position, and the version each one stored (0: none).
+/// Refusals for a newer version or a delete are failures with their own codes.
+fn report_of(results: Results) -> (Vec<WriteFailure>, Vec<f64>) {
+    let mut failures = Vec::new();
+    let mut versions = Vec::with_capacity(results.len());
+    for (index, result) in results.into_iter().enumerate() {
+        let mut version = 0.0;
+        match result {
+            Ok(WriteResult::Saved(v)) => version = v as f64,
+            Ok(WriteResult::Conflict { version, json }) => failures.push(WriteFailure {
+                index: index as u32,
+                code: "ERR_SESSION_CONFLICT".into(),
+                message: format!("Redis holds a newer version ({version})"),
+                version: Some(version as f64),
+                stored: Some(json),
+            }),
+            Ok(WriteResult::Deleted) => failures.push(WriteFailure {
+                index: index as u32,
+                code: "ERR_SESSION_DELETED".into(),
+                message: "the session was deleted since this copy was loaded".into(),
+                version: None,
+                stored: None,
+            }),
+            Ok(_) => {}
+            Err(e) => failures.push(WriteFailure::new(index, &e)),
+        }
+        versions.push(version);
+    }
+    (failures, versions)
+}
+
 fn failures_of(results: Results) -> Vec<WriteFailure> {
-    results
-        .iter()
-        .enumerate()
-        .filter_map(|(index, r)| r.as_ref().err().map(|e| WriteFailure::new(index, e)))
-        .collect()
+    report_of(results).0
+}
+
+/// A stored session as `load` returns it.
+#[napi(object)]
+pub struct LoadedSession {
+    pub json: String,
+    pub version: f64,
+}
+
+/// A stored copy newer than the one held (`json` null: deleted since).
+#[napi(object)]
+pub struct NewerCopy {
+    pub id: String,
+    pub version: f64,
+    pub json: Option<String>,
+}
+
+/// What another store did: `kind` is `changed`, `deleted`, or `subscribed` (the subscription
+/// was made again: what was announced meanwhile is lost, and versions are to be checked).
+#[napi(object)]
+pub struct RemoteChange {
+    pub kind: String,
+    pub id: Option<String>,
+    pub version: Option<f64>,
+}
+
+impl From<Announcement> for RemoteChange {
+    fn from(a: Announcement) -> Self {
+        let (kind, id, version) = match a {
+            Announcement::Changed { id, version } => ("changed", Some(id), Some(version as f64)),
+            Announcement::Deleted { id, version } => ("deleted", Some(id), Some(version as f64)),
+            Announcement::Subscribed => ("subscribed", None, None),
+        };
+        Self {
+            kind: kind.into(),
+            id,
+            version,
+        }
+    }
 }
 
 #[napi]
@@ -121,26 +210,91 @@ impl RedisSessions {
         self.sessions.connects() as f64
     }
 
-    /// The stored JSON, or null when there is none or the id cannot name a session. Throws with
-    /// `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`, `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
+    /// The stored JSON and its version, or null when there is none or the id cannot name a
+    /// session. Throws with `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`,
+    /// `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
     #[napi]
-    pub fn load(&self, env: Env, id: Utf16String) -> Result<Option<String>> {
+    pub fn load(&self, env: Env, id: Utf16String) -> Result<Option<LoadedSession>> {
         let Some(id) = id_of(&id) else {
             return Ok(None);
         };
-        self.sessions.load(&id).map_err(|e| throw(&env, e))
+        let loaded = self.sessions.load(&id).map_err(|e| throw(&env, e))?;
+        Ok(loaded.map(|(json, version)| LoadedSession {
+            json,
+            version: version as f64,
+        }))
     }
 
-    /// Stores JSON from outside before returning, after checking that `load` accepts it
-    /// (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError.
+    /// Calls `wake` (with no arguments, on the JavaScript thread) when other stores' changes
+    /// arrive and none were waiting for `takeRemoteChanges()`. It does not keep Node.js running.
+    #[napi(ts_args_type = "wake: () => void")]
+    pub fn on_remote_changes(&self, wake: Function<(), ()>) -> Result<()> {
+        let wake = wake
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()?;
+        self.sessions.on_announcements(Box::new(move || {
+            wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }));
+        Ok(())
+    }
+
+    /// Other stores' writes and deletes announced since the last call, oldest first.
     #[napi]
-    pub fn import(&self, env: Env, id: Utf16String, contents: Utf16String) -> Result<()> {
+    pub fn take_remote_changes(&self) -> Vec<RemoteChange> {
+        self.sessions
+            .take_announcements()
+            .into_iter()
+            .map(RemoteChange::from)
+            .collect()
+    }
+
+    /// The stored copies newer than `versions[i]` of `ids[i]`, after every change asked for
+    /// before. Rejects when Redis cannot be reached.
+    #[napi(ts_return_type = "Promise<Array<NewerCopy>>")]
+    pub fn fetch(
+        &self,
+        ids: Vec<Utf16String>,
+        versions: Vec<f64>,
+    ) -> AsyncTask<Awaiting<Vec<NewerCopy>>> {
+        let known = ids
+            .iter()
+            .zip(versions)
+            .filter_map(|(id, version)| Some((id_of(id)?, version.max(0.0) as u64)))
+            .collect();
+        self.awaiting(
+            vec![WriteOp::Fetch { known }],
+            |mut results| match results.pop() {
+                Some(Ok(WriteResult::Fetched(newer))) => Ok(newer
+                    .into_iter()
+                    .map(|f| NewerCopy {
+                        id: f.id,
+                        version: f.version as f64,
+                        json: f.json,
+                    })
+                    .collect()),
+                Some(Err(e)) => Err(e),
+                _ => Ok(Vec::new()),
+            },
+        )
+    }
+
+    /// Stores JSON from outside before returning, whatever Redis holds, after checking that
+    /// `load` accepts it (`ERR_INVALID_SESSION` otherwise); returns the version stored (0 if it
+    /// had expired already). A bad id throws a TypeError.
+    #[napi]
+    pub fn import(&self, env: Env, id: Utf16String, contents: Utf16String) -> Result<f64> {
         SessionId::from_utf16(&id)
             .map_err(StoreError::from)
             .and_then(|id| {
                 let json = session_text(&contents)?;
                 session_file::parse_times(json.as_bytes()).map_err(StoreError::InvalidSession)?;
-                self.one(WriteOp::Save { id, json }).map(drop)
+                let base = Base::Any;
+                match self.one(WriteOp::Save { id, json, base })? {
+                    WriteResult::Saved(version) => Ok(version as f64),
+                    _ => Ok(0.0),
+                }
             })
             .map_err(|e| throw(&env, e))
     }
@@ -189,20 +343,23 @@ impl RedisSessions {
         self.awaiting(ops, |results| Ok(failures_of(results)))
     }
 
-    /// Hands writes to the writer at once, after every change asked for before. Returns the
-    /// ticket of each accepted item and the items refused for an id that cannot name a session;
-    /// each `writeQueued()` reports on the oldest writes handed over.
+    /// Hands writes to the writer at once, after every change asked for before; `bases[i]` is
+    /// the version `contents[i]` is based on (0: new here, -1: whatever Redis holds). Returns
+    /// the ticket of each accepted item and the items refused for an id that cannot name a
+    /// session; each `writeQueued()` reports on the oldest writes handed over.
     #[napi]
-    pub fn queue_writes(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> QueuedBatch {
+    pub fn queue_writes(
+        &self,
+        ids: Vec<Utf16String>,
+        contents: Vec<String>,
+        bases: Vec<f64>,
+    ) -> QueuedBatch {
         let (items, refused) = parse_items(ids, contents);
         let tickets: Vec<f64> = items
             .iter()
             .map(|_| (self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1) as f64)
             .collect();
-        let ops: Vec<WriteOp> = items
-            .into_iter()
-            .map(|(_, id, json)| WriteOp::Save { id, json })
-            .collect();
+        let (_, ops) = saves(items, &bases);
         if !ops.is_empty() {
             let reply = self.sessions.submit(ops);
             self.submitted
@@ -236,14 +393,17 @@ impl RedisSessions {
         })
     }
 
-    /// Stores every item before returning (used at shutdown); returns the failures, by position.
+    /// Stores every item before returning (used at shutdown), based on `bases` as `queueWrites`
+    /// takes them; returns the failures, by position.
     #[napi]
-    pub fn write_now(&self, ids: Vec<Utf16String>, contents: Vec<String>) -> Vec<WriteFailure> {
+    pub fn write_now(
+        &self,
+        ids: Vec<Utf16String>,
+        contents: Vec<String>,
+        bases: Vec<f64>,
+    ) -> Vec<WriteFailure> {
         let (items, mut failures) = parse_items(ids, contents);
-        let (positions, ops): (Vec<usize>, Vec<WriteOp>) = items
-            .into_iter()
-            .map(|(index, id, json)| (index, WriteOp::Save { id, json }))
-            .unzip();
+        let (positions, ops) = saves(items, &bases);
         for failure in failures_of(self.sessions.write_now(ops)) {
             let index = positions[failure.index as usize] as u32;
             failures.push(WriteFailure { index, ..failure });
@@ -393,17 +553,20 @@ impl Task for ReportTask {
         let mut report = WriteReport {
             tickets: Vec::new(),
             failures: Vec::new(),
+            versions: Vec::new(),
         };
         for Submitted { tickets, reply } in self.batches.drain(..) {
             let results = wait_for(&reply, tickets.len(), self.command_timeout);
             let offset = report.tickets.len() as u32;
+            let (failures, versions) = report_of(results);
             report
                 .failures
-                .extend(failures_of(results).into_iter().map(|f| WriteFailure {
+                .extend(failures.into_iter().map(|f| WriteFailure {
                     index: f.index + offset,
                     ..f
                 }));
             report.tickets.extend(tickets);
+            report.versions.extend(versions);
         }
         Ok(report)
     }

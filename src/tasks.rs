@@ -27,6 +27,9 @@ pub type Outbox = Arc<Mutex<Vec<QueuedWrite>>>;
 pub struct WriteReport {
     pub tickets: Vec<f64>,
     pub failures: Vec<WriteFailure>,
+    /// For stores that version what they store (Redis): the version each write stored, by
+    /// position in `tickets` (0 where it stored none).
+    pub versions: Vec<f64>,
 }
 
 pub struct WriteTask {
@@ -60,7 +63,11 @@ impl Task for WriteTask {
                 WriteOutcome::Written | WriteOutcome::Superseded => None,
             })
             .collect();
-        Ok(WriteReport { tickets, failures })
+        Ok(WriteReport {
+            tickets,
+            failures,
+            versions: Vec::new(),
+        })
     }
 
     fn resolve(&mut self, _env: Env, report: Self::Output) -> Result<Self::JsValue> {

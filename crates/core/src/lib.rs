@@ -9,9 +9,11 @@ pub mod file_backend;
 pub mod fingerprint;
 pub mod held_index;
 pub mod id;
+pub mod merge;
 pub mod ordered_writes;
 pub mod redis_scripts;
 pub mod redis_sessions;
+pub mod redis_subscriber;
 pub mod session_file;
 pub mod stale_sweep;
 
@@ -23,7 +25,11 @@ pub use file_backend::FileBackend;
 pub use fingerprint::change_fingerprint;
 pub use held_index::HeldIndex;
 pub use id::{IdError, SessionId};
+pub use merge::{merge, MergeBase, MergeError};
 pub use ordered_writes::{OrderedWrites, QueuedWrite, WriteOutcome};
-pub use redis_sessions::{RedisPolicy, RedisSessions, RedisSettings, WriteOp, WriteResult};
+pub use redis_sessions::{
+    Base, Fetched, RedisPolicy, RedisSessions, RedisSettings, WriteOp, WriteResult,
+};
+pub use redis_subscriber::Announcement;
 pub use session_file::{inspect, Corruption, FileState, SessionTimes};
 pub use stale_sweep::{sweep, sweep_ids, SweepOptions, SweepReport};

@@ -12,7 +12,14 @@
 //!   sessions that expire. Each store also passes the last policy it saw, used while the hash is
 //!   missing (a server restarted empty, before a store with a policy has written it again);
 //! - `P dataset`: a random token; a new token means the data set was lost (a server restarted
-//!   empty), and every host then writes back the sessions it holds.
+//!   empty), and every host then writes back the sessions it holds;
+//! - `P versions`: a hash of each session's version, raised by every write and delete, so that a
+//!   write based on an older version than the stored one is refused (and merged by its host);
+//! - `P tombstones`: a sorted set of the sessions deleted lately, scored by when that is
+//!   forgotten (after the stale timeout, else a day): until then no write based on a copy
+//!   loaded before the delete stores the session again;
+//! - `P changes`: the channel on which every write and delete is announced, as
+//!   `<origin> <s|d> <version> <id>`, so that other hosts refresh or drop their copy.
 //!
 //! Every time is the Redis server's own (`TIME`), so host clocks never matter.
 
@@ -26,6 +33,9 @@ pub struct Keys {
     pub deadlines: String,
     pub policy: String,
     pub dataset: String,
+    pub versions: String,
+    pub tombstones: String,
+    pub changes: String,
 }
 
 impl Keys {
@@ -36,6 +46,9 @@ impl Keys {
             deadlines: format!("{prefix}deadlines"),
             policy: format!("{prefix}policy"),
             dataset: format!("{prefix}dataset"),
+            versions: format!("{prefix}versions"),
+            tombstones: format!("{prefix}tombstones"),
+            changes: format!("{prefix}changes"),
         }
     }
 
@@ -45,18 +58,21 @@ impl Keys {
 }
 
 /// Shared by the scripts that give a key its expiry. KEYS[1] index, KEYS[2] deadlines,
-/// KEYS[3] policy; ARGV[1] and ARGV[2] the policy the caller last saw ('' for no limit), used
-/// while the policy hash is missing.
+/// KEYS[3] policy, KEYS[4] versions, KEYS[5] tombstones; ARGV[1] and ARGV[2] the policy the
+/// caller last saw ('' for no limit), used while the policy hash is missing.
 const EXPIRY: &str = r"
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 -- When the session `id` expires (nil: never); `age` is how long ago it was created.
+local function policy()
+  local p = redis.call('HMGET', KEYS[3], 'staleTimeout', 'maxToLive', 'set')
+  if not p[3] then p = { ARGV[1], ARGV[2] } end
+  return tonumber(p[1]), tonumber(p[2])
+end
 local function expires_at(now, id, age)
-  local policy = redis.call('HMGET', KEYS[3], 'staleTimeout', 'maxToLive', 'set')
-  if not policy[3] then policy = { ARGV[1], ARGV[2] } end
-  local stale, max_to_live = tonumber(policy[1]), tonumber(policy[2])
+  local stale, max_to_live = policy()
   local at = nil
   if stale then at = now + stale end
   if max_to_live then
@@ -74,11 +90,23 @@ local function forget(key, id)
   redis.call('ZREM', KEYS[2], id)
   return redis.call('DEL', key)
 end
+local function version_of(id)
+  return tonumber(redis.call('HGET', KEYS[4], id)) or 0
+end
+-- Whether `id` was deleted lately; a tombstone past its time is dropped.
+local function is_deleted(now, id)
+  local until_ms = tonumber(redis.call('ZSCORE', KEYS[5], id))
+  if not until_ms then return false end
+  if until_ms > now then return true end
+  redis.call('ZREM', KEYS[5], id)
+  return false
+end
 -- Gives `key` the expiry of `id`; false when it has expired already (and is deleted).
 local function expire(key, now, id, age)
   local at = expires_at(now, id, age)
   if at and at <= now then
     forget(key, id)
+    redis.call('HDEL', KEYS[4], id)
     return false
   end
   if at then
@@ -92,25 +120,40 @@ local function expire(key, now, id, age)
 end
 ";
 
-/// Stores a session. KEYS[4] its key; ARGV[3..5] id, JSON, age in ms. Returns 1, or 0 when the
-/// session had expired already (nothing is stored).
+/// Stores a session. KEYS[6] its key, KEYS[7] the changes channel; ARGV[3..8] id, JSON, age
+/// in ms, the version the JSON is based on (0: a session new here, -1: stored whatever Redis
+/// holds), the writer's origin. Returns { outcome, version, json }: 1 stored as `version`; 2 the
+/// session had expired already; 0 Redis holds the newer `version`, `json` (the writer merges
+/// and tries again); -1 the session was deleted after the copy was loaded. Only 1 stores.
 const SAVE: &str = r"
 local now = now_ms()
-redis.call('SET', KEYS[4], ARGV[4])
-if expire(KEYS[4], now, ARGV[3], tonumber(ARGV[5])) then return 1 end
-return 0
+local id, base = ARGV[3], tonumber(ARGV[6])
+local current = version_of(id)
+if base > 0 and is_deleted(now, id) then return { -1, current, false } end
+if base >= 0 and current > base and redis.call('EXISTS', KEYS[6]) == 1 then
+  return { 0, current, redis.call('GET', KEYS[6]) }
+end
+-- New here, or stored whatever Redis holds: the id is claimed again.
+if base <= 0 then redis.call('ZREM', KEYS[5], id) end
+-- Never lower than a version some host may hold, even after Redis lost its data.
+local version = math.max(current, base) + 1
+redis.call('SET', KEYS[6], ARGV[4])
+redis.call('HSET', KEYS[4], id, version)
+if not expire(KEYS[6], now, id, tonumber(ARGV[5])) then return { 2, version, false } end
+redis.call('PUBLISH', KEYS[7], ARGV[7] .. ' s ' .. version .. ' ' .. id)
+return { 1, version, false }
 ";
 
-/// Refreshes the expiry of sessions in use. KEYS[4] the dataset key, KEYS[5..] their keys;
+/// Refreshes the expiry of sessions in use. KEYS[6] the dataset key, KEYS[7..] their keys;
 /// ARGV[3] the data set's token as the caller knows it, ARGV[4..] the ids. Returns the ids whose
 /// key is gone (deleted, or expired), or nil, changing nothing, when the data set is not the one
 /// the caller knows: a server restarted empty has lost the keys, not deleted them.
 const REFRESH: &str = r"
-if redis.call('GET', KEYS[4]) ~= ARGV[3] then return nil end
+if redis.call('GET', KEYS[6]) ~= ARGV[3] then return nil end
 local now = now_ms()
 local gone = {}
 for i = 4, #ARGV do
-  local id, key = ARGV[i], KEYS[i + 1]
+  local id, key = ARGV[i], KEYS[i + 3]
   if redis.call('EXISTS', key) == 1 then
     expire(key, now, id, 0)
   else
@@ -122,15 +165,44 @@ end
 return gone
 ";
 
-/// Deletes a session. KEYS[4] its key; ARGV[3] its id. Returns 1 when a key was deleted.
+/// Deletes a session and leaves a tombstone. KEYS[6] its key, KEYS[7] the changes channel;
+/// ARGV[3] its id, ARGV[4] the deleter's origin. Returns 1 when a key was deleted.
 const REMOVE: &str = r"
-return forget(KEYS[4], ARGV[3])
+local now = now_ms()
+local id = ARGV[3]
+local removed = forget(KEYS[6], id)
+local version = redis.call('HINCRBY', KEYS[4], id, 1)
+local stale = policy()
+redis.call('ZADD', KEYS[5], now + (stale or 86400000), id)
+redis.call('PUBLISH', KEYS[7], ARGV[4] .. ' d ' .. version .. ' ' .. id)
+return removed
 ";
 
-/// Deletes a session only if it still holds ARGV[4] (a copy found corrupt).
+/// Deletes a session only if it still holds ARGV[4] (a copy found corrupt). KEYS[6] its key.
 const REMOVE_IF_UNCHANGED: &str = r"
-if redis.call('GET', KEYS[4]) == ARGV[4] then return forget(KEYS[4], ARGV[3]) end
+if redis.call('GET', KEYS[6]) == ARGV[4] then
+  redis.call('HDEL', KEYS[4], ARGV[3])
+  return forget(KEYS[6], ARGV[3])
+end
 return 0
+";
+
+/// The stored copies newer than the caller's. KEYS[6..] the sessions' keys; ARGV[3..] pairs of
+/// id and the version the caller holds. Returns, for each newer one, { id, version, json }, with
+/// json false when the session was deleted (or is gone) since.
+const FETCH: &str = r"
+local now = now_ms()
+local newer = {}
+for i = 3, #ARGV, 2 do
+  local id, known = ARGV[i], tonumber(ARGV[i + 1])
+  local version = version_of(id)
+  if version > known then
+    local json = false
+    if not is_deleted(now, id) then json = redis.call('GET', KEYS[6 + (i - 3) / 2]) end
+    newer[#newer + 1] = { id, version, json }
+  end
+end
+return newer
 ";
 
 /// Drops from the index, in batches, the ids whose key has expired. Returns how many.
@@ -140,6 +212,12 @@ local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 10000
 for _, id in ipairs(gone) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[4], id)
+end
+local forgotten = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 10000)
+for _, id in ipairs(forgotten) do
+  redis.call('ZREM', KEYS[5], id)
+  if redis.call('ZSCORE', KEYS[1], id) == false then redis.call('HDEL', KEYS[4], id) end
 end
 return #gone
 ";
@@ -167,6 +245,7 @@ pub struct Scripts {
     pub remove: Script,
     pub remove_if_unchanged: Script,
     pub prune: Script,
+    pub fetch: Script,
     pub check: Script,
 }
 
@@ -179,18 +258,20 @@ impl Scripts {
             remove: with_expiry(REMOVE),
             remove_if_unchanged: with_expiry(REMOVE_IF_UNCHANGED),
             prune: with_expiry(PRUNE),
+            fetch: with_expiry(FETCH),
             check: Script::new(CHECK),
         }
     }
 
     /// The scripts a pipeline of writes may run: it loads them first, since a server restarted
     /// since they were last run has forgotten them.
-    pub fn for_writes(&self) -> [&Script; 5] {
+    pub fn for_writes(&self) -> [&Script; 6] {
         [
             &self.save,
             &self.refresh,
             &self.remove,
             &self.remove_if_unchanged,
+            &self.fetch,
             &self.check,
         ]
     }

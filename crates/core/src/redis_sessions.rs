@@ -19,6 +19,7 @@ use crate::error::StoreError;
 use crate::file_backend::random_token;
 use crate::id::SessionId;
 use crate::redis_scripts::{Keys, Scripts};
+use crate::redis_subscriber::{Announcement, Announcements, Listener};
 use crate::session_file::parse_times;
 
 /// How often an unreachable server is tried again.
@@ -51,9 +52,11 @@ pub struct RedisPolicy {
 /// One change, run by the writer in order.
 #[derive(Debug)]
 pub enum WriteOp {
+    /// Stores `json`, based on the stored version `base`, or stores it whatever Redis holds.
     Save {
         id: SessionId,
         json: String,
+        base: Base,
     },
     Remove {
         id: SessionId,
@@ -68,6 +71,10 @@ pub enum WriteOp {
         ids: Vec<SessionId>,
         dataset: String,
     },
+    /// The stored copies newer than the versions given.
+    Fetch {
+        known: Vec<(SessionId, u64)>,
+    },
     /// Writes the store's own policy, if any (else restores the last one seen if Redis has
     /// none), and reads the data set's token (setting it if there is none).
     Check {
@@ -75,15 +82,54 @@ pub enum WriteOp {
     },
 }
 
+/// What a save is based on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Base {
+    /// A session created here: stored unless another host stored one under the same id.
+    New,
+    /// The stored version the copy was loaded as (or last stored as).
+    Version(u64),
+    /// Whatever Redis holds: an import, or the last resort after conflicts kept recurring.
+    Any,
+}
+
+impl Base {
+    fn arg(self) -> i64 {
+        match self {
+            Base::New => 0,
+            Base::Version(v) => v as i64,
+            Base::Any => -1,
+        }
+    }
+}
+
+/// A stored copy newer than the one a caller holds; `json` is `None` when it was deleted.
+#[derive(Debug, PartialEq)]
+pub struct Fetched {
+    pub id: String,
+    pub version: u64,
+    pub json: Option<String>,
+}
+
 #[derive(Debug, PartialEq)]
 pub enum WriteResult {
-    /// False when the session had expired already, and nothing was stored.
-    Saved(bool),
+    /// Stored as this version.
+    Saved(u64),
+    /// The session had expired already; nothing was stored.
+    Expired,
+    /// Redis holds a newer version, `json`; nothing was stored.
+    Conflict {
+        version: u64,
+        json: String,
+    },
+    /// The session was deleted after the copy was loaded; nothing was stored.
+    Deleted,
     Removed(bool),
     /// The refreshed ids whose key is gone; `None` when the data set was another.
     Gone(Option<Vec<String>>),
     /// The data set's token.
     Dataset(String),
+    Fetched(Vec<Fetched>),
 }
 
 pub type Reply = std_mpsc::Receiver<Vec<Result<WriteResult, StoreError>>>;
@@ -204,9 +250,16 @@ struct Shared {
     handle: tokio::runtime::Handle,
     /// The policy last seen in Redis, or written there by this store.
     policy: Mutex<Option<RedisPolicy>>,
+    /// Names this store in the changes it announces, so that it ignores its own.
+    origin: String,
 }
 
 impl Shared {
+    fn expiry_invocation<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
+        let known = *self.policy.lock().unwrap_or_else(|p| p.into_inner());
+        expiry_invocation(script, &self.keys, known)
+    }
+
     /// Runs `command` on the connection within the command timeout; a failure to reach the
     /// server marks the connection failed.
     async fn run<T>(
@@ -240,6 +293,7 @@ mod futures_like {
 /// The sessions of one key prefix on one Redis server.
 pub struct RedisSessions {
     shared: Arc<Shared>,
+    announcements: Arc<Announcements>,
     /// The last value `load` found corrupt, by id, for `corrupt_copy`.
     corrupt: Mutex<Option<(SessionId, Vec<u8>)>>,
     writer: mpsc::UnboundedSender<Job>,
@@ -296,10 +350,26 @@ impl RedisSessions {
             settings,
             handle: runtime.handle().clone(),
             policy: Mutex::new(None),
+            origin: format!("{:016x}", random_token()),
         });
         let (writer, jobs) = mpsc::unbounded_channel();
         runtime.spawn(write_in_order(shared.clone(), jobs));
+        let announcements = Arc::new(Announcements::default());
+        let (closed, connects) = (shared.link.clone(), shared.link.clone());
+        runtime.spawn(
+            Listener {
+                client: shared.link.client.clone(),
+                channel: shared.keys.changes.clone(),
+                origin: shared.origin.clone(),
+                connect_timeout: shared.settings.connect_timeout,
+                closed: Box::new(move || closed.closed.load(Ordering::SeqCst)),
+                connects: Box::new(move || connects.connects.load(Ordering::SeqCst)),
+                sink: announcements.clone(),
+            }
+            .listen(),
+        );
         Ok(Self {
+            announcements,
             shared,
             corrupt: Mutex::new(None),
             writer,
@@ -330,20 +400,24 @@ impl RedisSessions {
         self.shared.link.connects.load(Ordering::SeqCst)
     }
 
-    /// The session's JSON, or `None` when there is none. A value that is not a session fails
-    /// with `ERR_CORRUPT_SESSION`, one above the size limit with `ERR_SESSION_TOO_LARGE`.
-    pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
+    /// The session's JSON and version, or `None` when there is none. A value that is not a
+    /// session fails with `ERR_CORRUPT_SESSION`, one above the size limit with
+    /// `ERR_SESSION_TOO_LARGE`.
+    pub fn load(&self, id: &SessionId) -> Result<Option<(String, u64)>, StoreError> {
         let key = self.shared.keys.session(id.as_str());
         let limit = self.shared.settings.max_session_bytes;
         let command_key = key.clone();
+        let versions = self.shared.keys.versions.clone();
+        let field = id.as_str().to_owned();
         // At most one byte more than the limit is read: enough to tell a value too large.
-        let (exists, mut bytes): (bool, Vec<u8>) =
+        let (exists, mut bytes, version): (bool, Vec<u8>, Option<u64>) =
             self.runtime
                 .block_on(self.shared.run(move |mut connection| {
                     Box::pin(async move {
                         redis::pipe()
                             .exists(&command_key)
                             .getrange(&command_key, 0, limit as isize)
+                            .hget(&versions, &field)
                             .query_async(&mut connection)
                             .await
                     })
@@ -361,8 +435,19 @@ impl RedisSessions {
             return Err(StoreError::CorruptValue { key, reason });
         }
         String::from_utf8(bytes)
-            .map(Some)
+            .map(|json| Some((json, version.unwrap_or(0))))
             .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))
+    }
+
+    /// `wake` is called, from another thread, when other stores' announcements arrive and none
+    /// were waiting to be taken.
+    pub fn on_announcements(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.announcements.on_arrival(wake);
+    }
+
+    /// Other stores' writes and deletes announced since the last call, oldest first.
+    pub fn take_announcements(&self) -> Vec<Announcement> {
+        self.announcements.take()
     }
 
     fn strlen(&self, key: &str) -> Result<u64, StoreError> {
@@ -396,13 +481,7 @@ impl RedisSessions {
                     Box::pin(async move {
                         let mut pipe = redis::pipe();
                         pipe.load_script(&shared.scripts.prune).ignore();
-                        pipe.invoke_script(
-                            shared
-                                .scripts
-                                .prune
-                                .key(&shared.keys.index)
-                                .key(&shared.keys.deadlines),
-                        );
+                        pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune));
                         pipe.cmd("ZRANGE").arg(&shared.keys.index).arg(0).arg(-1);
                         pipe.query_async(&mut connection).await
                     })
@@ -420,10 +499,7 @@ impl RedisSessions {
                 .block_on(self.shared.run(move |mut connection| {
                     Box::pin(async move {
                         shared
-                            .scripts
-                            .prune
-                            .key(&shared.keys.index)
-                            .key(&shared.keys.deadlines)
+                            .expiry_invocation(&shared.scripts.prune)
                             .invoke_async(&mut connection)
                             .await
                     })
@@ -508,6 +584,7 @@ async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
 fn op_size(op: &WriteOp) -> usize {
     match op {
         WriteOp::Save { json, .. } => json.len(),
+        WriteOp::Fetch { known } => known.len() * 64,
         WriteOp::RemoveIfUnchanged { value, .. } => value.len(),
         WriteOp::Refresh { ids, .. } => ids.len() * 64,
         WriteOp::Remove { .. } | WriteOp::Check { .. } => 64,
@@ -530,7 +607,7 @@ async fn run_checked_ops(
     let refused: Vec<Option<StoreError>> = ops
         .iter()
         .map(|op| match op {
-            WriteOp::Save { id, json } if json.len() as u64 > limit => {
+            WriteOp::Save { id, json, .. } if json.len() as u64 > limit => {
                 Some(StoreError::ValueTooLarge {
                     key: shared.keys.session(id.as_str()),
                     len: json.len() as u64,
@@ -567,24 +644,41 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
     let scripts = &shared.scripts;
     let known = *shared.policy.lock().unwrap_or_else(|p| p.into_inner());
     let expiry_keys = |script| expiry_invocation(script, keys, known);
+    let origin = shared.origin.as_str();
     let mut invocations = Vec::with_capacity(ops.len());
     for op in ops {
         let invocation = match op {
-            WriteOp::Save { id, json } => {
+            WriteOp::Save { id, json, base } => {
                 let age = parse_times(json.as_bytes())
                     .ok()
                     .and_then(|t| t.created_at)
                     .map_or(0.0, |created| (host_now() - created).max(0.0));
                 let mut i = expiry_keys(&scripts.save);
                 i.key(keys.session(id.as_str()))
+                    .key(&keys.changes)
                     .arg(id.as_str())
                     .arg(json.as_str())
-                    .arg(age as i64);
+                    .arg(age as i64)
+                    .arg(base.arg())
+                    .arg(origin);
                 i
             }
             WriteOp::Remove { id } => {
                 let mut i = expiry_keys(&scripts.remove);
-                i.key(keys.session(id.as_str())).arg(id.as_str());
+                i.key(keys.session(id.as_str()))
+                    .key(&keys.changes)
+                    .arg(id.as_str())
+                    .arg(origin);
+                i
+            }
+            WriteOp::Fetch { known } => {
+                let mut i = expiry_keys(&scripts.fetch);
+                for (id, _) in known {
+                    i.key(keys.session(id.as_str()));
+                }
+                for (id, version) in known {
+                    i.arg(id.as_str()).arg(*version);
+                }
                 i
             }
             WriteOp::RemoveIfUnchanged { id, value } => {
@@ -696,6 +790,8 @@ fn expiry_invocation<'a>(
         .key(&keys.index)
         .key(&keys.deadlines)
         .key(&keys.policy)
+        .key(&keys.versions)
+        .key(&keys.tombstones)
         .arg(stale)
         .arg(max_to_live);
     invocation
@@ -715,7 +811,27 @@ fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
 fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
     let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
     match (op, &value) {
-        (WriteOp::Save { .. }, Value::Int(n)) => Ok(WriteResult::Saved(*n == 1)),
+        (WriteOp::Save { .. }, _) => {
+            let (outcome, version, json): (i64, u64, Option<String>) =
+                redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
+            match (outcome, json) {
+                (1, _) => Ok(WriteResult::Saved(version)),
+                (2, _) => Ok(WriteResult::Expired),
+                (0, Some(json)) => Ok(WriteResult::Conflict { version, json }),
+                (-1, _) => Ok(WriteResult::Deleted),
+                _ => Err(unexpected(&value)),
+            }
+        }
+        (WriteOp::Fetch { .. }, _) => {
+            let newer: Vec<(String, u64, Option<String>)> =
+                redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
+            Ok(WriteResult::Fetched(
+                newer
+                    .into_iter()
+                    .map(|(id, version, json)| Fetched { id, version, json })
+                    .collect(),
+            ))
+        }
         (WriteOp::Remove { .. } | WriteOp::RemoveIfUnchanged { .. }, Value::Int(n)) => {
             Ok(WriteResult::Removed(*n > 0))
         }

@@ -5,7 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use session_core::{
-    RedisPolicy, RedisSessions, RedisSettings, SessionId, StoreError, WriteOp, WriteResult,
+    Announcement, Base, Fetched, RedisPolicy, RedisSessions, RedisSettings, SessionId, StoreError,
+    WriteOp, WriteResult,
 };
 
 /// A `redis-server` of the test's own; a machine without one fails the test, loudly.
@@ -112,6 +113,7 @@ fn save(store: &RedisSessions, name: &str, json: &str) -> Result<WriteResult, St
         .write_now(vec![WriteOp::Save {
             id: id(name),
             json: json.into(),
+            base: Base::Any,
         }])
         .pop()
         .unwrap()
@@ -137,14 +139,8 @@ fn stores_loads_lists_and_removes_exactly_the_json() {
     let server = Server::start();
     let store = sessions(&server, "t:");
     let json = session_json("a");
-    assert_eq!(
-        save(&store, "one", &json).unwrap(),
-        WriteResult::Saved(true)
-    );
-    assert_eq!(
-        store.load(&id("one")).unwrap().as_deref(),
-        Some(json.as_str())
-    );
+    assert_eq!(save(&store, "one", &json).unwrap(), WriteResult::Saved(1));
+    assert_eq!(store.load(&id("one")).unwrap(), Some((json.clone(), 1)));
     assert_eq!(server.cli(&["GET", "t:session:one"]), json);
     assert_eq!(store.ids().unwrap(), vec!["one".to_string()]);
     let removed = store.write_now(vec![WriteOp::Remove { id: id("one") }]);
@@ -162,6 +158,7 @@ fn a_delete_asked_after_a_write_is_never_overtaken() {
         let written = store.submit(vec![WriteOp::Save {
             id: id(&name),
             json: session_json("x"),
+            base: Base::New,
         }]);
         let removed = store.write_now(vec![WriteOp::Remove { id: id(&name) }]);
         assert!(removed[0].is_ok());
@@ -257,7 +254,7 @@ fn max_to_live_counts_from_creation_however_often_it_is_refreshed() {
     });
     // A session created long ago by the host's clock expires when first stored.
     let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
-    assert_eq!(save(&store, "old", old).unwrap(), WriteResult::Saved(false));
+    assert_eq!(save(&store, "old", old).unwrap(), WriteResult::Expired);
     assert_eq!(store.load(&id("old")).unwrap(), None);
 }
 
@@ -375,4 +372,102 @@ fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
     );
     save(&worker, "y", &session_json("a")).unwrap();
     assert_eq!(server.cli(&["PTTL", "t:session:y"]), "-1");
+}
+
+fn write(store: &RedisSessions, name: &str, json: &str, base: Base) -> WriteResult {
+    let op = WriteOp::Save {
+        id: id(name),
+        json: json.into(),
+        base,
+    };
+    store.write_now(vec![op]).pop().unwrap().unwrap()
+}
+
+fn fetch(store: &RedisSessions, name: &str, known: u64) -> Vec<Fetched> {
+    let op = WriteOp::Fetch {
+        known: vec![(id(name), known)],
+    };
+    match store.write_now(vec![op]).pop() {
+        Some(Ok(WriteResult::Fetched(newer))) => newer,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_write_based_on_an_older_version_is_refused_and_a_delete_sticks() {
+    let server = Server::start();
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    let (one, two, three) = (session_json("1"), session_json("2"), session_json("3"));
+    assert_eq!(write(&a, "s", &one, Base::New), WriteResult::Saved(1));
+    assert_eq!(
+        write(&b, "s", &two, Base::Version(1)),
+        WriteResult::Saved(2)
+    );
+    assert_eq!(
+        write(&a, "s", &three, Base::Version(1)),
+        WriteResult::Conflict {
+            version: 2,
+            json: two.clone()
+        }
+    );
+    assert_eq!(
+        fetch(&a, "s", 1),
+        vec![Fetched {
+            id: "s".into(),
+            version: 2,
+            json: Some(two.clone())
+        }]
+    );
+    assert!(fetch(&a, "s", 2).is_empty());
+    b.write_now(vec![WriteOp::Remove { id: id("s") }]);
+    // A late write of a copy loaded before the delete does not bring it back.
+    assert_eq!(
+        write(&a, "s", &three, Base::Version(2)),
+        WriteResult::Deleted
+    );
+    assert_eq!(a.load(&id("s")).unwrap(), None);
+    assert_eq!(
+        fetch(&a, "s", 2),
+        vec![Fetched {
+            id: "s".into(),
+            version: 3,
+            json: None
+        }]
+    );
+    // Created again here, it is a new session, with a version above every earlier one.
+    assert_eq!(write(&a, "s", &one, Base::New), WriteResult::Saved(4));
+    assert_eq!(write(&b, "s", &two, Base::Any), WriteResult::Saved(5));
+}
+
+#[test]
+fn other_stores_hear_of_each_write_and_delete_but_not_of_their_own() {
+    let server = Server::start();
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    until("subscribed", || {
+        b.take_announcements().contains(&Announcement::Subscribed)
+    });
+    until("a subscribed", || {
+        a.take_announcements().contains(&Announcement::Subscribed)
+    });
+    write(&a, "s", &session_json("1"), Base::New);
+    a.write_now(vec![WriteOp::Remove { id: id("s") }]);
+    let mut heard = Vec::new();
+    until("heard", || {
+        heard.extend(b.take_announcements());
+        heard.len() >= 2
+    });
+    assert_eq!(
+        heard,
+        vec![
+            Announcement::Changed {
+                id: "s".into(),
+                version: 1
+            },
+            Announcement::Deleted {
+                id: "s".into(),
+                version: 2
+            }
+        ]
+    );
+    assert!(a.take_announcements().is_empty());
 }

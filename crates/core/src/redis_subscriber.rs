@@ -1,0 +1,162 @@
+//! What other stores announce on the changes channel (see `redis_scripts`): a subscription of
+//! its own, re-established whenever it drops, collecting announcements for the store to take.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::Client;
+
+/// How often a lost subscription is tried again, and how often a live one checks that the
+/// store's own connection has not been re-established meanwhile (a sign the server restarted).
+const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Announcement {
+    /// Another store stored `version` of the session.
+    Changed { id: String, version: u64 },
+    /// Another store deleted the session.
+    Deleted { id: String, version: u64 },
+    /// The subscription was (re-)established: announcements made meanwhile are lost, so the
+    /// versions held are to be checked again.
+    Subscribed,
+}
+
+type Wake = Box<dyn Fn() + Send + Sync>;
+
+/// Announcements not taken yet, and who to wake when the first one arrives.
+#[derive(Default)]
+pub struct Announcements {
+    queue: Mutex<Vec<Announcement>>,
+    wake: Mutex<Option<Wake>>,
+}
+
+impl Announcements {
+    /// `wake` is called, from another thread, whenever announcements arrive and none were
+    /// waiting; at once if some are waiting already.
+    pub fn on_arrival(&self, wake: Wake) {
+        // Set before looking, so that an arrival in between wakes too.
+        let mut slot = self.wake.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(wake);
+        if !self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            if let Some(wake) = &*slot {
+                wake();
+            }
+        }
+    }
+
+    pub fn take(&self) -> Vec<Announcement> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn push(&self, announcement: Announcement) {
+        let first = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.push(announcement);
+            queue.len() == 1
+        };
+        if first {
+            if let Some(wake) = &*self.wake.lock().unwrap_or_else(|p| p.into_inner()) {
+                wake();
+            }
+        }
+    }
+}
+
+/// Reads `<origin> <s|d> <version> <id>`; `None` for this store's own, or for noise.
+fn parse(payload: &str, own_origin: &str) -> Option<Announcement> {
+    let mut parts = payload.splitn(4, ' ');
+    let origin = parts.next()?;
+    let kind = parts.next()?;
+    let version = parts.next()?.parse().ok()?;
+    let id = parts.next()?.to_owned();
+    if origin == own_origin {
+        return None;
+    }
+    match kind {
+        "s" => Some(Announcement::Changed { id, version }),
+        "d" => Some(Announcement::Deleted { id, version }),
+        _ => None,
+    }
+}
+
+pub(crate) struct Listener {
+    pub client: Client,
+    pub channel: String,
+    pub origin: String,
+    pub connect_timeout: Duration,
+    /// Whether the store is closed, and its own connection count: when that moves, the server
+    /// may have restarted, and the subscription is made again.
+    pub closed: Box<dyn Fn() -> bool + Send + Sync>,
+    pub connects: Box<dyn Fn() -> u64 + Send + Sync>,
+    pub sink: Arc<Announcements>,
+}
+
+impl Listener {
+    pub async fn listen(self) {
+        while !(self.closed)() {
+            let connects = (self.connects)();
+            let subscribed = tokio::time::timeout(self.connect_timeout, async {
+                let mut pubsub = self.client.get_async_pubsub().await?;
+                pubsub.subscribe(&self.channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            })
+            .await;
+            if let Ok(Ok(mut pubsub)) = subscribed {
+                self.sink.push(Announcement::Subscribed);
+                let mut messages = pubsub.on_message();
+                let mut check = tokio::time::interval(RETRY_INTERVAL);
+                loop {
+                    tokio::select! {
+                        message = messages.next() => match message {
+                            Some(message) => {
+                                let payload: String = message.get_payload().unwrap_or_default();
+                                if let Some(a) = parse(&payload, &self.origin) {
+                                    self.sink.push(a);
+                                }
+                            }
+                            None => break,
+                        },
+                        _ = check.tick() => {
+                            if (self.closed)() || (self.connects)() != connects {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(RETRY_INTERVAL).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_are_read_and_own_ones_ignored() {
+        assert_eq!(
+            parse("abc s 7 id with spaces", "me"),
+            Some(Announcement::Changed {
+                id: "id with spaces".into(),
+                version: 7
+            })
+        );
+        assert_eq!(
+            parse("abc d 8 x", "me"),
+            Some(Announcement::Deleted {
+                id: "x".into(),
+                version: 8
+            })
+        );
+        assert_eq!(parse("me s 7 x", "me"), None);
+        assert_eq!(parse("abc q 7 x", "me"), None);
+        assert_eq!(parse("abc s seven x", "me"), None);
+    }
+}

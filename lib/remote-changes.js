@@ -1,0 +1,158 @@
+'use strict';
+
+const { MergeBase, changeFingerprint, mergeSessions } = require('../index.js');
+
+/** Sessions whose newer copies one fetch asks for: one script call stays short. */
+const FETCH_BATCH = 256;
+
+/**
+ * Keeps the sessions held here in step with what other hosts store under the same key prefix.
+ *
+ * Every stored copy has a version. A held session remembers the version it was loaded (or last
+ * stored) as, and a `MergeBase` of that copy. When another host stores a newer version (heard
+ * on the changes channel, or told by a write refused for it), the held copy takes it in place,
+ * so that objects hammerhead holds stay valid: as it is when nothing changed here since, merged
+ * with what changed here otherwise (and then written). A session deleted by another host leaves
+ * memory. After the subscription was lost, every held version is checked again.
+ */
+class RemoteChanges {
+  /** @param {import('./redis-store').RammerheadSessionRedisStore} store */
+  constructor(store) {
+    this.store = store;
+    /** id -> version held, of the sessions whose newer copy is to be fetched. */
+    this.due = new Map();
+    this.fetching = false;
+    /** Copies taken in place as stored elsewhere, and merged with changes made here. */
+    this.refreshed = 0;
+    this.merged = 0;
+    /** Held sessions dropped for a delete on another host. */
+    this.dropped = 0;
+    store.backend.onRemoteChanges(() => this.take());
+  }
+
+  /** Takes what other hosts announced, and fetches the newer copies of sessions held here. */
+  take() {
+    const { store } = this;
+    for (const change of store.backend.takeRemoteChanges()) {
+      if (change.kind === 'subscribed') {
+        for (const held of store.sessions.values()) this.due.set(held.id, versionOf(held));
+        continue;
+      }
+      const held = store.sessions.get(change.id);
+      if (held === undefined) continue;
+      if (change.kind === 'deleted') this.drop(held);
+      else if (change.version > versionOf(held)) this.due.set(held.id, versionOf(held));
+    }
+    this._fetch();
+  }
+
+  /**
+   * Takes `json`, stored elsewhere as `version`, into the held copy, merged with what changed
+   * here since its base. Returns the JSON the copy now holds, or undefined when `version` is not
+   * newer than the copy's.
+   */
+  adopt(held, version, json) {
+    if (!(version > versionOf(held))) return undefined;
+    const { store } = this;
+    const local = this._localChanges(held);
+    let result = json;
+    if (local !== undefined) {
+      try {
+        result = mergeSessions(held.base || null, local, json, Date.now());
+        this.merged++;
+      } catch (error) {
+        store.logger.error(
+          `(${store.name}) cannot merge ${held.id}, keeping this copy: ${error.message}`,
+        );
+        result = local;
+      }
+    }
+    try {
+      this._replace(held, result);
+    } catch (error) {
+      store.logger.error(
+        `(${store.name}) cannot revive the copy of ${held.id} stored elsewhere: ${error.message}`,
+      );
+      return undefined;
+    }
+    held.version = version;
+    held.base = mergeBaseOf(json);
+    held.stored = changeFingerprint(json);
+    if (local === undefined) this.refreshed++;
+    else store.unwritten.add(held);
+    return result;
+  }
+
+  /** Drops a held session deleted elsewhere, whatever changed here: the delete wins. */
+  drop(held) {
+    const { store } = this;
+    if (store.sessions.get(held.id) !== held) return;
+    store.logger.debug(`(${store.name}) ${held.id} was deleted by another host; dropping it`);
+    store.forget(held);
+    this.dropped++;
+  }
+
+  async _fetch() {
+    if (this.fetching || this.due.size === 0) return;
+    const { store } = this;
+    this.fetching = true;
+    const batch = [];
+    for (const entry of this.due) {
+      if (batch.push(entry) === FETCH_BATCH) break;
+    }
+    for (const [id] of batch) this.due.delete(id);
+    const ids = batch.map(([id]) => id);
+    const versions = batch.map(([, version]) => version);
+    try {
+      for (const copy of await store.backend.fetch(ids, versions)) {
+        const held = store.sessions.get(copy.id);
+        if (held === undefined) continue;
+        if (copy.json === null) this.drop(held);
+        else if (this.adopt(held, copy.version, copy.json) !== undefined) {
+          if (store.unwritten.has(held)) store.changes.writeSoon(held);
+        }
+      }
+    } catch (error) {
+      // Fetched again once the subscription is made again, which a lost server brings about.
+      store.logger.warn(
+        `(${store.name}) cannot fetch copies changed elsewhere: ${error.code} ${error.message}`,
+      );
+    } finally {
+      this.fetching = false;
+    }
+    this._fetch();
+  }
+
+  /** The held copy's JSON when it changed since its base (or a write of it is under way). */
+  _localChanges(held) {
+    const { store } = this;
+    const json = store.serialize(held, 'merge');
+    if (json === undefined) return undefined;
+    if (store.unwritten.has(held) || store.backend.isWriting(held.id)) return json;
+    return changeFingerprint(json) === held.stored ? undefined : json;
+  }
+
+  /** Gives the held session the contents of `json`, keeping the object hammerhead holds. */
+  _replace(held, json) {
+    const { session } = held;
+    const fresh = this.store.sessionClass.DeserializeSession(held.id, json);
+    session.data = fresh.data;
+    session.cookies.setJar(JSON.parse(json).serializedCookieJar);
+  }
+}
+
+/** The merge base of a stored copy; undefined (merged as new) for one that cannot be read. */
+function mergeBaseOf(json) {
+  try {
+    return new MergeBase(json);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The version a held copy is based on; 0 for one created here and not stored yet. */
+function versionOf(held) {
+  return held.version || 0;
+}
+
+module.exports = { RemoteChanges, mergeBaseOf, versionOf };
