@@ -120,7 +120,7 @@ test('requests of one session alternating between proxies on two Redis stores: e
   const redis = await RedisServer.start();
   const site = await startSite();
   const target = `http://127.0.0.1:${site.address().port}`;
-  const onRedis = redisStores(redis, 'alternating:', { writeInterval: 20 });
+  const onRedis = redisStores(redis, 'alternating:');
   const proxies = [await startProxy(null, onRedis), await startProxy(null, onRedis)];
   const requests = 30;
   try {

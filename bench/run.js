@@ -618,7 +618,7 @@ async function main() {
       'ms',
       null,
       null,
-      `from the write round; ${ours.redis.changes} changes`,
+      `from the change (a Set-Cookie); ${ours.redis.changes} changes`,
     ],
     [
       'RedisStore change seen by another host holding it: p99',

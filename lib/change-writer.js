@@ -6,6 +6,12 @@ const { changeFingerprint } = require('../index.js');
 /** Longest stretch a round holds the event loop before it yields. */
 const SLICE_MS = 1;
 /**
+ * How long after a cookie change a session is written: changes made in the same moment (the
+ * responses of one page load finishing together) go in one write, and the next request of the
+ * page, which may reach another host, finds the change there.
+ */
+const PROMPT_DELAY_MS = 1;
+/**
  * How long a session stays watched after its last use (which `get` records at most once a
  * second), so that cookies set by a response that ends well after its request (a slow
  * download) are still stored within a round.
@@ -29,6 +35,9 @@ class ChangeWriter {
     /** Held -> [round, time] of its last use, for the sessions watched for changes. */
     this.recent = new Map();
     this.round = 0;
+    /** Held sessions whose cookies changed, to be written within PROMPT_DELAY_MS. */
+    this.prompt = new Set();
+    this.promptTimer = null;
     /** The data set's token when last seen; another one means Redis lost its data. */
     this.dataset = undefined;
     this.running = null;
@@ -48,17 +57,43 @@ class ChangeWriter {
   }
 
   /**
-   * Writes the held session on the next turn of the event loop, not at the next round: it was
-   * merged with a newer copy, and other hosts are to see the result soon.
+   * Writes the held session within a few milliseconds, not at the next round: its cookies
+   * changed, or it was merged with a newer copy, and other hosts are to see it soon. A session
+   * whose write is under way is written once that write is done.
    */
   writeSoon(held) {
-    setImmediate(() => {
-      const { store } = this;
-      if (store.sessions.get(held.id) !== held || held.leaving) return;
-      if (store.backend.isWriting(held.id)) return;
+    this.prompt.add(held);
+    if (this.promptTimer === null) {
+      this.promptTimer = setTimeout(() => this._writePrompt(), PROMPT_DELAY_MS);
+      this.promptTimer.unref();
+    }
+  }
+
+  /** Drops the writes asked for by `writeSoon`: `close()` writes every changed session. */
+  stop() {
+    clearTimeout(this.promptTimer);
+    this.promptTimer = null;
+    this.prompt.clear();
+  }
+
+  _writePrompt() {
+    this.promptTimer = null;
+    const { store } = this;
+    const due = Array.from(this.prompt);
+    this.prompt.clear();
+    for (const held of due) {
+      if (store.sessions.get(held.id) !== held || held.leaving) continue;
+      if (store.backend.isWriting(held.id)) {
+        this.writeSoon(held);
+        continue;
+      }
       const json = store.serialize(held, 'writeChanges');
-      if (json !== undefined) store.writeStaying(held, json);
-    });
+      if (json === undefined) continue;
+      const fingerprint = changeFingerprint(json);
+      if (store.unwritten.has(held) || fingerprint !== held.stored) {
+        store.writeStaying(held, json, undefined, fingerprint);
+      }
+    }
   }
 
   /** Runs one round, unless one is running; resolves once its writes are handed over. */

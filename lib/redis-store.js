@@ -87,6 +87,7 @@ class RammerheadSessionRedisStore extends CachedStore {
    */
   close() {
     clearInterval(this.changeTimer);
+    this.changes.stop();
     super.close();
     this.backend.close();
   }
@@ -125,6 +126,7 @@ class RammerheadSessionRedisStore extends CachedStore {
   }
 
   stored(held, json, fingerprint, version) {
+    if (!held.watched) this._watchCookies(held);
     const written = held.written;
     held.written = undefined;
     // A copy taken in place meanwhile is newer than what this write stored.
@@ -165,6 +167,27 @@ class RammerheadSessionRedisStore extends CachedStore {
     this.remote.adopt(held, failure.version, failure.stored);
     this.changes.writeSoon(held);
     return true;
+  }
+
+  /**
+   * Has a held session written within milliseconds of a cookie change made through hammerhead
+   * (a response's `Set-Cookie`, or `document.cookie` synced from the page), rather than at the
+   * next round: with a round-robin load balancer, the next request of the page may reach
+   * another host. Other changes (`data`) are written at the next round.
+   */
+  _watchCookies(held) {
+    held.watched = true;
+    const { cookies } = held.session;
+    if (!cookies) return;
+    for (const name of ['setByServer', 'setByClient']) {
+      const original = cookies[name];
+      if (typeof original !== 'function') continue;
+      cookies[name] = (...args) => {
+        const result = original.apply(cookies, args);
+        this.changes.writeSoon(held);
+        return result;
+      };
+    }
   }
 
   /** An unchanged session leaves memory without a write. */
