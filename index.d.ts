@@ -87,11 +87,11 @@ export declare class RedisSessions {
   removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
   /**
    * Hands writes to the writer at once, after every change asked for before; `bases[i]` is
-   * the version `contents[i]` is based on (0: new here, -1: whatever Redis holds). Returns
+   * the version `contents[i]` is based on (null: new here, -1: whatever Redis holds). Returns
    * the ticket of each accepted item and the items refused for an id that cannot name a
    * session; each `writeQueued()` reports on the oldest writes handed over.
    */
-  queueWrites(ids: Array<string>, contents: Array<string>, bases: Array<number>): QueuedBatch
+  queueWrites(ids: Array<string>, contents: Array<string>, bases: Array<number | undefined | null>): QueuedBatch
   /**
    * Waits for the oldest writes handed over by `queueWrites` (at most 256, or one batch
    * if larger) and reports on them by ticket.
@@ -101,7 +101,7 @@ export declare class RedisSessions {
    * Stores every item before returning (used at shutdown), based on `bases` as `queueWrites`
    * takes them; returns the failures, by position.
    */
-  writeNow(ids: Array<string>, contents: Array<string>, bases: Array<number>): Array<WriteFailure>
+  writeNow(ids: Array<string>, contents: Array<string>, bases: Array<number | undefined | null>): Array<WriteFailure>
   /**
    * Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone
    * (deleted or expired), or null, changing nothing, when the data set is no longer the one

@@ -102,6 +102,16 @@ describe('what Redis holds', () => {
     expect(session.serializeSession()).not.toBe(GOOD_JSON); // lastUsed moved
   });
 
+  test('a user the ACL forbids to publish still stores and deletes; only announcements are lost', () => {
+    redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
+    const url = redis.url.replace('redis://', 'redis://nopublish:secret@');
+    const store = open({ redisUrl: url });
+    store.addSerializedSession('acl', GOOD_JSON);
+    expect(stored(store, 'acl')).toBe(GOOD_JSON);
+    expect(store.delete('acl')).toBe(true);
+    expect(stored(store, 'acl')).toBe('');
+  });
+
   test('add is visible to another store once whenWritten() resolves', async () => {
     const a = open();
     const b = open({ keyPrefix: a.keyPrefix });

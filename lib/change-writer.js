@@ -62,6 +62,8 @@ class ChangeWriter {
    * whose write is under way is written once that write is done.
    */
   writeSoon(held) {
+    // Down: the first round once Redis is back writes it.
+    if (!this.store.backend.available) return;
     this.prompt.add(held);
     if (this.promptTimer === null) {
       this.promptTimer = setTimeout(() => this._writePrompt(), PROMPT_DELAY_MS);

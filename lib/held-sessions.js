@@ -44,6 +44,16 @@ class Held {
     this.indexed = true;
     /** For stores that tell changes from what is stored: the stored copy's fingerprint. */
     this.stored = undefined;
+    // For stores that keep versions (Redis), declared here so that every held session has one
+    // shape and the hot path's property reads stay monomorphic: the stored version this copy
+    // is based on (undefined: created here), the merge base of that copy, the merge base a
+    // write under way becomes once stored, merges in a row, and whether cookie changes are
+    // watched.
+    this.version = undefined;
+    this.base = undefined;
+    this.written = undefined;
+    this.conflicts = 0;
+    this.watched = false;
   }
 
   /** Whether a `get` should call `updateLastUsed()` now. */

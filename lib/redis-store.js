@@ -54,10 +54,17 @@ class RammerheadSessionRedisStore extends CachedStore {
     /** Sessions stored whatever Redis held, after conflicts kept recurring. */
     this.lastWriterWins = 0;
     this.remote = new RemoteChanges(this);
+    // What a write is based on: the version its copy was loaded or last stored as; null for a
+    // session created here; -1, whatever Redis holds, after merges kept failing.
     this.backend.baseOf = (id) => {
       const held = this.sessions.get(id);
-      if (held === undefined) return -1;
-      return held.conflicts >= MAX_MERGES ? -1 : versionOf(held);
+      if (held === undefined || held.conflicts >= MAX_MERGES) return -1;
+      return held.version === undefined ? null : held.version;
+    };
+    const reported = this.backend.onWritesReported;
+    this.backend.onWritesReported = () => {
+      reported();
+      this.remote.retryDeferred();
     };
     this.backend.resolveConflict = (id, failure) => {
       const held = this.sessions.get(id);
@@ -139,8 +146,8 @@ class RammerheadSessionRedisStore extends CachedStore {
       );
     }
     held.conflicts = 0;
-    // 0: stored nothing (expired already), or a copy stored before versions were kept.
-    if (version > 0) held.version = version;
+    // 0: a copy stored before versions were kept, or a write that stored nothing (expired).
+    if (version > 0 || (version === 0 && held.version === undefined)) held.version = version;
     held.base = json === undefined ? written : mergeBaseOf(json);
   }
 
@@ -163,7 +170,7 @@ class RammerheadSessionRedisStore extends CachedStore {
       return true;
     }
     if (failure.code !== 'ERR_SESSION_CONFLICT') return false;
-    held.conflicts = (held.conflicts || 0) + 1;
+    held.conflicts++;
     this.remote.adopt(held, failure.version, failure.stored);
     this.changes.writeSoon(held);
     return true;

@@ -21,6 +21,8 @@ class RemoteChanges {
     this.store = store;
     /** id -> version held, of the sessions whose newer copy is to be fetched. */
     this.due = new Map();
+    /** Fetched while a write of theirs was under way: fetched again once it is reported. */
+    this.deferred = new Set();
     this.fetching = false;
     /** Copies taken in place as stored elsewhere, and merged with changes made here. */
     this.refreshed = 0;
@@ -40,8 +42,10 @@ class RemoteChanges {
       }
       const held = store.sessions.get(change.id);
       if (held === undefined) continue;
+      // A copy stored (or imported) here after the delete is another session.
+      if (!(change.version > versionOf(held))) continue;
       if (change.kind === 'deleted') this.drop(held);
-      else if (change.version > versionOf(held)) this.due.set(held.id, versionOf(held));
+      else this.due.set(held.id, versionOf(held));
     }
     this._fetch();
   }
@@ -83,6 +87,17 @@ class RemoteChanges {
     return result;
   }
 
+  /** After writes were reported: fetches again what was deferred for them. */
+  retryDeferred() {
+    if (this.deferred.size === 0) return;
+    const { store } = this;
+    for (const held of this.deferred) {
+      if (store.sessions.get(held.id) === held) this.due.set(held.id, versionOf(held));
+    }
+    this.deferred.clear();
+    this._fetch();
+  }
+
   /** Drops a held session deleted elsewhere, whatever changed here: the delete wins. */
   drop(held) {
     const { store } = this;
@@ -107,7 +122,10 @@ class RemoteChanges {
       for (const copy of await store.backend.fetch(ids, versions)) {
         const held = store.sessions.get(copy.id);
         if (held === undefined) continue;
-        if (copy.json === null) this.drop(held);
+        // Until that write is reported, the base of this copy is not known: the one it was
+        // loaded as, or what that write stores.
+        if (store.backend.isWriting(held.id)) this.deferred.add(held);
+        else if (copy.json === null) this.drop(held);
         else if (this.adopt(held, copy.version, copy.json) !== undefined) {
           if (store.unwritten.has(held)) store.changes.writeSoon(held);
         }
@@ -123,12 +141,12 @@ class RemoteChanges {
     this._fetch();
   }
 
-  /** The held copy's JSON when it changed since its base (or a write of it is under way). */
+  /** The held copy's JSON when it changed since its base. */
   _localChanges(held) {
     const { store } = this;
     const json = store.serialize(held, 'merge');
     if (json === undefined) return undefined;
-    if (store.unwritten.has(held) || store.backend.isWriting(held.id)) return json;
+    if (store.unwritten.has(held)) return json;
     return changeFingerprint(json) === held.stored ? undefined : json;
   }
 

@@ -56,23 +56,24 @@ fn policy_of(
     })
 }
 
-/// What a save is based on, as JavaScript passes it: a version, 0 for a session new here, -1 for
-/// whatever Redis holds.
-fn base_of(base: f64) -> Base {
-    if base < 0.0 {
-        Base::Any
-    } else if base == 0.0 {
-        Base::New
-    } else {
-        Base::Version(base as u64)
+/// What a save is based on, as JavaScript passes it: the version the copy was loaded or last
+/// stored as, null for a session created here, -1 for whatever Redis holds.
+fn base_of(base: Option<f64>) -> Base {
+    match base {
+        None => Base::New,
+        Some(b) if b < 0.0 => Base::Any,
+        Some(b) => Base::Version(b as u64),
     }
 }
 
-fn saves(items: Vec<(usize, SessionId, String)>, bases: &[f64]) -> (Vec<usize>, Vec<WriteOp>) {
+fn saves(
+    items: Vec<(usize, SessionId, String)>,
+    bases: &[Option<f64>],
+) -> (Vec<usize>, Vec<WriteOp>) {
     items
         .into_iter()
         .map(|(index, id, json)| {
-            let base = base_of(bases.get(index).copied().unwrap_or(-1.0));
+            let base = base_of(bases.get(index).copied().unwrap_or(Some(-1.0)));
             (index, WriteOp::Save { id, json, base })
         })
         .unzip()
@@ -344,7 +345,7 @@ impl RedisSessions {
     }
 
     /// Hands writes to the writer at once, after every change asked for before; `bases[i]` is
-    /// the version `contents[i]` is based on (0: new here, -1: whatever Redis holds). Returns
+    /// the version `contents[i]` is based on (null: new here, -1: whatever Redis holds). Returns
     /// the ticket of each accepted item and the items refused for an id that cannot name a
     /// session; each `writeQueued()` reports on the oldest writes handed over.
     #[napi]
@@ -352,7 +353,7 @@ impl RedisSessions {
         &self,
         ids: Vec<Utf16String>,
         contents: Vec<String>,
-        bases: Vec<f64>,
+        bases: Vec<Option<f64>>,
     ) -> QueuedBatch {
         let (items, refused) = parse_items(ids, contents);
         let tickets: Vec<f64> = items
@@ -400,7 +401,7 @@ impl RedisSessions {
         &self,
         ids: Vec<Utf16String>,
         contents: Vec<String>,
-        bases: Vec<f64>,
+        bases: Vec<Option<f64>>,
     ) -> Vec<WriteFailure> {
         let (items, mut failures) = parse_items(ids, contents);
         let (positions, ops) = saves(items, &bases);

@@ -101,6 +101,10 @@ local function is_deleted(now, id)
   redis.call('ZREM', KEYS[5], id)
   return false
 end
+-- Announcing is best effort: a user the server's ACL forbids to publish still stores.
+local function announce(channel, message)
+  redis.pcall('PUBLISH', channel, message)
+end
 -- Gives `key` the expiry of `id`; false when it has expired already (and is deleted).
 local function expire(key, now, id, age)
   local at = expires_at(now, id, age)
@@ -121,26 +125,30 @@ end
 ";
 
 /// Stores a session. KEYS[6] its key, KEYS[7] the changes channel; ARGV[3..8] id, JSON, age
-/// in ms, the version the JSON is based on (0: a session new here, -1: stored whatever Redis
-/// holds), the writer's origin. Returns { outcome, version, json }: 1 stored as `version`; 2 the
-/// session had expired already; 0 Redis holds the newer `version`, `json` (the writer merges
-/// and tries again); -1 the session was deleted after the copy was loaded. Only 1 stores.
+/// in ms, what the JSON is based on (the version its copy was loaded or last stored as; 'new'
+/// for a session created here; 'any' to store it whatever Redis holds), the writer's origin.
+/// Returns { outcome, version, json }: 1 stored as `version`; 2 the session had expired
+/// already; 0 Redis holds another `version`, `json` (the writer merges and tries again); -1 the
+/// session was deleted after the copy was loaded. Only 1 stores.
 const SAVE: &str = r"
 local now = now_ms()
-local id, base = ARGV[3], tonumber(ARGV[6])
+local id, mode = ARGV[3], ARGV[6]
+local base = tonumber(mode) or 0
 local current = version_of(id)
-if base > 0 and is_deleted(now, id) then return { -1, current, false } end
-if base >= 0 and current > base and redis.call('EXISTS', KEYS[6]) == 1 then
+local claims = mode == 'new' or mode == 'any'
+if not claims and is_deleted(now, id) then return { -1, current, false } end
+-- Another version than the base is stored: a newer one, or, after Redis lost its data, one
+-- written back by another host. A copy expired meanwhile is simply stored again.
+if mode ~= 'any' and current ~= base and redis.call('EXISTS', KEYS[6]) == 1 then
   return { 0, current, redis.call('GET', KEYS[6]) }
 end
--- New here, or stored whatever Redis holds: the id is claimed again.
-if base <= 0 then redis.call('ZREM', KEYS[5], id) end
+if claims then redis.call('ZREM', KEYS[5], id) end
 -- Never lower than a version some host may hold, even after Redis lost its data.
 local version = math.max(current, base) + 1
 redis.call('SET', KEYS[6], ARGV[4])
 redis.call('HSET', KEYS[4], id, version)
 if not expire(KEYS[6], now, id, tonumber(ARGV[5])) then return { 2, version, false } end
-redis.call('PUBLISH', KEYS[7], ARGV[7] .. ' s ' .. version .. ' ' .. id)
+announce(KEYS[7], ARGV[7] .. ' s ' .. version .. ' ' .. id)
 return { 1, version, false }
 ";
 
@@ -174,7 +182,7 @@ local removed = forget(KEYS[6], id)
 local version = redis.call('HINCRBY', KEYS[4], id, 1)
 local stale = policy()
 redis.call('ZADD', KEYS[5], now + (stale or 86400000), id)
-redis.call('PUBLISH', KEYS[7], ARGV[4] .. ' d ' .. version .. ' ' .. id)
+announce(KEYS[7], ARGV[4] .. ' d ' .. version .. ' ' .. id)
 return removed
 ";
 
@@ -189,7 +197,7 @@ return 0
 
 /// The stored copies newer than the caller's. KEYS[6..] the sessions' keys; ARGV[3..] pairs of
 /// id and the version the caller holds. Returns, for each newer one, { id, version, json }, with
-/// json false when the session was deleted (or is gone) since.
+/// json false when the session was deleted since (one merely expired is left out).
 const FETCH: &str = r"
 local now = now_ms()
 local newer = {}
@@ -197,9 +205,12 @@ for i = 3, #ARGV, 2 do
   local id, known = ARGV[i], tonumber(ARGV[i + 1])
   local version = version_of(id)
   if version > known then
-    local json = false
-    if not is_deleted(now, id) then json = redis.call('GET', KEYS[6 + (i - 3) / 2]) end
-    newer[#newer + 1] = { id, version, json }
+    if is_deleted(now, id) then
+      newer[#newer + 1] = { id, version, false }
+    else
+      local json = redis.call('GET', KEYS[6 + (i - 3) / 2])
+      if json then newer[#newer + 1] = { id, version, json } end
+    end
   end
 end
 return newer

@@ -94,11 +94,11 @@ pub enum Base {
 }
 
 impl Base {
-    fn arg(self) -> i64 {
+    fn arg(self) -> String {
         match self {
-            Base::New => 0,
-            Base::Version(v) => v as i64,
-            Base::Any => -1,
+            Base::New => "new".into(),
+            Base::Version(v) => v.to_string(),
+            Base::Any => "any".into(),
         }
     }
 }
@@ -294,6 +294,8 @@ mod futures_like {
 pub struct RedisSessions {
     shared: Arc<Shared>,
     announcements: Arc<Announcements>,
+    /// Whether the subscription to other stores' announcements was started.
+    listening: AtomicBool,
     /// The last value `load` found corrupt, by id, for `corrupt_copy`.
     corrupt: Mutex<Option<(SessionId, Vec<u8>)>>,
     writer: mpsc::UnboundedSender<Job>,
@@ -354,22 +356,9 @@ impl RedisSessions {
         });
         let (writer, jobs) = mpsc::unbounded_channel();
         runtime.spawn(write_in_order(shared.clone(), jobs));
-        let announcements = Arc::new(Announcements::default());
-        let (closed, connects) = (shared.link.clone(), shared.link.clone());
-        runtime.spawn(
-            Listener {
-                client: shared.link.client.clone(),
-                channel: shared.keys.changes.clone(),
-                origin: shared.origin.clone(),
-                connect_timeout: shared.settings.connect_timeout,
-                closed: Box::new(move || closed.closed.load(Ordering::SeqCst)),
-                connects: Box::new(move || connects.connects.load(Ordering::SeqCst)),
-                sink: announcements.clone(),
-            }
-            .listen(),
-        );
         Ok(Self {
-            announcements,
+            announcements: Arc::default(),
+            listening: AtomicBool::new(false),
             shared,
             corrupt: Mutex::new(None),
             writer,
@@ -414,7 +403,9 @@ impl RedisSessions {
             self.runtime
                 .block_on(self.shared.run(move |mut connection| {
                     Box::pin(async move {
+                        // Atomic, so that the version is the one of the JSON read.
                         redis::pipe()
+                            .atomic()
                             .exists(&command_key)
                             .getrange(&command_key, 0, limit as isize)
                             .hget(&versions, &field)
@@ -439,10 +430,28 @@ impl RedisSessions {
             .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))
     }
 
-    /// `wake` is called, from another thread, when other stores' announcements arrive and none
-    /// were waiting to be taken.
+    /// Subscribes to other stores' announcements (once; a store that never asks, such as the
+    /// command-line tool, never subscribes). `wake` is called, from another thread, when some
+    /// arrive and none were waiting to be taken.
     pub fn on_announcements(&self, wake: Box<dyn Fn() + Send + Sync>) {
         self.announcements.on_arrival(wake);
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let link = &self.shared.link;
+        let (closed, connects) = (link.clone(), link.clone());
+        self.runtime.spawn(
+            Listener {
+                client: link.client.clone(),
+                channel: self.shared.keys.changes.clone(),
+                origin: self.shared.origin.clone(),
+                connect_timeout: self.shared.settings.connect_timeout,
+                closed: Box::new(move || closed.closed.load(Ordering::SeqCst)),
+                connects: Box::new(move || connects.connects.load(Ordering::SeqCst)),
+                sink: self.announcements.clone(),
+            }
+            .listen(),
+        );
     }
 
     /// Other stores' writes and deletes announced since the last call, oldest first.
@@ -723,8 +732,10 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
         Err(e) => return ops.iter().map(|_| Err(e.for_each_item())).collect(),
     };
     // A server restarted since the scripts were last loaded has forgotten them, and fails every
-    // script from then on. Every op is idempotent, so running again all of them from the first
-    // failure, in order, after loading the scripts leaves what running them once would.
+    // script from then on. Running again all of them from the first failure, in order, after
+    // loading the scripts is harmless even for those that did run (another client loaded the
+    // scripts meanwhile): a save then conflicts with its own write and is merged, a delete
+    // raises the version once more.
     if let Some(first) = replies.iter().position(is_no_script) {
         match send(shared, &invocations[first..], true).await {
             Ok(again) => {

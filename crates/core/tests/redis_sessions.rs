@@ -443,6 +443,9 @@ fn a_write_based_on_an_older_version_is_refused_and_a_delete_sticks() {
 fn other_stores_hear_of_each_write_and_delete_but_not_of_their_own() {
     let server = Server::start();
     let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    // Only a store that asks for announcements subscribes.
+    a.on_announcements(Box::new(|| {}));
+    b.on_announcements(Box::new(|| {}));
     until("subscribed", || {
         b.take_announcements().contains(&Announcement::Subscribed)
     });
@@ -470,4 +473,46 @@ fn other_stores_hear_of_each_write_and_delete_but_not_of_their_own() {
         ]
     );
     assert!(a.take_announcements().is_empty());
+}
+
+#[test]
+fn after_a_data_loss_a_write_back_is_merged_rather_than_overwritten() {
+    let server = Server::start();
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    for _ in 0..9 {
+        write(&a, "s", &session_json("x"), Base::Any);
+    }
+    server.cli(&["FLUSHALL"]);
+    // Both hosts held version 9; the first to write back stores it, the second merges.
+    let mine = session_json("a");
+    assert_eq!(
+        write(&a, "s", &mine, Base::Version(9)),
+        WriteResult::Saved(10)
+    );
+    assert_eq!(
+        write(&b, "s", &session_json("b"), Base::Version(9)),
+        WriteResult::Conflict {
+            version: 10,
+            json: mine
+        }
+    );
+}
+
+#[test]
+fn a_session_stored_without_a_version_is_versioned_and_its_delete_sticks() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    let old = session_json("old");
+    server.cli(&["SET", "t:session:s", &old]);
+    assert_eq!(store.load(&id("s")).unwrap(), Some((old.clone(), 0)));
+    assert_eq!(
+        write(&store, "s", &old, Base::Version(0)),
+        WriteResult::Saved(1)
+    );
+    server.cli(&["SET", "t:session:u", &old]);
+    store.write_now(vec![WriteOp::Remove { id: id("u") }]);
+    assert_eq!(
+        write(&store, "u", &old, Base::Version(0)),
+        WriteResult::Deleted
+    );
 }
