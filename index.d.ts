@@ -277,13 +277,15 @@ export interface QueuedBatch {
 }
 
 /**
- * What another store did: `kind` is `changed`, `deleted`, or `subscribed` (the subscription
- * was made again: what was announced meanwhile is lost, and versions are to be checked).
+ * What another store did: `kind` is `changed`, `deleted`, `subscribed` (the subscription was
+ * made again: what was announced meanwhile is lost, and versions are to be checked) or
+ * `unsubscribed` (it cannot be made now, for `reason`; tried again every 250 ms).
  */
 export interface RemoteChange {
   kind: string
   id?: string
   version?: number
+  reason?: string
 }
 
 /** Deletes temporary files that writers which died mid-write left in `dir`; returns how many. */

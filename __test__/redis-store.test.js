@@ -102,7 +102,7 @@ describe('what Redis holds', () => {
     expect(session.serializeSession()).not.toBe(GOOD_JSON); // lastUsed moved
   });
 
-  test('a user the ACL forbids to publish still stores and deletes; only announcements are lost', () => {
+  test('a user the ACL forbids to publish still stores and deletes; only announcements are lost', async () => {
     redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
     const url = redis.url.replace('redis://', 'redis://nopublish:secret@');
     const store = open({ redisUrl: url });
@@ -110,6 +110,7 @@ describe('what Redis holds', () => {
     expect(stored(store, 'acl')).toBe(GOOD_JSON);
     expect(store.delete('acl')).toBe(true);
     expect(stored(store, 'acl')).toBe('');
+    await h.until(() => store.logger.lines.warn.join('\n').includes('cannot subscribe'));
   });
 
   test('add is visible to another store once whenWritten() resolves', async () => {

@@ -40,6 +40,15 @@ class RemoteChanges {
         for (const held of store.sessions.values()) this.due.set(held.id, versionOf(held));
         continue;
       }
+      if (change.kind === 'unsubscribed') {
+        // While Redis is down the store says so already.
+        const log = store.backend.available ? store.logger.warn : store.logger.debug;
+        log.call(
+          store.logger,
+          `(${store.name}) cannot subscribe to other hosts' changes (${change.reason}); retrying, and until then copies held here are refreshed only when a write of them is refused`,
+        );
+        continue;
+      }
       const held = store.sessions.get(change.id);
       if (held === undefined) continue;
       // A copy stored (or imported) here after the delete is another session.

@@ -129,26 +129,34 @@ pub struct NewerCopy {
     pub json: Option<String>,
 }
 
-/// What another store did: `kind` is `changed`, `deleted`, or `subscribed` (the subscription
-/// was made again: what was announced meanwhile is lost, and versions are to be checked).
+/// What another store did: `kind` is `changed`, `deleted`, `subscribed` (the subscription was
+/// made again: what was announced meanwhile is lost, and versions are to be checked) or
+/// `unsubscribed` (it cannot be made now, for `reason`; tried again every 250 ms).
 #[napi(object)]
 pub struct RemoteChange {
     pub kind: String,
     pub id: Option<String>,
     pub version: Option<f64>,
+    pub reason: Option<String>,
 }
 
 impl From<Announcement> for RemoteChange {
     fn from(a: Announcement) -> Self {
-        let (kind, id, version) = match a {
-            Announcement::Changed { id, version } => ("changed", Some(id), Some(version as f64)),
-            Announcement::Deleted { id, version } => ("deleted", Some(id), Some(version as f64)),
-            Announcement::Subscribed => ("subscribed", None, None),
+        let (kind, id, version, reason) = match a {
+            Announcement::Changed { id, version } => {
+                ("changed", Some(id), Some(version as f64), None)
+            }
+            Announcement::Deleted { id, version } => {
+                ("deleted", Some(id), Some(version as f64), None)
+            }
+            Announcement::Subscribed => ("subscribed", None, None, None),
+            Announcement::Unsubscribed { why } => ("unsubscribed", None, None, Some(why)),
         };
         Self {
             kind: kind.into(),
             id,
             version,
+            reason,
         }
     }
 }

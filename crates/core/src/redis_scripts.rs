@@ -99,7 +99,16 @@ local function is_deleted(now, id)
   if not until_ms then return false end
   if until_ms > now then return true end
   redis.call('ZREM', KEYS[5], id)
+  if redis.call('ZSCORE', KEYS[1], id) == false then redis.call('HDEL', KEYS[4], id) end
   return false
+end
+-- Forgets up to `count` tombstones past their time, and the versions of their sessions.
+local function forget_tombstones(now, count)
+  local forgotten = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, count)
+  for _, id in ipairs(forgotten) do
+    redis.call('ZREM', KEYS[5], id)
+    if redis.call('ZSCORE', KEYS[1], id) == false then redis.call('HDEL', KEYS[4], id) end
+  end
 end
 -- Announcing is best effort: a user the server's ACL forbids to publish still stores.
 local function announce(channel, message)
@@ -126,10 +135,11 @@ end
 
 /// Stores a session. KEYS[6] its key, KEYS[7] the changes channel; ARGV[3..8] id, JSON, age
 /// in ms, what the JSON is based on (the version its copy was loaded or last stored as; 'new'
-/// for a session created here; 'any' to store it whatever Redis holds), the writer's origin.
-/// Returns { outcome, version, json }: 1 stored as `version`; 2 the session had expired
-/// already; 0 Redis holds another `version`, `json` (the writer merges and tries again); -1 the
-/// session was deleted after the copy was loaded. Only 1 stores.
+/// for a session created here; 'any' to store it whatever Redis holds), the writer's origin,
+/// the longest value a store reads. Returns { outcome, version, json }: 1 stored as `version`;
+/// 2 the session had expired already; 0 Redis holds another `version`, `json` (the writer
+/// merges and tries again); 3 likewise, but that value is longer than the limit (`json` is its
+/// length); -1 the session was deleted after the copy was loaded. Only 1 stores.
 const SAVE: &str = r"
 local now = now_ms()
 local id, mode = ARGV[3], ARGV[6]
@@ -140,6 +150,8 @@ if not claims and is_deleted(now, id) then return { -1, current, false } end
 -- Another version than the base is stored: a newer one, or, after Redis lost its data, one
 -- written back by another host. A copy expired meanwhile is simply stored again.
 if mode ~= 'any' and current ~= base and redis.call('EXISTS', KEYS[6]) == 1 then
+  local len = redis.call('STRLEN', KEYS[6])
+  if len > tonumber(ARGV[8]) then return { 3, current, tostring(len) } end
   return { 0, current, redis.call('GET', KEYS[6]) }
 end
 if claims then redis.call('ZREM', KEYS[5], id) end
@@ -182,6 +194,8 @@ local removed = forget(KEYS[6], id)
 local version = redis.call('HINCRBY', KEYS[4], id, 1)
 local stale = policy()
 redis.call('ZADD', KEYS[5], now + (stale or 86400000), id)
+-- A few old tombstones go with each new one, so that they never pile up, pruned or not.
+forget_tombstones(now, 8)
 announce(KEYS[7], ARGV[4] .. ' d ' .. version .. ' ' .. id)
 return removed
 ";
@@ -195,21 +209,23 @@ end
 return 0
 ";
 
-/// The stored copies newer than the caller's. KEYS[6..] the sessions' keys; ARGV[3..] pairs of
-/// id and the version the caller holds. Returns, for each newer one, { id, version, json }, with
-/// json false when the session was deleted since (one merely expired is left out).
+/// The stored copies newer than the caller's. KEYS[6..] the sessions' keys; ARGV[3] the longest
+/// value a store reads, ARGV[4..] pairs of id and the version the caller holds. Returns, for
+/// each newer one, { id, version, json }, with json false when the session was deleted since
+/// (one merely expired, or longer than the limit, is left out).
 const FETCH: &str = r"
 local now = now_ms()
+local limit = tonumber(ARGV[3])
 local newer = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local id, known = ARGV[i], tonumber(ARGV[i + 1])
+  local key = KEYS[6 + (i - 4) / 2]
   local version = version_of(id)
   if version > known then
     if is_deleted(now, id) then
       newer[#newer + 1] = { id, version, false }
-    else
-      local json = redis.call('GET', KEYS[6 + (i - 3) / 2])
-      if json then newer[#newer + 1] = { id, version, json } end
+    elseif redis.call('EXISTS', key) == 1 and redis.call('STRLEN', key) <= limit then
+      newer[#newer + 1] = { id, version, redis.call('GET', key) }
     end
   end
 end
@@ -225,11 +241,7 @@ for _, id in ipairs(gone) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[4], id)
 end
-local forgotten = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 10000)
-for _, id in ipairs(forgotten) do
-  redis.call('ZREM', KEYS[5], id)
-  if redis.call('ZSCORE', KEYS[1], id) == false then redis.call('HDEL', KEYS[4], id) end
-end
+forget_tombstones(now, 10000)
 return #gone
 ";
 

@@ -654,6 +654,7 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
     let known = *shared.policy.lock().unwrap_or_else(|p| p.into_inner());
     let expiry_keys = |script| expiry_invocation(script, keys, known);
     let origin = shared.origin.as_str();
+    let limit = shared.settings.max_session_bytes;
     let mut invocations = Vec::with_capacity(ops.len());
     for op in ops {
         let invocation = match op {
@@ -669,7 +670,8 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
                     .arg(json.as_str())
                     .arg(age as i64)
                     .arg(base.arg())
-                    .arg(origin);
+                    .arg(origin)
+                    .arg(limit);
                 i
             }
             WriteOp::Remove { id } => {
@@ -682,6 +684,7 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
             }
             WriteOp::Fetch { known } => {
                 let mut i = expiry_keys(&scripts.fetch);
+                i.arg(limit);
                 for (id, _) in known {
                     i.key(keys.session(id.as_str()));
                 }
@@ -822,7 +825,7 @@ fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
 fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
     let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
     match (op, &value) {
-        (WriteOp::Save { .. }, _) => {
+        (WriteOp::Save { id, .. }, _) => {
             let (outcome, version, json): (i64, u64, Option<String>) =
                 redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
             match (outcome, json) {
@@ -830,6 +833,11 @@ fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResul
                 (2, _) => Ok(WriteResult::Expired),
                 (0, Some(json)) => Ok(WriteResult::Conflict { version, json }),
                 (-1, _) => Ok(WriteResult::Deleted),
+                (3, Some(len)) => Err(StoreError::ValueTooLarge {
+                    key: shared.keys.session(id.as_str()),
+                    len: len.parse().unwrap_or(u64::MAX),
+                    limit: shared.settings.max_session_bytes,
+                }),
                 _ => Err(unexpected(&value)),
             }
         }

@@ -20,6 +20,8 @@ pub enum Announcement {
     /// The subscription was (re-)established: announcements made meanwhile are lost, so the
     /// versions held are to be checked again.
     Subscribed,
+    /// The subscription could not be made (the first failure of a streak), and why.
+    Unsubscribed { why: String },
 }
 
 type Wake = Box<dyn Fn() + Send + Sync>;
@@ -99,6 +101,7 @@ pub(crate) struct Listener {
 
 impl Listener {
     pub async fn listen(self) {
+        let mut failing = false;
         while !(self.closed)() {
             let connects = (self.connects)();
             let subscribed = tokio::time::timeout(self.connect_timeout, async {
@@ -107,30 +110,48 @@ impl Listener {
                 Ok::<_, redis::RedisError>(pubsub)
             })
             .await;
-            if let Ok(Ok(mut pubsub)) = subscribed {
-                self.sink.push(Announcement::Subscribed);
-                let mut messages = pubsub.on_message();
-                let mut check = tokio::time::interval(RETRY_INTERVAL);
-                loop {
-                    tokio::select! {
-                        message = messages.next() => match message {
-                            Some(message) => {
-                                let payload: String = message.get_payload().unwrap_or_default();
-                                if let Some(a) = parse(&payload, &self.origin) {
-                                    self.sink.push(a);
-                                }
-                            }
-                            None => break,
-                        },
-                        _ = check.tick() => {
-                            if (self.closed)() || (self.connects)() != connects {
-                                break;
-                            }
+            match subscribed {
+                Ok(Ok(mut pubsub)) => {
+                    failing = false;
+                    self.sink.push(Announcement::Subscribed);
+                    self.relay(&mut pubsub, connects).await;
+                }
+                failed if !failing => {
+                    failing = true;
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {:?}", self.connect_timeout),
+                    };
+                    self.sink.push(Announcement::Unsubscribed { why });
+                }
+                _ => {}
+            }
+            tokio::time::sleep(RETRY_INTERVAL).await;
+        }
+    }
+
+    /// Passes on other stores' announcements until the subscription drops, the store closes,
+    /// or the store's own connection was made again.
+    async fn relay(&self, pubsub: &mut redis::aio::PubSub, connects: u64) {
+        let mut messages = pubsub.on_message();
+        let mut check = tokio::time::interval(RETRY_INTERVAL);
+        loop {
+            tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => {
+                        let payload: String = message.get_payload().unwrap_or_default();
+                        if let Some(a) = parse(&payload, &self.origin) {
+                            self.sink.push(a);
                         }
+                    }
+                    None => return,
+                },
+                _ = check.tick() => {
+                    if (self.closed)() || (self.connects)() != connects {
+                        return;
                     }
                 }
             }
-            tokio::time::sleep(RETRY_INTERVAL).await;
         }
     }
 }

@@ -516,3 +516,57 @@ fn a_session_stored_without_a_version_is_versioned_and_its_delete_sticks() {
         WriteResult::Deleted
     );
 }
+
+#[test]
+fn tombstones_past_their_time_go_with_later_deletes() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    let policy = RedisPolicy {
+        stale_timeout: Some(30.0),
+        max_to_live: None,
+    };
+    store.write_now(vec![WriteOp::Check {
+        policy: Some(policy),
+    }]);
+    store.write_now(vec![WriteOp::Remove { id: id("first") }]);
+    assert_ne!(server.cli(&["ZSCORE", "t:tombstones", "first"]), "");
+    until("forgotten", || {
+        store.write_now(vec![WriteOp::Remove { id: id("later") }]);
+        server.cli(&["ZSCORE", "t:tombstones", "first"]).is_empty()
+    });
+    assert_eq!(server.cli(&["HGET", "t:versions", "first"]), "");
+}
+
+#[test]
+fn a_newer_copy_above_the_size_limit_is_neither_merged_nor_fetched() {
+    let server = Server::start();
+    let small = RedisSessions::connect(RedisSettings {
+        url: server.url(),
+        key_prefix: "t:".into(),
+        command_timeout: Duration::from_millis(500),
+        connect_timeout: Duration::from_millis(500),
+        max_session_bytes: 200,
+        tls_ca: None,
+    })
+    .unwrap();
+    let other = sessions(&server, "t:");
+    assert_eq!(
+        write(&small, "s", &session_json("a"), Base::New),
+        WriteResult::Saved(1)
+    );
+    let big = session_json(&"b".repeat(300));
+    assert_eq!(
+        write(&other, "s", &big, Base::Version(1)),
+        WriteResult::Saved(2)
+    );
+    let refused = small.write_now(vec![WriteOp::Save {
+        id: id("s"),
+        json: session_json("c"),
+        base: Base::Version(1),
+    }]);
+    assert_eq!(
+        refused[0].as_ref().unwrap_err().code(),
+        "ERR_SESSION_TOO_LARGE"
+    );
+    assert!(fetch(&small, "s", 1).is_empty());
+}
