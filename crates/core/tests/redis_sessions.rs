@@ -119,6 +119,17 @@ fn save(store: &RedisSessions, name: &str, json: &str) -> Result<WriteResult, St
         .unwrap()
 }
 
+/// Writes a policy with only a stale timeout, as a store with `staleCleanupOptions` does.
+fn write_stale_timeout(store: &RedisSessions, ms: f64) {
+    let policy = RedisPolicy {
+        stale_timeout: Some(ms),
+        max_to_live: None,
+    };
+    store.write_now(vec![WriteOp::Check {
+        policy: Some(policy),
+    }]);
+}
+
 fn dataset_of(store: &RedisSessions) -> String {
     match store.write_now(vec![WriteOp::Check { policy: None }]).pop() {
         Some(Ok(WriteResult::Dataset(token))) => token,
@@ -216,13 +227,7 @@ fn the_policy_in_redis_expires_sessions_of_every_store() {
     let server = Server::start();
     let master = sessions(&server, "t:");
     let worker = sessions(&server, "t:");
-    let policy = RedisPolicy {
-        stale_timeout: Some(300.0),
-        max_to_live: None,
-    };
-    master.write_now(vec![WriteOp::Check {
-        policy: Some(policy),
-    }]);
+    write_stale_timeout(&master, 300.0);
     // The worker has no policy of its own: the one in Redis applies to what it stores.
     save(&worker, "w", &session_json("a")).unwrap();
     let ttl: i64 = server.cli(&["PTTL", "t:session:w"]).parse().unwrap();
@@ -521,13 +526,7 @@ fn a_session_stored_without_a_version_is_versioned_and_its_delete_sticks() {
 fn tombstones_past_their_time_go_with_later_deletes() {
     let server = Server::start();
     let store = sessions(&server, "t:");
-    let policy = RedisPolicy {
-        stale_timeout: Some(30.0),
-        max_to_live: None,
-    };
-    store.write_now(vec![WriteOp::Check {
-        policy: Some(policy),
-    }]);
+    write_stale_timeout(&store, 30.0);
     store.write_now(vec![WriteOp::Remove { id: id("first") }]);
     assert_ne!(server.cli(&["ZSCORE", "t:tombstones", "first"]), "");
     until("forgotten", || {
