@@ -254,6 +254,14 @@ export interface RedisStoreStats extends StoreStats {
   available: boolean
   /** Connections made so far: it grows at each reconnection. */
   connects: number
+  /** Held copies that took, in place, a newer version another host stored. */
+  refreshed: number
+  /** Changes made here merged with a newer version another host stored. */
+  merged: number
+  /** Sessions stored over another host's version after ten merges in a row were refused. */
+  lastWriterWins: number
+  /** Held sessions dropped because another host deleted them. */
+  droppedDeleted: number
 }
 
 export interface RedisStoreOptions<S extends StoredSession = StoredSession>
