@@ -1,7 +1,6 @@
 'use strict';
 
 const { performance } = require('perf_hooks');
-const { changeFingerprint } = require('../index.js');
 
 /** Longest stretch a round holds the event loop before it yields. */
 const SLICE_MS = 1;
@@ -84,17 +83,9 @@ class ChangeWriter {
     const due = Array.from(this.prompt);
     this.prompt.clear();
     for (const held of due) {
-      if (store.sessions.get(held.id) !== held || held.leaving) continue;
-      if (store.backend.isWriting(held.id)) {
-        this.writeSoon(held);
-        continue;
-      }
-      const json = store.serialize(held, 'writeChanges');
-      if (json === undefined) continue;
-      const fingerprint = changeFingerprint(json);
-      if (store.unwritten.has(held) || fingerprint !== held.stored) {
-        store.writeStaying(held, json, undefined, fingerprint);
-      }
+      if (!this._isStaying(held)) continue;
+      if (store.backend.isWriting(held.id)) this.writeSoon(held);
+      else this._writeIfChanged(held);
     }
   }
 
@@ -157,18 +148,25 @@ class ChangeWriter {
         deadline = performance.now() + SLICE_MS;
       }
       // Gone meanwhile, being written out of memory, or a write already under way.
-      if (store.sessions.get(held.id) !== held || held.leaving) continue;
-      if (store.backend.isWriting(held.id)) continue;
-      const json = store.serialize(held, 'writeChanges');
-      if (json === undefined) continue;
-      const fingerprint = changeFingerprint(json);
-      if (store.unwritten.has(held) || fingerprint !== held.stored) {
-        store.writeStaying(held, json, undefined, fingerprint);
-      } else if (this.recent.has(held) && this.recent.get(held)[0] >= round - 1) {
+      if (!this._isStaying(held) || store.backend.isWriting(held.id)) continue;
+      const unchanged = this._writeIfChanged(held) === null;
+      if (unchanged && this.recent.has(held) && this.recent.get(held)[0] >= round - 1) {
         refresh.push(held);
       }
     }
     return refresh;
+  }
+
+  /** Still held, and not being written out of memory. */
+  _isStaying(held) {
+    return this.store.sessions.get(held.id) === held && !held.leaving;
+  }
+
+  /** Writes the held session if it changed since it was stored; what `changedCopy` said. */
+  _writeIfChanged(held) {
+    const changed = this.store.changedCopy(held, 'writeChanges');
+    if (changed) this.store.writeStaying(held, changed.json, undefined, changed.fingerprint);
+    return changed;
   }
 
   async _refresh(helds) {

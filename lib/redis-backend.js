@@ -3,9 +3,6 @@
 const { RedisSessions } = require('../index.js');
 const { QueuedWritesBackend } = require('./background-writes');
 
-/** Merges tried by `saveAllNow` before it stores a session whatever Redis holds. */
-const MAX_MERGES = 3;
-
 /**
  * The backend of the Redis store: sessions under one key prefix on one Redis server, through
  * the native `RedisSessions`. It implements the interface `CachedStore` documents. Every change
@@ -109,15 +106,16 @@ class RedisBackend extends QueuedWritesBackend {
 
   /**
    * Stores every item before returning. A write refused for a newer stored copy is merged with
-   * it (`resolveConflict`) and tried again, at last whatever Redis holds; one refused for a
-   * delete elsewhere is not a failure: the session is gone for every host.
+   * it (`resolveConflict`) and tried again, based as `baseOf` says (at last whatever Redis
+   * holds); one refused for a delete elsewhere is not a failure: the session is gone for every
+   * host.
    */
   saveAllNow(ids, contents) {
     const failures = [];
     let pending = ids.map((id, index) => index);
-    for (let merges = 0; pending.length > 0; merges++) {
+    while (pending.length > 0) {
       const batch = pending.map((index) => ids[index]);
-      const bases = batch.map((id) => (merges >= MAX_MERGES ? -1 : this.baseOf(id)));
+      const bases = batch.map((id) => this.baseOf(id));
       const next = [];
       const results = this.redis.writeNow(
         batch,

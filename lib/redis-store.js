@@ -69,9 +69,7 @@ class RammerheadSessionRedisStore extends CachedStore {
     this.backend.resolveConflict = (id, failure) => {
       const held = this.sessions.get(id);
       if (held === undefined) return undefined;
-      return (
-        this.remote.adopt(held, failure.version, failure.stored) || this.serialize(held, 'close')
-      );
+      return this._mergeRefused(held, failure) || this.serialize(held, 'close');
     };
     this.changes = new ChangeWriter(this);
     this.changeTimer = setInterval(() => this.writeChanges(), this.writeInterval);
@@ -170,10 +168,22 @@ class RammerheadSessionRedisStore extends CachedStore {
       return true;
     }
     if (failure.code !== 'ERR_SESSION_CONFLICT') return false;
-    held.conflicts++;
-    this.remote.adopt(held, failure.version, failure.stored);
+    this._mergeRefused(held, failure);
     this.changes.writeSoon(held);
     return true;
+  }
+
+  /**
+   * The held session's JSON and fingerprint when it changed since it was stored (or was never
+   * stored, or is to be written again); null when unchanged; undefined when it cannot be
+   * serialized now (logged, naming `job`).
+   */
+  changedCopy(held, job) {
+    const json = this.serialize(held, job);
+    if (json === undefined) return undefined;
+    const fingerprint = changeFingerprint(json);
+    if (!this.unwritten.has(held) && fingerprint === held.stored) return null;
+    return { json, fingerprint };
   }
 
   /**
@@ -206,8 +216,17 @@ class RammerheadSessionRedisStore extends CachedStore {
   _isUnchanged(held) {
     if (held.stored === undefined || this.unwritten.has(held)) return false;
     if (this.backend.isWriting(held.id)) return false;
-    const json = this.serialize(held, 'checkCache');
-    return json !== undefined && changeFingerprint(json) === held.stored;
+    return this.changedCopy(held, 'checkCache') === null;
+  }
+
+  /**
+   * Takes the newer copy a write of `held` was refused for, merged with what changed here;
+   * after MAX_MERGES refusals in a row, `baseOf` has the next write stored whatever Redis holds.
+   * Returns the JSON the copy now holds, or undefined when it had taken that copy already.
+   */
+  _mergeRefused(held, failure) {
+    held.conflicts++;
+    return this.remote.adopt(held, failure.version, failure.stored);
   }
 }
 

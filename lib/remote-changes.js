@@ -152,11 +152,8 @@ class RemoteChanges {
 
   /** The held copy's JSON when it changed since its base. */
   _localChanges(held) {
-    const { store } = this;
-    const json = store.serialize(held, 'merge');
-    if (json === undefined) return undefined;
-    if (store.unwritten.has(held)) return json;
-    return changeFingerprint(json) === held.stored ? undefined : json;
+    const changed = this.store.changedCopy(held, 'merge');
+    return changed ? changed.json : undefined;
   }
 
   /** Gives the held session the contents of `json`, keeping the object hammerhead holds. */
