@@ -25,6 +25,19 @@ function startServer(dir, ...more) {
 
 const get = async (url) => (await h.fetchText(url)).body;
 
+/** Starts the server again with `args`: it serves the session of `info`, sending `cookie`. */
+async function expectRestartServes(info, cookie, ...args) {
+  const second = startServer(...args);
+  try {
+    const again = await second.ready;
+    expect(again.session).toBe(info.session);
+    expect(await get(`${again.sessionLink}cookies`)).toContain(cookie);
+  } finally {
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  }
+}
+
 test('npm start serves a proxied page and keeps the session cookies across a restart', async () => {
   const dir = path.join(h.tempDir(), 'not-yet-there');
   const first = startServer(dir);
@@ -41,15 +54,7 @@ test('npm start serves a proxied page and keeps the session cookies across a res
     const file = path.join(dir, `${info.session}.rhfsession`);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
 
-    const second = startServer(dir);
-    try {
-      const again = await second.ready;
-      expect(again.session).toBe(info.session);
-      expect(await get(`${again.sessionLink}cookies`)).toContain('demo_visits=2');
-    } finally {
-      second.child.kill('SIGINT');
-      expect(await second.exited).toBe(0);
-    }
+    await expectRestartServes(info, 'demo_visits=2', dir);
   } finally {
     first.child.kill('SIGKILL');
   }
@@ -68,15 +73,7 @@ test('npm start -- --redis keeps the session in Redis across a restart', async (
     expect(redis.cli('GET', `rammerhead:session:${info.session}`)).toContain('demo_visits');
     expect(fs.readdirSync(dir).filter((name) => name.endsWith('.rhfsession'))).toEqual([]);
 
-    const second = startServer(dir, '--redis', redis.url);
-    try {
-      const again = await second.ready;
-      expect(again.session).toBe(info.session);
-      expect(await get(`${again.sessionLink}cookies`)).toContain('demo_visits=1');
-    } finally {
-      second.child.kill('SIGINT');
-      await second.exited;
-    }
+    await expectRestartServes(info, 'demo_visits=1', dir, '--redis', redis.url);
   } finally {
     first.child.kill('SIGKILL');
     await redis.close();
