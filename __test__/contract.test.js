@@ -198,6 +198,15 @@ describe.each(STORES)('%s', (_name, make, Store) => {
     expect(store.keys()).toEqual(['b']);
   });
 
+  test('keys() lists a session held in memory and stored once', async () => {
+    const { store } = open();
+    store.add('a');
+    store.addSerializedSession('b', GOOD_JSON);
+    store.get('b');
+    if (store.whenWritten) await store.whenWritten();
+    expect(store.keys().sort()).toEqual(['a', 'b']);
+  });
+
   test('addSerializedSession revives real rammerhead sessions, cookies and data intact', () => {
     const { store } = open();
     for (const id of Object.values(h.GOOD_IDS)) {

@@ -5,6 +5,7 @@
 
 const native = require('../index.js');
 const { redacted } = require('../lib/redis-backend');
+const { splitIdList } = require('../lib/id-list');
 const { DEFAULT_MAX_SESSION_BYTES } = require('../lib/options');
 
 const BATCH = 500;
@@ -92,7 +93,7 @@ class RedisPlace {
   }
 
   ids() {
-    return this.redis.ids();
+    return splitIdList(this.redis.idList());
   }
 
   inspect(ids, onBatch = () => {}) {

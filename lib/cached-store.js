@@ -89,10 +89,11 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   keys() {
-    const ids = new Set(this.backend.ids());
-    for (const id of this.removing) ids.delete(id);
-    for (const id of this.sessions.keys()) ids.add(id);
-    return Array.from(ids);
+    const ids = Array.from(this.sessions.keys());
+    for (const id of this.backend.ids()) {
+      if (!this.sessions.has(id) && !this.removing.has(id)) ids.push(id);
+    }
+    return ids;
   }
 
   /**

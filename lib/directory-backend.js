@@ -2,6 +2,7 @@
 
 const { SessionDirectory } = require('../index.js');
 const { QueuedWritesBackend } = require('./background-writes');
+const { splitIdList } = require('./id-list');
 
 /**
  * The backend of the file cache: one directory of `<id>.rhfsession` files, through the native
@@ -20,7 +21,7 @@ class DirectoryBackend extends QueuedWritesBackend {
   }
 
   ids() {
-    return this.directory.ids();
+    return splitIdList(this.directory.idList());
   }
 
   load(id) {

@@ -2,6 +2,7 @@
 
 const { RedisSessions } = require('../index.js');
 const { QueuedWritesBackend } = require('./background-writes');
+const { splitIdList } = require('./id-list');
 
 /**
  * The backend of the Redis store: sessions under one key prefix on one Redis server, through
@@ -80,7 +81,7 @@ class RedisBackend extends QueuedWritesBackend {
   }
 
   ids() {
-    return this.redis.ids();
+    return splitIdList(this.redis.idList());
   }
 
   load(id) {

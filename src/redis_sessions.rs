@@ -12,7 +12,7 @@ use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::redis_sessions::{wait_for, Reply};
 use session_core::{
-    session_file, Announcement, Base, RedisPolicy, RedisSessions as Sessions, RedisSettings,
+    id, session_file, Announcement, Base, RedisPolicy, RedisSessions as Sessions, RedisSettings,
     SessionId, StoreError, WriteOp, WriteResult,
 };
 
@@ -481,10 +481,13 @@ impl RedisSessions {
         }
     }
 
-    /// Every stored id, from the index.
+    /// Every stored id, from the index, separated by '/'.
     #[napi]
-    pub fn ids(&self, env: Env) -> Result<Vec<String>> {
-        self.sessions.ids().map_err(|e| throw(&env, e))
+    pub fn id_list(&self, env: Env) -> Result<String> {
+        self.sessions
+            .ids()
+            .map(|ids| id::join(ids.iter().map(String::as_str)))
+            .map_err(|e| throw(&env, e))
     }
 
     /// Drops expired ids from the index; resolves with how many.

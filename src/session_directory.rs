@@ -5,7 +5,9 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
-use session_core::{ExpiryPolicy, FileBackend, OrderedWrites, SessionId, StoreError, SweepOptions};
+use session_core::{
+    id, ExpiryPolicy, FileBackend, OrderedWrites, SessionId, StoreError, SweepOptions,
+};
 
 use crate::checks::session_text;
 use crate::errors::{throw, WriteFailure};
@@ -139,11 +141,12 @@ impl SessionDirectory {
         self.store.release(&ids);
     }
 
+    /// The ids of the session files, separated by '/'.
     #[napi]
-    pub fn ids(&self, env: Env) -> Result<Vec<String>> {
+    pub fn id_list(&self, env: Env) -> Result<String> {
         self.store
             .ids()
-            .map(|ids| ids.into_iter().map(SessionId::into_string).collect())
+            .map(|ids| id::join(ids.iter().map(SessionId::as_str)))
             .map_err(|e| throw(&env, e))
     }
 
