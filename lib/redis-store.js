@@ -5,7 +5,7 @@ const { CachedStore } = require('./cached-store');
 const { ChangeWriter } = require('./change-writer');
 const options = require('./options');
 const { RedisBackend, redacted } = require('./redis-backend');
-const { RemoteChanges, mergeBaseOf, versionOf } = require('./remote-changes');
+const { RemoteChanges, storedCopyOf, versionOf } = require('./remote-changes');
 
 /**
  * Merges in a row after which a session is stored whatever Redis holds (last writer wins): each
@@ -120,9 +120,10 @@ class RammerheadSessionRedisStore extends CachedStore {
    * A write records the merge base its JSON becomes once stored (made now: keeping the text
    * until the write settles would make a large session outlive the young generation).
    */
-  writeStaying(held, json, then, fingerprint = changeFingerprint(json)) {
-    held.written = mergeBaseOf(json);
-    super.writeStaying(held, json, then, fingerprint);
+  writeStaying(held, json, then, fingerprint) {
+    const copy = storedCopyOf(json, fingerprint);
+    held.written = copy.base;
+    super.writeStaying(held, json, then, copy.fingerprint);
   }
 
   touch(held) {
@@ -136,7 +137,9 @@ class RammerheadSessionRedisStore extends CachedStore {
     held.written = undefined;
     // A copy taken in place meanwhile is newer than what this write stored.
     if (version > 0 && version <= versionOf(held)) return;
-    held.stored = fingerprint === undefined ? changeFingerprint(json) : fingerprint;
+    const copy =
+      json === undefined ? { base: written, fingerprint } : storedCopyOf(json, fingerprint);
+    held.stored = copy.fingerprint;
     if (held.conflicts >= MAX_MERGES) {
       this.lastWriterWins++;
       this.logger.warn(
@@ -146,7 +149,7 @@ class RammerheadSessionRedisStore extends CachedStore {
     held.conflicts = 0;
     // 0: a copy stored before versions were kept, or a write that stored nothing (expired).
     if (version > 0 || (version === 0 && held.version === undefined)) held.version = version;
-    held.base = json === undefined ? written : mergeBaseOf(json);
+    held.base = copy.base;
   }
 
   /**

@@ -89,8 +89,9 @@ class RemoteChanges {
       return undefined;
     }
     held.version = version;
-    held.base = mergeBaseOf(json);
-    held.stored = changeFingerprint(json);
+    const copy = storedCopyOf(json);
+    held.base = copy.base;
+    held.stored = copy.fingerprint;
     if (local === undefined) this.refreshed++;
     else store.unwritten.add(held);
     return result;
@@ -174,9 +175,23 @@ function mergeBaseOf(json) {
   }
 }
 
+/**
+ * What a held session records of a stored copy: its merge base (as `mergeBaseOf`) and its
+ * fingerprint, `fingerprint` when known already; both from one parse otherwise.
+ */
+function storedCopyOf(json, fingerprint) {
+  if (fingerprint !== undefined) return { base: mergeBaseOf(json), fingerprint };
+  try {
+    const base = MergeBase.withFingerprint(json);
+    return { base, fingerprint: base.fingerprint };
+  } catch {
+    return { base: undefined, fingerprint: changeFingerprint(json) };
+  }
+}
+
 /** The version a held copy is based on; 0 for one created here and not stored yet. */
 function versionOf(held) {
   return held.version || 0;
 }
 
-module.exports = { RemoteChanges, mergeBaseOf, versionOf };
+module.exports = { RemoteChanges, storedCopyOf, versionOf };

@@ -10,16 +10,24 @@ use serde_json::Value;
 /// sorted, so a session revived and serialized again has the digest of the copy it came from.
 /// `None` for text that is not a JSON object.
 pub fn change_fingerprint(json: &str) -> Option<u64> {
-    let mut session: Value = serde_json::from_str(json).ok()?;
+    let session: Value = serde_json::from_str(json).ok()?;
+    let jar = session
+        .get("serializedCookieJar")
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str(text).ok());
+    fingerprint_of_parsed(session, jar)
+}
+
+/// [`change_fingerprint`] of a session already parsed, `jar` being its `serializedCookieJar`
+/// string parsed (`None` when it is not a string holding JSON).
+pub(crate) fn fingerprint_of_parsed(mut session: Value, jar: Option<Value>) -> Option<u64> {
     let fields = session.as_object_mut()?;
     if let Some(data) = fields.get_mut("data").and_then(Value::as_object_mut) {
         data.remove("lastUsed");
     }
-    if let Some(jar) = fields.get_mut("serializedCookieJar") {
-        if let Some(mut parsed) = jar.as_str().and_then(|t| serde_json::from_str(t).ok()) {
-            forget_access_times(&mut parsed);
-            *jar = parsed;
-        }
+    if let Some(mut jar) = jar {
+        forget_access_times(&mut jar);
+        fields.insert("serializedCookieJar".into(), jar);
     }
     let mut hasher = DefaultHasher::new();
     session.to_string().hash(&mut hasher);

@@ -10,13 +10,15 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Value};
 
+use crate::fingerprint::fingerprint_of_parsed;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("cannot merge: {0}")]
 pub struct MergeError(&'static str);
 
 /// What a merge needs of the common base: for each data field and each cookie (by domain,
 /// path and key), a hash of its name and one of its value; 16 bytes an entry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MergeBase {
     data: HashMap<u64, u64>,
     cookies: HashMap<u64, u64>,
@@ -25,8 +27,27 @@ pub struct MergeBase {
 impl MergeBase {
     /// The digest of a serialized session.
     pub fn of(json: &str) -> Result<Self, MergeError> {
+        Ok(Self::of_session(&Session::parse(json)?))
+    }
+
+    /// The digest and the [`change_fingerprint`](crate::change_fingerprint) of a serialized
+    /// session, from one parse: a store records both of every copy it loads or stores.
+    pub fn with_fingerprint(json: &str) -> Result<(Self, u64), MergeError> {
         let session = Session::parse(json)?;
-        Ok(Self {
+        let base = Self::of_session(&session);
+        let Session {
+            mut fields,
+            data,
+            jar,
+        } = session;
+        fields.insert("data".into(), Value::Object(data));
+        let fingerprint = fingerprint_of_parsed(Value::Object(fields), Some(Value::Object(jar)))
+            .expect("a session is an object");
+        Ok((base, fingerprint))
+    }
+
+    fn of_session(session: &Session) -> Self {
+        Self {
             data: session
                 .data
                 .iter()
@@ -37,7 +58,7 @@ impl MergeBase {
                 .iter()
                 .filter_map(|c| Some((cookie_identity(c)?, cookie_hash(c))))
                 .collect(),
-        })
+        }
     }
 }
 
@@ -254,6 +275,7 @@ fn iso_ms(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change_fingerprint;
     use serde_json::json;
 
     const NOW: f64 = 1_800_000_000_000.0;
@@ -377,5 +399,30 @@ mod tests {
     fn what_is_not_a_session_is_an_error() {
         assert!(MergeBase::of("[]").is_err());
         assert!(merge(None, "{}", "{}", NOW).is_err());
+    }
+
+    #[test]
+    fn one_parse_gives_the_digest_and_the_fingerprint_of_separate_ones() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../__test__/fixtures/rammerhead-1.2.64");
+        let mut texts: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the fixtures in __test__/fixtures")
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "rhfsession"))
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect();
+        texts.push(session(json!({ "createdAt": 1, "lastUsed": 2 }), vec![]));
+        texts.push(session(
+            json!({ "createdAt": 1, "lastUsed": 2, "x": { "b": 1, "a": [2] } }),
+            vec![cookie("sid", "a"), cookie("theme", "dark")],
+        ));
+        assert!(texts.len() >= 5);
+        for text in &texts {
+            let (base, fingerprint) = MergeBase::with_fingerprint(text).unwrap();
+            assert_eq!(base, MergeBase::of(text).unwrap());
+            assert_eq!(Some(fingerprint), change_fingerprint(text));
+        }
+        assert!(MergeBase::with_fingerprint("[]").is_err());
+        assert!(MergeBase::with_fingerprint(r#"{"data":{}}"#).is_err());
     }
 }
