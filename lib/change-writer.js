@@ -130,19 +130,10 @@ class ChangeWriter {
   /** Writes the changed sessions, in slices; returns the ids whose expiry is to be refreshed. */
   async _writeChanged(round) {
     const { store } = this;
-    const due = new Set(store.unwritten);
-    const watchedSince = Date.now() - WATCHED_AFTER_USE_MS;
-    for (const [held, [, usedAt]] of this.recent) {
-      if (usedAt < watchedSince || store.sessions.get(held.id) !== held) {
-        this.recent.delete(held);
-      } else {
-        due.add(held);
-      }
-    }
     /** Held sessions whose expiry is to be refreshed, as they were when named. */
     const refresh = [];
     let deadline = performance.now() + SLICE_MS;
-    for (const held of due) {
+    for (const held of this._candidates()) {
       if (performance.now() >= deadline) {
         await new Promise((resolve) => setImmediate(resolve));
         deadline = performance.now() + SLICE_MS;
@@ -155,6 +146,24 @@ class ChangeWriter {
       }
     }
     return refresh;
+  }
+
+  /**
+   * The held sessions a round looks at, named one at a time so that naming them is sliced with
+   * the rest: those not stored yet, then those watched, forgetting the ones no longer watched.
+   */
+  *_candidates() {
+    const { store } = this;
+    yield* Array.from(store.unwritten);
+    const watchedSince = Date.now() - WATCHED_AFTER_USE_MS;
+    for (const [held, [, usedAt]] of this.recent) {
+      if (usedAt < watchedSince || store.sessions.get(held.id) !== held) {
+        this.recent.delete(held);
+      } else if (!store.unwritten.has(held)) {
+        // Unwritten: named above, or since, for the next round.
+        yield held;
+      }
+    }
   }
 
   /** Still held, and not being written out of memory. */
