@@ -113,6 +113,28 @@ describe('what Redis holds', () => {
     await h.until(() => store.logger.lines.warn.join('\n').includes('cannot subscribe'));
   });
 
+  test('after a lost subscription every held session is checked again, however many are held', async () => {
+    redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
+    const a = open();
+    // b cannot announce its writes: a learns of them only by checking its versions again.
+    const b = open({
+      keyPrefix: a.keyPrefix,
+      redisUrl: redis.url.replace('redis://', 'redis://nopublish:secret@'),
+    });
+    const ids = Array.from({ length: 600 }, (_, i) => `many${i}`);
+    for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
+    const late = ids.slice(-3);
+    for (const id of late) setCookie(b.get(id), `fromB=${id}; Path=/`);
+    await b.writeChanges();
+    await b.whenWritten();
+    const seenByA = () =>
+      late.filter((id) => a.get(id, false).serializeSession().includes('fromB'));
+    expect(seenByA()).toEqual([]);
+    redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await h.until(() => seenByA().length === late.length);
+    expect(stored(a, late[0])).toContain('fromB');
+  });
+
   test('add is visible to another store once whenWritten() resolves', async () => {
     const a = open();
     const b = open({ keyPrefix: a.keyPrefix });

@@ -21,6 +21,12 @@ class RemoteChanges {
     this.store = store;
     /** id -> version held, of the sessions whose newer copy is to be fetched. */
     this.due = new Map();
+    /**
+     * After a (re)subscription, the held sessions not checked yet: an iterator over the Map,
+     * taken a batch at a time, so that a host holding many sessions does not stall on naming
+     * them all at once.
+     */
+    this.unchecked = null;
     /** Fetched while a write of theirs was under way: fetched again once it is reported. */
     this.deferred = new Set();
     this.fetching = false;
@@ -37,7 +43,7 @@ class RemoteChanges {
     const { store } = this;
     for (const change of store.backend.takeRemoteChanges()) {
       if (change.kind === 'subscribed') {
-        for (const held of store.sessions.values()) this.due.set(held.id, versionOf(held));
+        this.unchecked = store.sessions.values();
         continue;
       }
       if (change.kind === 'unsubscribed') {
@@ -118,7 +124,7 @@ class RemoteChanges {
   }
 
   async _fetch() {
-    if (this.fetching || this.due.size === 0) return;
+    if (this.fetching || (this.due.size === 0 && this.unchecked === null)) return;
     const { store } = this;
     this.fetching = true;
     const batch = [];
@@ -126,6 +132,11 @@ class RemoteChanges {
       if (batch.push(entry) === FETCH_BATCH) break;
     }
     for (const [id] of batch) this.due.delete(id);
+    while (batch.length < FETCH_BATCH && this.unchecked !== null) {
+      const next = this.unchecked.next();
+      if (next.done) this.unchecked = null;
+      else batch.push([next.value.id, versionOf(next.value)]);
+    }
     const ids = batch.map(([id]) => id);
     const versions = batch.map(([, version]) => version);
     try {
