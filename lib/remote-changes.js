@@ -152,10 +152,15 @@ class RemoteChanges {
         }
       }
     } catch (error) {
-      // Fetched again once the subscription is made again, which a lost server brings about.
       store.logger.warn(
         `(${store.name}) cannot fetch copies changed elsewhere: ${error.code} ${error.message}`,
       );
+      // The connection made again subscribes again, which checks every held version: asking
+      // for the rest now would only fail the same way, batch after batch.
+      if (error.code === 'ERR_REDIS_UNAVAILABLE') {
+        this.due.clear();
+        this.unchecked = null;
+      }
     } finally {
       this.fetching = false;
     }
