@@ -515,10 +515,8 @@ impl RedisSessions {
     where
         Awaiting<T>: Task,
     {
-        let count = ops.len();
         AsyncTask::new(Awaiting {
             reply: self.sessions.submit(ops),
-            count,
             command_timeout: self.command_timeout,
             finish,
         })
@@ -528,7 +526,6 @@ impl RedisSessions {
 /// Waits, off the JavaScript thread, for the writer's reply to some changes.
 pub struct Awaiting<T> {
     reply: Reply,
-    count: usize,
     command_timeout: Duration,
     finish: fn(Results) -> std::result::Result<T, StoreError>,
 }
@@ -540,7 +537,7 @@ impl<T: napi::bindgen_prelude::ToNapiValue + napi::bindgen_prelude::TypeName + S
     type JsValue = T;
 
     fn compute(&mut self) -> Result<T> {
-        let results = wait_for(&self.reply, self.count, self.command_timeout);
+        let results = wait_for(&self.reply, self.command_timeout);
         (self.finish)(results).map_err(|e| {
             napi::Error::new(napi::Status::GenericFailure, format!("{}: {e}", e.code()))
         })
@@ -568,7 +565,7 @@ impl Task for ReportTask {
             versions: Vec::new(),
         };
         for Submitted { tickets, reply } in self.batches.drain(..) {
-            let results = wait_for(&reply, tickets.len(), self.command_timeout);
+            let results = wait_for(&reply, self.command_timeout);
             let offset = report.tickets.len() as u32;
             let (failures, versions) = report_of(results);
             report

@@ -132,11 +132,14 @@ pub enum WriteResult {
     Fetched(Vec<Fetched>),
 }
 
-pub type Reply = std_mpsc::Receiver<Vec<Result<WriteResult, StoreError>>>;
+/// The writer's replies to changes handed to it, one per job, in order.
+pub struct Reply(Vec<(std_mpsc::Receiver<Results>, usize)>);
+
+type Results = Vec<Result<WriteResult, StoreError>>;
 
 struct Job {
     ops: Vec<WriteOp>,
-    reply: std_mpsc::Sender<Vec<Result<WriteResult, StoreError>>>,
+    reply: std_mpsc::Sender<Results>,
 }
 
 /// The connection, or why there is none.
@@ -520,49 +523,79 @@ impl RedisSessions {
         }
     }
 
-    /// Hands changes to the writer; they run after every change handed to it before.
+    /// Hands changes to the writer; they run after every change handed to it before. They go
+    /// as jobs of at most one pipeline each, so that each reply comes within a bounded time
+    /// however many changes there are (a shutdown may store every held session at once).
     pub fn submit(&self, ops: Vec<WriteOp>) -> Reply {
-        let (reply, receiver) = std_mpsc::channel();
-        // A writer that is gone (the runtime is shutting down) drops the job, and the receiver
-        // then reports it as unavailable.
-        let _ = self.writer.send(Job { ops, reply });
-        receiver
+        let mut replies = Vec::new();
+        for ops in pipeline_sized(ops) {
+            let (reply, receiver) = std_mpsc::channel();
+            replies.push((receiver, ops.len()));
+            // A writer that is gone (the runtime is shutting down) drops the job, and the
+            // receiver then reports it as unavailable.
+            let _ = self.writer.send(Job { ops, reply });
+        }
+        Reply(replies)
     }
 
     /// Waits for a reply of [`submit`](Self::submit), as long as the writer may need for it.
-    pub fn wait(&self, reply: &Reply, ops: usize) -> Vec<Result<WriteResult, StoreError>> {
-        wait_for(reply, ops, self.shared.settings.command_timeout)
+    pub fn wait(&self, reply: &Reply) -> Results {
+        wait_for(reply, self.shared.settings.command_timeout)
     }
 
     /// Runs changes now, in order after those submitted before.
-    pub fn write_now(&self, ops: Vec<WriteOp>) -> Vec<Result<WriteResult, StoreError>> {
+    pub fn write_now(&self, ops: Vec<WriteOp>) -> Results {
         if ops.is_empty() {
             return Vec::new();
         }
-        let count = ops.len();
         let reply = self.submit(ops);
-        self.wait(&reply, count)
+        self.wait(&reply)
     }
 }
 
-/// The results of a job, or `Unavailable` for each op when none come in time: the job waits
-/// behind at most a few pipelines, each bounded by the command timeout.
-pub fn wait_for(
-    reply: &Reply,
-    ops: usize,
-    command_timeout: Duration,
-) -> Vec<Result<WriteResult, StoreError>> {
-    match reply.recv_timeout(command_timeout * 4) {
-        Ok(results) => results,
-        Err(_) => (0..ops)
-            .map(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "no reply within {:?}",
-                    command_timeout * 4
-                )))
-            })
-            .collect(),
+/// `ops` cut, in order, into runs that fit one pipeline (an op larger than a pipeline alone).
+fn pipeline_sized(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
+    let mut runs: Vec<Vec<WriteOp>> = Vec::new();
+    let mut size = 0;
+    for op in ops {
+        let op_bytes = op_size(&op);
+        match runs.last_mut() {
+            Some(run)
+                if run.len() < MAX_OPS_PER_PIPELINE
+                    && size + op_bytes <= MAX_BYTES_PER_PIPELINE =>
+            {
+                size += op_bytes;
+                run.push(op);
+            }
+            _ => {
+                size = op_bytes;
+                runs.push(vec![op]);
+            }
+        }
     }
+    runs
+}
+
+/// The results of the changes, in order, or `Unavailable` for each op of a job whose results
+/// do not come in time and of every job after it: a job waits behind at most a few pipelines,
+/// each bounded by the command timeout.
+pub fn wait_for(reply: &Reply, command_timeout: Duration) -> Results {
+    let mut results = Vec::new();
+    let mut late = None;
+    for (receiver, ops) in &reply.0 {
+        if late.is_none() {
+            match receiver.recv_timeout(command_timeout * 4) {
+                Ok(mine) => {
+                    results.extend(mine);
+                    continue;
+                }
+                Err(_) => late = Some(format!("no reply within {:?}", command_timeout * 4)),
+            }
+        }
+        let why = late.clone().unwrap_or_default();
+        results.extend((0..*ops).map(|_| Err(StoreError::Unavailable(why.clone()))));
+    }
+    results
 }
 
 /// The writer: takes the jobs in order, runs as many as fit in one pipeline, replies to each.
@@ -871,5 +904,58 @@ fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResul
             Ok(WriteResult::Dataset(token))
         }
         _ => Err(unexpected(&value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(name: &str, bytes: usize) -> WriteOp {
+        WriteOp::Save {
+            id: SessionId::parse(name).unwrap(),
+            json: "x".repeat(bytes),
+            base: Base::Any,
+        }
+    }
+
+    fn names(runs: &[Vec<WriteOp>]) -> Vec<Vec<String>> {
+        let name = |op: &WriteOp| match op {
+            WriteOp::Save { id, .. } => id.to_string(),
+            _ => unreachable!(),
+        };
+        runs.iter()
+            .map(|run| run.iter().map(name).collect())
+            .collect()
+    }
+
+    #[test]
+    fn changes_are_cut_into_pipelines_in_order() {
+        assert!(pipeline_sized(Vec::new()).is_empty());
+        let many: Vec<WriteOp> = (0..600).map(|i| save(&format!("s{i}"), 10)).collect();
+        let runs = pipeline_sized(many);
+        assert_eq!(
+            runs.iter().map(Vec::len).collect::<Vec<_>>(),
+            [
+                MAX_OPS_PER_PIPELINE,
+                MAX_OPS_PER_PIPELINE,
+                600 - 2 * MAX_OPS_PER_PIPELINE
+            ]
+        );
+        let flat: Vec<String> = names(&runs).concat();
+        assert_eq!(flat, (0..600).map(|i| format!("s{i}")).collect::<Vec<_>>());
+
+        let half = MAX_BYTES_PER_PIPELINE / 2;
+        let big = vec![
+            save("a", half),
+            save("b", half),
+            save("c", 1),
+            save("huge", 3 * MAX_BYTES_PER_PIPELINE),
+            save("d", 1),
+        ];
+        assert_eq!(
+            names(&pipeline_sized(big)),
+            [vec!["a", "b"], vec!["c"], vec!["huge"], vec!["d"]]
+        );
     }
 }

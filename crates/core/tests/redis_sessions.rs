@@ -86,16 +86,19 @@ impl Drop for Server {
     }
 }
 
-fn sessions(server: &Server, prefix: &str) -> RedisSessions {
-    RedisSessions::connect(RedisSettings {
+fn settings(server: &Server, prefix: &str) -> RedisSettings {
+    RedisSettings {
         url: server.url(),
         key_prefix: prefix.into(),
         command_timeout: Duration::from_millis(500),
         connect_timeout: Duration::from_millis(500),
         max_session_bytes: 1 << 20,
         tls_ca: None,
-    })
-    .unwrap()
+    }
+}
+
+fn sessions(server: &Server, prefix: &str) -> RedisSessions {
+    RedisSessions::connect(settings(server, prefix)).unwrap()
 }
 
 fn id(s: &str) -> SessionId {
@@ -173,9 +176,42 @@ fn a_delete_asked_after_a_write_is_never_overtaken() {
         }]);
         let removed = store.write_now(vec![WriteOp::Remove { id: id(&name) }]);
         assert!(removed[0].is_ok());
-        assert!(store.wait(&written, 1)[0].is_ok());
+        assert!(store.wait(&written)[0].is_ok());
         assert_eq!(store.load(&id(&name)).unwrap(), None, "round {round}");
     }
+}
+
+#[test]
+fn changes_larger_than_a_pipeline_are_all_stored_in_order() {
+    let server = Server::start();
+    // 40 MB: far more than one pipeline sends within the time a reply is waited for (four
+    // times the command timeout), which a pipeline of 1 MiB needs a small part of.
+    let store = RedisSessions::connect(RedisSettings {
+        command_timeout: Duration::from_millis(100),
+        ..settings(&server, "t:")
+    })
+    .unwrap();
+    let padding = "x".repeat(100 * 1024);
+    let save = |name: &str, cookie: &str| WriteOp::Save {
+        id: id(name),
+        json: session_json(cookie),
+        base: Base::Any,
+    };
+    let mut ops: Vec<WriteOp> = (0..400)
+        .map(|i| save(&format!("big{i}"), &format!("{i}{padding}")))
+        .collect();
+    // The same id again at the end: it is stored after the first, so its copy is the one kept.
+    ops.push(save("big0", "last"));
+    let results = store.write_now(ops);
+    assert_eq!(results.len(), 401);
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(WriteResult::Saved(_)))));
+    assert_eq!(store.ids().unwrap().len(), 400);
+    assert_eq!(
+        store.load(&id("big0")).unwrap().map(|(json, _)| json),
+        Some(session_json("last"))
+    );
 }
 
 #[test]
@@ -540,12 +576,8 @@ fn tombstones_past_their_time_go_with_later_deletes() {
 fn a_newer_copy_above_the_size_limit_is_neither_merged_nor_fetched() {
     let server = Server::start();
     let small = RedisSessions::connect(RedisSettings {
-        url: server.url(),
-        key_prefix: "t:".into(),
-        command_timeout: Duration::from_millis(500),
-        connect_timeout: Duration::from_millis(500),
         max_session_bytes: 200,
-        tls_ca: None,
+        ..settings(&server, "t:")
     })
     .unwrap();
     let other = sessions(&server, "t:");
