@@ -97,7 +97,11 @@ class RedisServer {
     await this.stop();
     const args = ['--bind', '127.0.0.1', '--dir', this.dir, ...this._listenArgs()];
     args.push(
-      ...(this.persistence ? ['--appendonly', 'yes'] : ['--save', '', '--appendonly', 'no']),
+      // The server is stopped with SIGKILL: with the default `appendfsync everysec`, Redis may
+      // acknowledge a write it has not handed to the file yet (while an fsync is slow).
+      ...(this.persistence
+        ? ['--appendonly', 'yes', '--appendfsync', 'always']
+        : ['--save', '', '--appendonly', 'no']),
     );
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let failure = null;
