@@ -29,7 +29,7 @@ class RedisBackend extends QueuedWritesBackend {
     /** The last copy `load` returned, for `removeCorrupt` to delete only that copy. */
     this.loaded = { id: undefined, json: null, version: undefined };
     /**
-     * Set by the store: the version a write of `id` is based on (0: new here, -1: whatever
+     * Set by the store: the version a write of `id` is based on (null: new here, -1: whatever
      * Redis holds), and the JSON a conflicting write of `id` becomes once merged with the
      * newer stored copy (undefined: not held any more).
      */
