@@ -125,8 +125,8 @@ export declare class RedisSessions {
   check(hasPolicy: boolean, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): Promise<string>
   /** What `check` does, before returning: the token, or a throw with `code`. */
   checkNow(hasPolicy: boolean, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): string
-  /** Every stored id, from the index, separated by '/'. */
-  idList(): string
+  /** Every stored id, from the index, separated by '/', leaving out those `held` holds. */
+  idList(held?: HeldSessions | undefined | null): string
   /** Drops expired ids from the index; resolves with how many. */
   prune(): Promise<number>
 }
@@ -171,8 +171,8 @@ export declare class SessionDirectory {
   removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
   /** The caller dropped these sessions from memory; stale cleanup may judge their files again. */
   release(ids: Array<string>): void
-  /** The ids of the session files, separated by '/'. */
-  idList(): string
+  /** The ids of the session files, separated by '/', leaving out those `held` holds. */
+  idList(held?: HeldSessions | undefined | null): string
   /**
    * Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
    * once. Returns the ticket of each accepted item, in order, and the items refused for an id

@@ -373,6 +373,22 @@ describe('cache eviction', () => {
     expect(store.get('a')).toBe(session);
   });
 
+  test('keys() lists a session being written out of memory once, during and after', async () => {
+    const dir = h.tempDir();
+    const store = fileCache({ saveDirectory: dir });
+    const session = store.add('a');
+    store.add('b');
+    await store.whenWritten();
+    session.lastUsed = Date.now() - store.cacheTimeout - 1000;
+    const flushing = store.checkCache();
+    // Held and stored, but left out of the index while its write is under way.
+    expect(store.cachedSessions.has('a')).toBe(true);
+    expect(store.keys().sort()).toEqual(['a', 'b']);
+    await flushing;
+    expect(store.cachedSessions.has('a')).toBe(false);
+    expect(store.keys().sort()).toEqual(['a', 'b']);
+  });
+
   test('close writes every used session and returns only when they are on disk', async () => {
     const dir = h.tempDir();
     const store = fileCache({ saveDirectory: dir });

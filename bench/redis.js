@@ -16,9 +16,12 @@ function sessionOfSize(template, bytes) {
 
 /**
  * @param {object} bench what the main benchmark measures with: ids, template, and its timing
- *   helpers (timeSync, perOp, withStall, settle)
+ *   helpers (timeSync, timeLoads, perOp, withStall, settle)
  */
-async function redisFigures(server, { ids, template, timeSync, perOp, withStall, settle }) {
+async function redisFigures(
+  server,
+  { ids, template, timeSync, timeLoads, perOp, withStall, settle },
+) {
   const figures = { roundTrip: await pingRoundTrip(server) };
   const big = sessionOfSize(template, 10 * 1024);
   figures.bigBytes = big.length;
@@ -34,7 +37,7 @@ async function redisFigures(server, { ids, template, timeSync, perOp, withStall,
   store.close();
 
   store = ourRedisStore(server.url, 'big:');
-  figures.coldGet = perOp(timeSync(() => ids.forEach((id) => store.get(id))));
+  figures.coldGet = perOp(await timeLoads(() => ids.forEach((id) => store.get(id))));
   figures.keys = timeSync(() => store.keys());
   // Every held session changes in use, as a request changes it; one round stores them all.
   // (Loading N sessions took longer than a session stays watched without use, at large N.)

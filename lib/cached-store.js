@@ -27,7 +27,8 @@ function unsavedError(failures) {
  * hot path (`get`/`has` of a held session) is one Map lookup; everything that touches the
  * backend for long runs in the background or in slices of about a millisecond.
  *
- * A backend has these methods (`DirectoryBackend` is one): `ids()`; `load(id)`,
+ * A backend has these methods (`DirectoryBackend` is one): `ids(held)`, the stored ids but
+ * those the native index `held` holds (every id, without it); `load(id)`,
  * the stored JSON or null, throwing with `code` (`ERR_CORRUPT_SESSION` for what is not a
  * session); `rejectLoaded(id)` and `removeCorrupt(id)` for a loaded copy that does not revive;
  * `saveNow(id, json)`, stored before it returns (returning the version stored, for backends
@@ -90,7 +91,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   keys() {
     const ids = Array.from(this.sessions.keys());
-    for (const id of this.backend.ids()) {
+    // The core leaves out the stored copies of most held sessions, listed already; those the
+    // index does not list (being written before they leave memory) are left out here.
+    for (const id of this.backend.ids(this.held.syncedIndex())) {
       if (!this.sessions.has(id) && !this.removing.has(id)) ids.push(id);
     }
     return ids;

@@ -20,8 +20,8 @@ class DirectoryBackend extends QueuedWritesBackend {
     this.directory = directory;
   }
 
-  ids() {
-    return splitIdList(this.directory.idList());
+  ids(held) {
+    return splitIdList(this.directory.idList(held));
   }
 
   load(id) {

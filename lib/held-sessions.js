@@ -126,6 +126,12 @@ class HeldSessions {
     return this._held(this.index.expired(now, staleTimeout, maxToLive, limit));
   }
 
+  /** The index, up to date: every id it holds is in the Map. */
+  syncedIndex() {
+    this.sync();
+    return this.index;
+  }
+
   /** Brings the index up to date with the Map. */
   sync() {
     if (this.outOfDate.size === 0) return;

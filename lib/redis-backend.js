@@ -80,8 +80,8 @@ class RedisBackend extends QueuedWritesBackend {
     this.redis.close();
   }
 
-  ids() {
-    return splitIdList(this.redis.idList());
+  ids(held) {
+    return splitIdList(this.redis.idList(held));
   }
 
   load(id) {

@@ -2,7 +2,7 @@
 
 use napi::bindgen_prelude::{Float64ArraySlice, Utf16String};
 use napi_derive::napi;
-use session_core::{ExpiryPolicy, HeldIndex};
+use session_core::{id, ExpiryPolicy, HeldIndex};
 
 /// Ids are kept as the exact UTF-16 JavaScript holds, so no two ids ever share an entry.
 #[napi]
@@ -13,6 +13,24 @@ pub struct HeldSessions {
 
 fn ids_out(ids: Vec<Vec<u16>>) -> Vec<Utf16String> {
     ids.into_iter().map(Utf16String::from).collect()
+}
+
+/// The stored ids as one list for JavaScript (see `id::join`), without those `held` holds: the
+/// caller lists its held sessions itself, and comparing here costs a fraction of turning each
+/// id into a JavaScript string to look it up there.
+pub fn unheld_id_list<'a>(
+    ids: impl IntoIterator<Item = &'a str>,
+    held: Option<&HeldSessions>,
+) -> String {
+    let Some(held) = held else {
+        return id::join(ids);
+    };
+    let mut utf16 = Vec::new();
+    id::join(ids.into_iter().filter(|id| {
+        utf16.clear();
+        utf16.extend(id.encode_utf16());
+        !held.index.holds(&utf16[..])
+    }))
 }
 
 #[napi]

@@ -12,12 +12,13 @@ use napi::{Env, Result, Task};
 use napi_derive::napi;
 use session_core::redis_sessions::{wait_for, Reply};
 use session_core::{
-    id, session_file, Announcement, Base, RedisPolicy, RedisSessions as Sessions, RedisSettings,
+    session_file, Announcement, Base, RedisPolicy, RedisSessions as Sessions, RedisSettings,
     SessionId, StoreError, WriteOp, WriteResult,
 };
 
 use crate::checks::session_text;
 use crate::errors::{throw, WriteFailure};
+use crate::held_sessions::{unheld_id_list, HeldSessions};
 use crate::session_directory::{parse_items, QueuedBatch};
 use crate::tasks::WriteReport;
 
@@ -481,12 +482,12 @@ impl RedisSessions {
         }
     }
 
-    /// Every stored id, from the index, separated by '/'.
+    /// Every stored id, from the index, separated by '/', leaving out those `held` holds.
     #[napi]
-    pub fn id_list(&self, env: Env) -> Result<String> {
+    pub fn id_list(&self, env: Env, held: Option<&HeldSessions>) -> Result<String> {
         self.sessions
             .ids()
-            .map(|ids| id::join(ids.iter().map(String::as_str)))
+            .map(|ids| unheld_id_list(ids.iter().map(String::as_str), held))
             .map_err(|e| throw(&env, e))
     }
 

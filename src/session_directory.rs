@@ -5,12 +5,11 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{AsyncTask, Utf16String};
 use napi::{Env, Result};
 use napi_derive::napi;
-use session_core::{
-    id, ExpiryPolicy, FileBackend, OrderedWrites, SessionId, StoreError, SweepOptions,
-};
+use session_core::{ExpiryPolicy, FileBackend, OrderedWrites, SessionId, StoreError, SweepOptions};
 
 use crate::checks::session_text;
 use crate::errors::{throw, WriteFailure};
+use crate::held_sessions::{unheld_id_list, HeldSessions};
 use crate::tasks::{Outbox, RemoveTask, SweepTask, WriteTask};
 
 /// What `queueWrites` accepted and refused.
@@ -141,12 +140,12 @@ impl SessionDirectory {
         self.store.release(&ids);
     }
 
-    /// The ids of the session files, separated by '/'.
+    /// The ids of the session files, separated by '/', leaving out those `held` holds.
     #[napi]
-    pub fn id_list(&self, env: Env) -> Result<String> {
+    pub fn id_list(&self, env: Env, held: Option<&HeldSessions>) -> Result<String> {
         self.store
             .ids()
-            .map(|ids| id::join(ids.iter().map(SessionId::as_str)))
+            .map(|ids| unheld_id_list(ids.iter().map(SessionId::as_str), held))
             .map_err(|e| throw(&env, e))
     }
 

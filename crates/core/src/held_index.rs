@@ -104,6 +104,15 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
         true
     }
 
+    /// Whether `id` is held.
+    pub fn holds<Q>(&self, id: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.slots.contains_key(id)
+    }
+
     /// Up to `limit` ids idle for longer than `timeout` at `now`, the longest idle first.
     pub fn idle(&self, now: f64, timeout: f64, limit: usize) -> Vec<K> {
         self.by_last_used
@@ -208,6 +217,7 @@ mod tests {
         assert_eq!(index.idle(100.0, 20.0, 10), ["b"]);
         assert!(index.remove(&"b".to_string()));
         assert!(!index.remove(&"b".to_string()));
+        assert!(index.holds("a") && !index.holds("b"));
         assert!(index.idle(100.0, 10.0, 10).is_empty());
         assert_eq!(index.slots.len(), 1);
     }
@@ -268,6 +278,9 @@ mod tests {
                     index.record(&id, f64::from(created_at), f64::from(last_used));
                     model.insert(id, (f64::from(created_at), f64::from(last_used)));
                 }
+            }
+            for id in 0u8..12 {
+                prop_assert_eq!(index.holds(&id), model.contains_key(&id));
             }
             let now = f64::from(now);
             let policy = ExpiryPolicy::new(stale.map(f64::from), max.map(f64::from));
