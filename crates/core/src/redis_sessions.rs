@@ -103,7 +103,8 @@ impl Base {
     }
 }
 
-/// A stored copy newer than the one a caller holds; `json` is `None` when it was deleted.
+/// A stored copy newer than the one a caller holds; `json` is `None` when it was deleted. A
+/// fetch leaves out newer copies that are not UTF-8 text.
 #[derive(Debug, PartialEq)]
 pub struct Fetched {
     pub id: String,
@@ -600,19 +601,29 @@ pub fn wait_for(reply: &Reply, command_timeout: Duration) -> Results {
 
 /// The writer: takes the jobs in order, runs as many as fit in one pipeline, replies to each.
 async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = jobs.recv().await {
+    // A job taken that did not fit in the last pipeline: the first of the next.
+    let mut left_over = None;
+    loop {
+        let first = match left_over.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let job_size = |job: &Job| job.ops.iter().map(op_size).sum::<usize>();
+        let (mut count, mut size) = (first.ops.len(), job_size(&first));
         let mut batch = vec![first];
-        let mut size = batch[0].ops.iter().map(op_size).sum::<usize>();
-        let mut count = batch[0].ops.len();
-        while count < MAX_OPS_PER_PIPELINE && size < MAX_BYTES_PER_PIPELINE {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    count += job.ops.len();
-                    size += job.ops.iter().map(op_size).sum::<usize>();
-                    batch.push(job);
-                }
-                Err(_) => break,
+        while let Ok(job) = jobs.try_recv() {
+            if count + job.ops.len() > MAX_OPS_PER_PIPELINE
+                || size + job_size(&job) > MAX_BYTES_PER_PIPELINE
+            {
+                left_over = Some(job);
+                break;
             }
+            count += job.ops.len();
+            size += job_size(&job);
+            batch.push(job);
         }
         let ops: Vec<&WriteOp> = batch.iter().flat_map(|job| job.ops.iter()).collect();
         let mut results = run_checked_ops(&shared, &ops).await.into_iter();
@@ -875,12 +886,17 @@ fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResul
             }
         }
         (WriteOp::Fetch { .. }, _) => {
-            let newer: Vec<(String, u64, Option<String>)> =
+            let newer: Vec<(String, u64, Option<Vec<u8>>)> =
                 redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
             Ok(WriteResult::Fetched(
                 newer
                     .into_iter()
-                    .map(|(id, version, json)| Fetched { id, version, json })
+                    // A copy that is not text is no session: left out, so that the others in
+                    // the batch are still taken in.
+                    .filter_map(|(id, version, json)| {
+                        let json = json.map(String::from_utf8).transpose().ok()?;
+                        Some(Fetched { id, version, json })
+                    })
                     .collect(),
             ))
         }

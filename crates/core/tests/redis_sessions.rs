@@ -573,6 +573,38 @@ fn tombstones_past_their_time_go_with_later_deletes() {
 }
 
 #[test]
+fn a_newer_copy_that_is_not_text_is_left_out_of_a_fetch_and_the_others_are_fetched() {
+    let server = Server::start();
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    for name in ["good", "bad"] {
+        assert_eq!(
+            write(&a, name, &session_json("1"), Base::New),
+            WriteResult::Saved(1)
+        );
+        assert_eq!(
+            write(&b, name, &session_json("2"), Base::Version(1)),
+            WriteResult::Saved(2)
+        );
+    }
+    let set_bytes = "redis.call('SET', KEYS[1], string.char(123, 255, 254, 125))";
+    server.cli(&["EVAL", set_bytes, "1", "t:session:bad"]);
+    let op = WriteOp::Fetch {
+        known: vec![(id("bad"), 1), (id("good"), 1)],
+    };
+    match a.write_now(vec![op]).pop() {
+        Some(Ok(WriteResult::Fetched(newer))) => assert_eq!(
+            newer,
+            vec![Fetched {
+                id: "good".into(),
+                version: 2,
+                json: Some(session_json("2"))
+            }]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_newer_copy_above_the_size_limit_is_neither_merged_nor_fetched() {
     let server = Server::start();
     let small = RedisSessions::connect(RedisSettings {
