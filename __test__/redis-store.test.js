@@ -1,9 +1,10 @@
 'use strict';
 
 // What only the Redis store does, against a real redis-server (see redis-server.js).
-const { execFile } = require('child_process');
+const { execFile, spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const readline = require('readline');
 const { RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
 const { RedisServer } = require('./redis-server');
@@ -373,4 +374,131 @@ test('two processes on one Redis: one creates, the other serves at once', async 
     proc.stdin.end('done\n');
     await new Promise((resolve) => proc.once('exit', resolve));
   }
+});
+
+// Writes and fetches whose outcome the store does not learn in time: a write still under way when
+// the next is sent, one carried out whose reply came too late, a fetch that times out while the
+// connection stays up.
+const SITE = 'http://site.test/';
+const cookiesOf = (session) => session.cookies.getClientString(SITE);
+const LOGOUT = 'login=; Max-Age=0; Path=/';
+
+/** What a store opened afresh on the prefix loads for `id`. */
+function loadedElsewhere(keyPrefix, id) {
+  const fresh = open({ keyPrefix });
+  return cookiesOf(fresh.get(id));
+}
+
+/** A relay in front of the test server that holds replies back on demand (reply-gate.js). */
+async function startGate() {
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, 'support', 'reply-gate.js'), redis.port],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const lines = readline.createInterface({ input: child.stdout });
+  const answers = [];
+  const port = await new Promise((resolve) => lines.once('line', resolve));
+  lines.on('line', () => answers.shift()());
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    tell: (command) =>
+      new Promise((resolve) => {
+        answers.push(resolve);
+        child.stdin.write(`${command}\n`);
+      }),
+    stop: () => child.kill(),
+  };
+}
+
+/** Until `store` hears other hosts and has checked what it held then: nothing waits. */
+function settled(store) {
+  return h.until(
+    () => store.stats().subscribed && !store.remote.fetching && store.remote.unchecked === null,
+  );
+}
+
+/** A store through a reply gate, holding `s` as loaded from the prefix `keyPrefix`. */
+async function behindGate(gate, keyPrefix, options = {}) {
+  const store = open({ keyPrefix, redisUrl: gate.url, writeInterval: 2 ** 31 - 1, ...options });
+  const session = store.get('s');
+  await settled(store);
+  return [store, session];
+}
+
+const storedHas = (store, text) => stored(store, 's').includes(text);
+
+describe('when replies come late', () => {
+  test('a cookie deleted while the write that set it is under way stays deleted through close()', async () => {
+    const seed = open();
+    seed.addSerializedSession('s', GOOD_JSON);
+    const gate = await startGate();
+    try {
+      const [a, session] = await behindGate(gate, seed.keyPrefix);
+      await gate.tell('hold');
+      // Carried out by Redis; its reply is on its way when the logout comes.
+      setCookie(session, 'login=secret; Path=/');
+      await h.until(() => storedHas(a, 'login'));
+      session.cookies.setByServer(SITE, [LOGOUT, 'bye=1; Path=/']);
+      // Read, as the next request does, which takes the expired cookie out of the jar.
+      expect(cookiesOf(session)).toBe('bye=1');
+      await gate.tell('release-after 100');
+      a.close();
+      expect(loadedElsewhere(a.keyPrefix, 's')).toBe('bye=1');
+    } finally {
+      gate.stop();
+    }
+  });
+
+  test('a cookie set by a write whose reply was lost, then deleted, is deleted for every host', async () => {
+    const seed = open();
+    seed.addSerializedSession('s', GOOD_JSON);
+    const gate = await startGate();
+    try {
+      const [a, session] = await behindGate(gate, seed.keyPrefix, { commandTimeout: 100 });
+      await gate.tell('hold');
+      // Stored by Redis, but the reply is held until the store has given up on it.
+      setCookie(session, 'login=secret; Path=/');
+      await h.until(() => storedHas(a, 'login'));
+      await h.until(() => !a.backend.available, { timeout: 5000 });
+      await gate.tell('release');
+      session.cookies.setByServer(SITE, [LOGOUT]);
+      expect(cookiesOf(session)).toBe('');
+      await h.until(() => a.backend.available, { timeout: 5000 });
+      await h.until(async () => {
+        await a.writeChanges();
+        await a.whenWritten();
+        return a.stats().unwritten === 0 && !storedHas(a, 'login');
+      });
+      expect(cookiesOf(a.get('s'))).toBe('');
+      expect(loadedElsewhere(a.keyPrefix, 's')).toBe('');
+    } finally {
+      gate.stop();
+    }
+  });
+
+  test('a change announced while the fetch of it times out, the connection staying up, is taken in', async () => {
+    const a = open({ commandTimeout: 100 });
+    const b = open({ keyPrefix: a.keyPrefix });
+    a.addSerializedSession('s', GOOD_JSON);
+    a.get('s');
+    const connects = a.backend.connects;
+    // Writes queued before the fetch: its reply comes long after the store stopped waiting.
+    const big = JSON.parse(GOOD_JSON);
+    big.data.fill = 'x'.repeat(50_000);
+    const ids = Array.from({ length: 3000 }, (_, i) => `bulk${i}`);
+    a.backend.queueWrites(
+      ids,
+      ids.map(() => JSON.stringify(big)),
+      () => {},
+    );
+    setCookie(b.get('s'), 'fromB=1; Path=/');
+    await b.writeChanges();
+    await b.whenWritten();
+    await h.until(() => a.logger.lines.warn.some((line) => line.includes('cannot fetch')));
+    await h.until(() => cookiesOf(a.get('s', false)).includes('fromB=1'));
+    expect(a.backend.connects).toBe(connects);
+  });
 });

@@ -26,7 +26,7 @@ class CacheCheck {
     /** The phase to go back to after a pause. */
     this.resumes = null;
     this.unwritten = Array.from(store.unwritten);
-    /** id -> [held, its write], for every write of a leaving session not settled yet. */
+    /** id -> [held, its write, its JSON], for every write of a leaving session not settled yet. */
     this.leaving = new Map();
     /** Writes of sessions that stay in memory not settled yet. */
     this.staying = 0;
@@ -135,14 +135,14 @@ class CacheCheck {
     if (json === undefined) return this._setAside(held);
     held.leaving = true;
     store.held.setIndexed(held, false);
-    this.leaving.set(held.id, [held, ++held.writes]);
+    this.leaving.set(held.id, [held, ++held.writes, json]);
     batch.ids.push(held.id);
     batch.contents.push(json);
     return undefined;
   }
 
   _settleLeaving(id, failure) {
-    const [held, write] = this.leaving.get(id) || [];
+    const [held, write, json] = this.leaving.get(id) || [];
     this.leaving.delete(id);
     const { store } = this;
     // Taken back by a get, deleted or replaced meanwhile: nothing left to do here.
@@ -160,6 +160,7 @@ class CacheCheck {
         else this.released.push(id);
       } else {
         // Kept in memory and retried at the next check, so nothing is lost.
+        store.unconfirmed(held, json);
         store.unwritten.add(held);
         this.setAside.push(held);
         store.logger.error(

@@ -227,6 +227,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
         return;
       }
       // It stays, to be saved by a later close() or cache check.
+      this.unconfirmed(held, contents[index]);
       this.unwritten.add(held);
       if (held.leaving) this._takeBack(held);
     });
@@ -275,6 +276,12 @@ class CachedStore extends RammerheadSessionAbstractStore {
       });
     return this.staleSweep;
   }
+
+  /**
+   * A write of `json` for a held session failed, maybe without telling whether it was stored. A
+   * store that tells its own stored copies from others' records it here; this one has no need.
+   */
+  unconfirmed() {}
 
   /**
    * What a cache check or `close()` does with a held session: `drop` it unstored, `write` it, or

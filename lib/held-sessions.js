@@ -46,12 +46,12 @@ class Held {
     this.stored = undefined;
     // For stores that keep versions (Redis), declared here so that every held session has one
     // shape and the hot path's property reads stay monomorphic: the stored version this copy
-    // is based on (undefined: created here), the merge base of that copy, the merge base a
-    // write under way becomes once stored, merges in a row, and whether cookie changes are
-    // watched.
+    // is based on (undefined: created here), the merge base of that copy, the copies of its
+    // writes whose outcome it has not learnt (null: none), merges in a row, and whether cookie
+    // changes are watched.
     this.version = undefined;
     this.base = undefined;
-    this.written = undefined;
+    this.sent = null;
     this.conflicts = 0;
     this.watched = false;
   }

@@ -254,6 +254,11 @@ export interface RedisStoreStats extends StoreStats {
   available: boolean
   /** Connections made so far: it grows at each reconnection. */
   connects: number
+  /**
+   * Whether this store hears other hosts' changes: its subscription was made, as last heard
+   * (false until then, and after it could not be made again).
+   */
+  subscribed: boolean
   /** Held copies that took, in place, a newer version another host stored. */
   refreshed: number
   /** Changes made here merged with a newer version another host stored. */

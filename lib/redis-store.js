@@ -5,7 +5,7 @@ const { CachedStore } = require('./cached-store');
 const { ChangeWriter } = require('./change-writer');
 const options = require('./options');
 const { RedisBackend, redacted } = require('./redis-backend');
-const { RemoteChanges, storedCopyOf, versionOf } = require('./remote-changes');
+const { RemoteChanges, ownWrite, storedCopyOf, versionOf } = require('./remote-changes');
 
 /**
  * Merges in a row after which a session is stored whatever Redis holds (last writer wins): each
@@ -14,6 +14,11 @@ const { RemoteChanges, storedCopyOf, versionOf } = require('./remote-changes');
 const MAX_MERGES = 10;
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
+/**
+ * Copies of a held session's writes kept while their outcome is not known (under way, or
+ * failed without a reply): a newer stored copy equal to one of them is this host's own.
+ */
+const MAX_SENT = 4;
 
 /** The options of the Redis store, validated; rammerhead's FileCache options are accepted. */
 function settingsOf(opts) {
@@ -93,13 +98,15 @@ class RammerheadSessionRedisStore extends CachedStore {
   close() {
     clearInterval(this.changeTimer);
     this.changes.stop();
+    this.remote.stop();
     super.close();
     this.backend.close();
   }
 
   /**
-   * Also: `available` (Redis reachable), `connects` (connections made so far), and how held
-   * copies kept in step with other hosts: `refreshed` (taken as stored elsewhere), `merged`
+   * Also: `available` (Redis reachable), `connects` (connections made so far), `subscribed`
+   * (hearing other hosts' changes, as last heard), and how held copies kept in step with other
+   * hosts: `refreshed` (taken as stored elsewhere), `merged`
    * (changes made here merged with a newer copy), `lastWriterWins` (stored whatever Redis held
    * after repeated conflicts), `droppedDeleted` (deleted by another host).
    */
@@ -109,6 +116,7 @@ class RammerheadSessionRedisStore extends CachedStore {
       ...super.stats(),
       available: this.backend.available,
       connects: this.backend.connects,
+      subscribed: remote.subscribed,
       refreshed: remote.refreshed,
       merged: remote.merged,
       lastWriterWins: this.lastWriterWins,
@@ -122,8 +130,12 @@ class RammerheadSessionRedisStore extends CachedStore {
    */
   writeStaying(held, json, then, fingerprint) {
     const copy = storedCopyOf(json, fingerprint);
-    held.written = copy.base;
+    this._sent(held, copy);
     super.writeStaying(held, json, then, copy.fingerprint);
+  }
+
+  unconfirmed(held, json) {
+    this._sent(held, json);
   }
 
   touch(held) {
@@ -133,12 +145,14 @@ class RammerheadSessionRedisStore extends CachedStore {
 
   stored(held, json, fingerprint, version) {
     if (!held.watched) this._watchCookies(held);
-    const written = held.written;
-    held.written = undefined;
+    const copy =
+      json === undefined
+        ? { base: ownWrite(held, fingerprint)?.base, fingerprint }
+        : storedCopyOf(json, fingerprint);
+    // The latest write is stored: every earlier one came before it.
+    held.sent = null;
     // A copy taken in place meanwhile is newer than what this write stored.
     if (version > 0 && version <= versionOf(held)) return;
-    const copy =
-      json === undefined ? { base: written, fingerprint } : storedCopyOf(json, fingerprint);
     held.stored = copy.fingerprint;
     if (held.conflicts >= MAX_MERGES) {
       this.lastWriterWins++;
@@ -220,6 +234,12 @@ class RammerheadSessionRedisStore extends CachedStore {
     if (held.stored === undefined || this.unwritten.has(held)) return false;
     if (this.backend.isWriting(held.id)) return false;
     return this.changedCopy(held, 'checkCache') === null;
+  }
+
+  /** Keeps what a write of `held` stores (see `ownWrite`) until its writes are reported. */
+  _sent(held, copyOrJson) {
+    if (held.sent === null) held.sent = [];
+    if (held.sent.push(copyOrJson) > MAX_SENT) held.sent.shift();
   }
 
   /**

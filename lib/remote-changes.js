@@ -4,6 +4,8 @@ const { MergeBase, changeFingerprint, mergeSessions } = require('../index.js');
 
 /** Sessions whose newer copies one fetch asks for: one script call stays short. */
 const FETCH_BATCH = 256;
+/** After a fetch failed, when its sessions are asked for again (unless something asks sooner). */
+const FETCH_RETRY_MS = 1000;
 
 /**
  * Keeps the sessions held here in step with what other hosts store under the same key prefix.
@@ -30,6 +32,12 @@ class RemoteChanges {
     /** Fetched while a write of theirs was under way: fetched again once it is reported. */
     this.deferred = new Set();
     this.fetching = false;
+    /** The subscription to other hosts' changes was made, as last heard. */
+    this.subscribed = false;
+    /** The last fetch failed: later failures are logged at debug level until one succeeds. */
+    this.failing = false;
+    this.retryTimer = null;
+    this.stopped = false;
     /** Copies taken in place as stored elsewhere, and merged with changes made here. */
     this.refreshed = 0;
     this.merged = 0;
@@ -43,10 +51,12 @@ class RemoteChanges {
     const { store } = this;
     for (const change of store.backend.takeRemoteChanges()) {
       if (change.kind === 'subscribed') {
+        this.subscribed = true;
         this.unchecked = store.sessions.values();
         continue;
       }
       if (change.kind === 'unsubscribed') {
+        this.subscribed = false;
         // While Redis is down the store says so already.
         const log = store.backend.available ? store.logger.warn : store.logger.debug;
         log.call(
@@ -73,11 +83,16 @@ class RemoteChanges {
   adopt(held, version, json) {
     if (!(version > versionOf(held))) return undefined;
     const { store } = this;
-    const local = this._localChanges(held);
+    const copy = storedCopyOf(json);
+    const local = this._localChanges(held, copy.fingerprint);
     let result = json;
     if (local !== undefined) {
+      // A copy this host wrote itself, whose outcome it did not learn (a write under way, or
+      // one without a reply): what changed here is what changed since that write; merged
+      // against the older base, a cookie set by that write and deleted since would come back.
+      const base = ownWrite(held, copy.fingerprint)?.base || held.base;
       try {
-        result = mergeSessions(held.base || null, local, json, Date.now());
+        result = mergeSessions(base || null, local, json, Date.now());
         this.merged++;
       } catch (error) {
         store.logger.error(
@@ -95,7 +110,6 @@ class RemoteChanges {
       return undefined;
     }
     held.version = version;
-    const copy = storedCopyOf(json);
     held.base = copy.base;
     held.stored = copy.fingerprint;
     if (local === undefined) this.refreshed++;
@@ -124,7 +138,7 @@ class RemoteChanges {
   }
 
   async _fetch() {
-    if (this.fetching || (this.due.size === 0 && this.unchecked === null)) return;
+    if (this.stopped || this.fetching || (this.due.size === 0 && this.unchecked === null)) return;
     const { store } = this;
     this.fetching = true;
     const batch = [];
@@ -152,25 +166,48 @@ class RemoteChanges {
         }
       }
     } catch (error) {
-      store.logger.warn(
-        `(${store.name}) cannot fetch copies changed elsewhere: ${error.code} ${error.message}`,
-      );
-      // The connection made again subscribes again, which checks every held version: asking
-      // for the rest now would only fail the same way, batch after batch.
-      if (error.code === 'ERR_REDIS_UNAVAILABLE') {
-        this.due.clear();
-        this.unchecked = null;
+      // Asked for again later: nothing else would ask (a reply that came too late leaves the
+      // connection up, so no new subscription checks them), and asking at once while Redis is
+      // down would only fail the same way, batch after batch.
+      for (const [id] of batch) {
+        const held = store.sessions.get(id);
+        if (held !== undefined && !this.due.has(id)) this.due.set(id, versionOf(held));
       }
+      const log = this.failing ? store.logger.debug : store.logger.warn;
+      log.call(
+        store.logger,
+        `(${store.name}) cannot fetch copies changed elsewhere, retrying: ${error.code} ${error.message}`,
+      );
+      this.failing = true;
+      this._retryLater();
+      return;
     } finally {
       this.fetching = false;
     }
+    this.failing = false;
     this._fetch();
   }
 
-  /** The held copy's JSON when it changed since its base. */
-  _localChanges(held) {
+  /** Stops retrying, for `close()`. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  _retryLater() {
+    if (this.stopped || this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this._fetch();
+    }, FETCH_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** The held copy's JSON when it changed since its base and differs from `newer`'s. */
+  _localChanges(held, newer) {
     const changed = this.store.changedCopy(held, 'merge');
-    return changed ? changed.json : undefined;
+    return changed && changed.fingerprint !== newer ? changed.json : undefined;
   }
 
   /** Gives the held session the contents of `json`, keeping the object hammerhead holds. */
@@ -205,9 +242,23 @@ function storedCopyOf(json, fingerprint) {
   }
 }
 
+/**
+ * The copy (as `storedCopyOf`) of the latest write of `held` whose outcome it has not learnt
+ * with this fingerprint; undefined if none. `held.sent` keeps, newest last, either the copy or,
+ * for a write that failed without a reply, its JSON, read here the first time it is needed.
+ */
+function ownWrite(held, fingerprint) {
+  if (held.sent === null) return undefined;
+  for (let i = held.sent.length - 1; i >= 0; i--) {
+    if (typeof held.sent[i] === 'string') held.sent[i] = storedCopyOf(held.sent[i]);
+    if (held.sent[i].fingerprint === fingerprint) return held.sent[i];
+  }
+  return undefined;
+}
+
 /** The version a held copy is based on; 0 for one created here and not stored yet. */
 function versionOf(held) {
   return held.version || 0;
 }
 
-module.exports = { RemoteChanges, storedCopyOf, versionOf };
+module.exports = { RemoteChanges, ownWrite, storedCopyOf, versionOf };
