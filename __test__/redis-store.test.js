@@ -479,6 +479,35 @@ describe('when replies come late', () => {
     }
   });
 
+  test('a field stored by a cache check whose reply was lost, then deleted, is deleted for every host', async () => {
+    const seed = open();
+    seed.addSerializedSession('s', GOOD_JSON);
+    const gate = await startGate();
+    try {
+      const [a, session] = await behindGate(gate, seed.keyPrefix, { commandTimeout: 100 });
+      session.data.login = 'logged-in-42';
+      session.lastUsed = Date.now() - a.cacheTimeout - 1000;
+      await gate.tell('hold');
+      // Idle: written before it leaves memory; stored, but the reply comes too late.
+      const check = a.checkCache();
+      await h.until(() => storedHas(a, 'logged-in-42'));
+      await h.until(() => !a.backend.available, { timeout: 5000 });
+      await gate.tell('release');
+      await check;
+      expect(a.get('s')).toBe(session);
+      delete session.data.login;
+      await h.until(() => a.backend.available, { timeout: 5000 });
+      await h.until(async () => {
+        await a.writeChanges();
+        await a.whenWritten();
+        return a.stats().unwritten === 0 && !storedHas(a, 'logged-in-42');
+      });
+      expect(open({ keyPrefix: a.keyPrefix }).get('s').data.login).toBeUndefined();
+    } finally {
+      gate.stop();
+    }
+  });
+
   test('a change announced while the fetch of it times out, the connection staying up, is taken in', async () => {
     const a = open({ commandTimeout: 100 });
     const b = open({ keyPrefix: a.keyPrefix });
