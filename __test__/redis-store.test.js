@@ -420,6 +420,18 @@ function settled(store) {
   );
 }
 
+/** Runs `fn(gate, keyPrefix)` with a reply gate and a session `s` stored under the prefix. */
+async function withGate(fn) {
+  const seed = open();
+  seed.addSerializedSession('s', GOOD_JSON);
+  const gate = await startGate();
+  try {
+    await fn(gate, seed.keyPrefix);
+  } finally {
+    gate.stop();
+  }
+}
+
 /** A store through a reply gate, holding `s` as loaded from the prefix `keyPrefix`. */
 async function behindGate(gate, keyPrefix, options = {}) {
   const store = open({ keyPrefix, redisUrl: gate.url, writeInterval: 2 ** 31 - 1, ...options });
@@ -432,11 +444,8 @@ const storedHas = (store, text) => stored(store, 's').includes(text);
 
 describe('when replies come late', () => {
   test('a cookie deleted while the write that set it is under way stays deleted through close()', async () => {
-    const seed = open();
-    seed.addSerializedSession('s', GOOD_JSON);
-    const gate = await startGate();
-    try {
-      const [a, session] = await behindGate(gate, seed.keyPrefix);
+    await withGate(async (gate, keyPrefix) => {
+      const [a, session] = await behindGate(gate, keyPrefix);
       await gate.tell('hold');
       // Carried out by Redis; its reply is on its way when the logout comes.
       setCookie(session, 'login=secret; Path=/');
@@ -447,17 +456,12 @@ describe('when replies come late', () => {
       await gate.tell('release-after 100');
       a.close();
       expect(loadedElsewhere(a.keyPrefix, 's')).toBe('bye=1');
-    } finally {
-      gate.stop();
-    }
+    });
   });
 
   test('a cookie set by a write whose reply was lost, then deleted, is deleted for every host', async () => {
-    const seed = open();
-    seed.addSerializedSession('s', GOOD_JSON);
-    const gate = await startGate();
-    try {
-      const [a, session] = await behindGate(gate, seed.keyPrefix, { commandTimeout: 100 });
+    await withGate(async (gate, keyPrefix) => {
+      const [a, session] = await behindGate(gate, keyPrefix, { commandTimeout: 100 });
       await gate.tell('hold');
       // Stored by Redis, but the reply is held until the store has given up on it.
       setCookie(session, 'login=secret; Path=/');
@@ -474,17 +478,29 @@ describe('when replies come late', () => {
       });
       expect(cookiesOf(a.get('s'))).toBe('');
       expect(loadedElsewhere(a.keyPrefix, 's')).toBe('');
-    } finally {
-      gate.stop();
-    }
+    });
+  });
+
+  test('a close() whose reply came too late, then a logout, then close() again: the logout is stored', async () => {
+    await withGate(async (gate, keyPrefix) => {
+      const [a, session] = await behindGate(gate, keyPrefix, { commandTimeout: 100 });
+      session.data.login = 'logged-in-43';
+      await gate.tell('hold');
+      // Stored by Redis, but close() gives up waiting and keeps the session.
+      expect(() => a.close()).toThrow(expect.objectContaining({ code: 'ERR_SESSIONS_NOT_SAVED' }));
+      expect(storedHas(a, 'logged-in-43')).toBe(true);
+      await gate.tell('release');
+      delete session.data.login;
+      await h.until(() => a.backend.available, { timeout: 5000 });
+      a.close();
+      expect(storedHas(a, 'logged-in-43')).toBe(false);
+      expect(open({ keyPrefix: a.keyPrefix }).get('s').data.login).toBeUndefined();
+    });
   });
 
   test('a field stored by a cache check whose reply was lost, then deleted, is deleted for every host', async () => {
-    const seed = open();
-    seed.addSerializedSession('s', GOOD_JSON);
-    const gate = await startGate();
-    try {
-      const [a, session] = await behindGate(gate, seed.keyPrefix, { commandTimeout: 100 });
+    await withGate(async (gate, keyPrefix) => {
+      const [a, session] = await behindGate(gate, keyPrefix, { commandTimeout: 100 });
       session.data.login = 'logged-in-42';
       session.lastUsed = Date.now() - a.cacheTimeout - 1000;
       await gate.tell('hold');
@@ -503,9 +519,7 @@ describe('when replies come late', () => {
         return a.stats().unwritten === 0 && !storedHas(a, 'logged-in-42');
       });
       expect(open({ keyPrefix: a.keyPrefix }).get('s').data.login).toBeUndefined();
-    } finally {
-      gate.stop();
-    }
+    });
   });
 
   test('a change announced while the fetch of it times out, the connection staying up, is taken in', async () => {
