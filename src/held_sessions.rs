@@ -16,7 +16,7 @@ fn ids_out(ids: Vec<Vec<u16>>) -> Vec<Utf16String> {
 }
 
 /// The stored ids as one list for JavaScript (see `id::join`), without those `held` holds: the
-/// caller lists its held sessions itself, and comparing here costs a fraction of turning each
+/// caller lists its held sessions itself, and comparing here costs about half of turning each
 /// id into a JavaScript string to look it up there.
 pub fn unheld_id_list<'a>(
     ids: impl IntoIterator<Item = &'a str>,
