@@ -561,10 +561,7 @@ fn pipeline_sized(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
     for op in ops {
         let op_bytes = op_size(&op);
         match runs.last_mut() {
-            Some(run)
-                if run.len() < MAX_OPS_PER_PIPELINE
-                    && size + op_bytes <= MAX_BYTES_PER_PIPELINE =>
-            {
+            Some(run) if fits_one_pipeline(run.len() + 1, size + op_bytes) => {
                 size += op_bytes;
                 run.push(op);
             }
@@ -575,6 +572,11 @@ fn pipeline_sized(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
         }
     }
     runs
+}
+
+/// Whether this many ops of this many bytes go in one pipeline.
+fn fits_one_pipeline(ops: usize, bytes: usize) -> bool {
+    ops <= MAX_OPS_PER_PIPELINE && bytes <= MAX_BYTES_PER_PIPELINE
 }
 
 /// The results of the changes, in order, or `Unavailable` for each op of a job whose results
@@ -615,14 +617,13 @@ async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
         let (mut count, mut size) = (first.ops.len(), job_size(&first));
         let mut batch = vec![first];
         while let Ok(job) = jobs.try_recv() {
-            if count + job.ops.len() > MAX_OPS_PER_PIPELINE
-                || size + job_size(&job) > MAX_BYTES_PER_PIPELINE
-            {
+            let bytes = job_size(&job);
+            if !fits_one_pipeline(count + job.ops.len(), size + bytes) {
                 left_over = Some(job);
                 break;
             }
             count += job.ops.len();
-            size += job_size(&job);
+            size += bytes;
             batch.push(job);
         }
         let ops: Vec<&WriteOp> = batch.iter().flat_map(|job| job.ops.iter()).collect();
