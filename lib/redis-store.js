@@ -145,14 +145,13 @@ class RammerheadSessionRedisStore extends CachedStore {
 
   stored(held, json, fingerprint, version) {
     if (!held.watched) this._watchCookies(held);
-    const copy =
-      json === undefined
-        ? { base: ownWrite(held, fingerprint)?.base, fingerprint }
-        : storedCopyOf(json, fingerprint);
+    const written = json === undefined ? ownWrite(held, fingerprint) : undefined;
     // The latest write is stored: every earlier one came before it.
     held.sent = null;
     // A copy taken in place meanwhile is newer than what this write stored.
     if (version > 0 && version <= versionOf(held)) return;
+    const copy =
+      json === undefined ? { base: written?.base, fingerprint } : storedCopyOf(json, fingerprint);
     held.stored = copy.fingerprint;
     if (held.conflicts >= MAX_MERGES) {
       this.lastWriterWins++;
