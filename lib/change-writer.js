@@ -138,8 +138,8 @@ class ChangeWriter {
         await new Promise((resolve) => setImmediate(resolve));
         deadline = performance.now() + SLICE_MS;
       }
-      // Gone meanwhile, being written out of memory, or a write already under way.
-      if (!this._isStaying(held) || store.backend.isWriting(held.id)) continue;
+      // No longer watched, gone meanwhile, being written out of memory, or a write under way.
+      if (held === null || !this._isStaying(held) || store.backend.isWriting(held.id)) continue;
       const unchanged = this._writeIfChanged(held) === null;
       if (unchanged && this.recent.has(held) && this.recent.get(held)[0] >= round - 1) {
         refresh.push(held);
@@ -150,7 +150,9 @@ class ChangeWriter {
 
   /**
    * The held sessions a round looks at, named one at a time so that naming them is sliced with
-   * the rest: those not stored yet, then those watched, forgetting the ones no longer watched.
+   * the rest: those not stored yet, then those watched. A session no longer watched is forgotten
+   * and named as null, so that forgetting many at once (all those loaded together, a watch
+   * later) is sliced too.
    */
   *_candidates() {
     const { store } = this;
@@ -159,6 +161,7 @@ class ChangeWriter {
     for (const [held, [, usedAt]] of this.recent) {
       if (usedAt < watchedSince || store.sessions.get(held.id) !== held) {
         this.recent.delete(held);
+        yield null;
       } else if (!store.unwritten.has(held)) {
         // Unwritten: named above, or since, for the next round.
         yield held;
