@@ -442,6 +442,16 @@ async function behindGate(gate, keyPrefix, options = {}) {
 
 const storedHas = (store, text) => stored(store, 's').includes(text);
 
+/** Once Redis answers `store` again, runs rounds until every change is stored and `text` is not. */
+async function roundsUntilGone(store, text) {
+  await h.until(() => store.backend.available, { timeout: 5000 });
+  await h.until(async () => {
+    await store.writeChanges();
+    await store.whenWritten();
+    return store.stats().unwritten === 0 && !storedHas(store, text);
+  });
+}
+
 describe('when replies come late', () => {
   test('a cookie deleted while the write that set it is under way stays deleted through close()', async () => {
     await withGate(async (gate, keyPrefix) => {
@@ -470,12 +480,7 @@ describe('when replies come late', () => {
       await gate.tell('release');
       session.cookies.setByServer(SITE, [LOGOUT]);
       expect(cookiesOf(session)).toBe('');
-      await h.until(() => a.backend.available, { timeout: 5000 });
-      await h.until(async () => {
-        await a.writeChanges();
-        await a.whenWritten();
-        return a.stats().unwritten === 0 && !storedHas(a, 'login');
-      });
+      await roundsUntilGone(a, 'login');
       expect(cookiesOf(a.get('s'))).toBe('');
       expect(loadedElsewhere(a.keyPrefix, 's')).toBe('');
     });
@@ -512,12 +517,7 @@ describe('when replies come late', () => {
       await check;
       expect(a.get('s')).toBe(session);
       delete session.data.login;
-      await h.until(() => a.backend.available, { timeout: 5000 });
-      await h.until(async () => {
-        await a.writeChanges();
-        await a.whenWritten();
-        return a.stats().unwritten === 0 && !storedHas(a, 'logged-in-42');
-      });
+      await roundsUntilGone(a, 'logged-in-42');
       expect(open({ keyPrefix: a.keyPrefix }).get('s').data.login).toBeUndefined();
     });
   });
