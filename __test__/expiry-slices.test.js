@@ -8,27 +8,6 @@ const COUNT = 5000;
 /** The most sessions a cleanup may judge between two turns of the event loop. */
 const MAX_PER_TURN = 1024;
 
-/**
- * Runs `cleanup()` while a callback on every turn of the event loop records how many sessions
- * `size()` lost since the previous turn; returns the largest such drop.
- */
-async function largestDropPerTurn(size, cleanup) {
-  let last = size();
-  let largest = 0;
-  let running = true;
-  const tick = () => {
-    const now = size();
-    largest = Math.max(largest, last - now);
-    last = now;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
-  await cleanup();
-  running = false;
-  tick();
-  return largest;
-}
-
 const HOUR = 60 * 60 * 1000;
 
 /** Every clock the stores and sessions read moves `ms` ahead, as if that much time had passed. */
@@ -47,7 +26,7 @@ test('MemoryStore cleanup removes expired sessions a slice at a time', async () 
   for (let i = 0; i < COUNT; i++) store.add(`s${i}`);
   advanceClock(HOUR);
   store.add('fresh');
-  const largest = await largestDropPerTurn(
+  const largest = await h.largestMovePerTurn(
     () => store.sessions.size,
     () => store._removeStaleSessions(),
   );
@@ -68,7 +47,7 @@ test('FileCache stale cleanup deletes expired held sessions a slice at a time', 
   store.add('fresh');
   await store.whenWritten();
   store.staleCleanupOptions = { staleTimeout: 60000, maxToLive: null, staleCheckInterval: 1000 };
-  const largest = await largestDropPerTurn(
+  const largest = await h.largestMovePerTurn(
     () => store.cachedSessions.size,
     () => store.removeStaleSessions(),
   );

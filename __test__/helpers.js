@@ -126,6 +126,27 @@ async function until(check, { timeout = 10000, every = 5 } = {}) {
 }
 
 /**
+ * Runs `run()` while a callback on every turn of the event loop records by how much `count()`
+ * moved since the previous turn; returns the largest such move.
+ */
+async function largestMovePerTurn(count, run) {
+  let last = count();
+  let largest = 0;
+  let running = true;
+  const tick = () => {
+    const now = count();
+    largest = Math.max(largest, Math.abs(now - last));
+    last = now;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await run();
+  running = false;
+  tick();
+  return largest;
+}
+
+/**
  * Asserts that `fn` throws a TypeError. By name, not instanceof: errors the addon throws are
  * made in Node's main realm, and jest runs tests in a realm of its own.
  */
@@ -199,6 +220,7 @@ module.exports = {
   listed,
   recordingLogger,
   until,
+  largestMovePerTurn,
   sleep,
   fetchText,
   expectTypeError,

@@ -54,6 +54,12 @@ function open(options = {}) {
 
 const stored = (store, id) => redis.cli('GET', `${store.keyPrefix}session:${id}`);
 
+/** The value of the cookie `key` in a serialized session; undefined when it has none. */
+function cookieIn(json, key) {
+  const { cookies } = JSON.parse(JSON.parse(json).serializedCookieJar);
+  return cookies.find((cookie) => cookie.key === key)?.value;
+}
+
 /** A cookie set as a site's response would set it. */
 function setCookie(session, cookie) {
   session.cookies.setByServer('http://site.test/', [cookie]);
@@ -134,6 +140,49 @@ describe('what Redis holds', () => {
     redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await h.until(() => seenByA().length === late.length);
     expect(stored(a, late[0])).toContain('fromB');
+  });
+
+  test('copies changed elsewhere are taken in a slice at a time', async () => {
+    redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
+    const a = open();
+    // Unannounced, b's writes are all found by one check: batches of 256 newer copies.
+    const b = open({
+      keyPrefix: a.keyPrefix,
+      redisUrl: redis.url.replace('redis://', 'redis://nopublish:secret@'),
+    });
+    const ids = Array.from({ length: 300 }, (_, i) => `sliced${i}`);
+    for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
+    for (const id of ids) setCookie(b.get(id), `fromB=${id}; Path=/`);
+    await b.writeChanges();
+    await b.whenWritten();
+    const largest = await h.largestMovePerTurn(
+      () => a.stats().refreshed,
+      async () => {
+        redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        await h.until(() => a.stats().refreshed === ids.length);
+      },
+    );
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThanOrEqual(16);
+    for (const id of ids) expect(cookieIn(a.get(id, false).serializeSession(), 'fromB')).toBe(id);
+  });
+
+  test('cookies changed on many held sessions at once are written a slice at a time', async () => {
+    // No round: every write here is a prompt one.
+    const store = open({ writeInterval: 2 ** 31 - 1 });
+    const ids = Array.from({ length: 300 }, (_, i) => `prompt${i}`);
+    for (const id of ids) store.addSerializedSession(id, GOOD_JSON);
+    const queueWrites = jest.spyOn(store.backend, 'queueWrites');
+    const handedOver = () =>
+      queueWrites.mock.calls.reduce((sum, [queued]) => sum + queued.length, 0);
+    const largest = await h.largestMovePerTurn(handedOver, async () => {
+      for (const id of ids) setCookie(store.get(id), `prompt=${id}; Path=/`);
+      await h.until(() => handedOver() >= ids.length);
+      await store.whenWritten();
+    });
+    expect(largest).toBeGreaterThan(0);
+    expect(largest).toBeLessThanOrEqual(64);
+    for (const id of ids) expect(cookieIn(stored(store, id), 'prompt')).toBe(id);
   });
 
   test('add is visible to another store once whenWritten() resolves', async () => {

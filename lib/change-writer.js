@@ -4,6 +4,8 @@ const { performance } = require('perf_hooks');
 
 /** Longest stretch a round holds the event loop before it yields. */
 const SLICE_MS = 1;
+/** At most this many prompt writes per slice, however fast the clock says they went. */
+const MAX_PROMPT_PER_SLICE = 64;
 /**
  * How long after a cookie change a session is written: changes made in the same moment (the
  * responses of one page load finishing together) go in one write, and the next request of the
@@ -64,10 +66,7 @@ class ChangeWriter {
     // Down: the first round once Redis is back writes it.
     if (!this.store.backend.available) return;
     this.prompt.add(held);
-    if (this.promptTimer === null) {
-      this.promptTimer = setTimeout(() => this._writePrompt(), PROMPT_DELAY_MS);
-      this.promptTimer.unref();
-    }
+    this._promptLater();
   }
 
   /** Drops the writes asked for by `writeSoon`: `close()` writes every changed session. */
@@ -77,16 +76,32 @@ class ChangeWriter {
     this.prompt.clear();
   }
 
+  /**
+   * Writes the sessions `writeSoon` named, for at most a slice: many may be named at once (a
+   * fetch merging a batch of copies changed elsewhere), and the rest wait for the next turn.
+   */
   _writePrompt() {
     this.promptTimer = null;
     const { store } = this;
-    const due = Array.from(this.prompt);
-    this.prompt.clear();
-    for (const held of due) {
+    const deadline = performance.now() + SLICE_MS;
+    const underWay = [];
+    let taken = 0;
+    for (const held of this.prompt) {
+      if (taken++ === MAX_PROMPT_PER_SLICE || performance.now() >= deadline) break;
+      this.prompt.delete(held);
       if (!this._isStaying(held)) continue;
-      if (store.backend.isWriting(held.id)) this.writeSoon(held);
+      if (store.backend.isWriting(held.id)) underWay.push(held);
       else this._writeIfChanged(held);
     }
+    // Named again after the loop: a Set visits what is added to it while it is iterated.
+    for (const held of underWay) this.writeSoon(held);
+    if (this.prompt.size > 0) this._promptLater();
+  }
+
+  _promptLater() {
+    if (this.promptTimer !== null) return;
+    this.promptTimer = setTimeout(() => this._writePrompt(), PROMPT_DELAY_MS);
+    this.promptTimer.unref();
   }
 
   /** Runs one round, unless one is running; resolves once its writes are handed over. */

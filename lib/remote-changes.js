@@ -1,11 +1,16 @@
 'use strict';
 
+const { performance } = require('perf_hooks');
 const { MergeBase, changeFingerprint, mergeSessions } = require('../index.js');
 
 /** Sessions whose newer copies one fetch asks for: one script call stays short. */
 const FETCH_BATCH = 256;
 /** After a fetch failed, when its sessions are asked for again (unless something asks sooner). */
 const FETCH_RETRY_MS = 1000;
+/** Longest stretch taking fetched copies in holds the event loop before it yields. */
+const SLICE_MS = 1;
+/** At most this many copies taken in per slice, however fast the clock says they went. */
+const MAX_PER_SLICE = 16;
 
 /**
  * Keeps the sessions held here in step with what other hosts store under the same key prefix.
@@ -154,7 +159,18 @@ class RemoteChanges {
     const ids = batch.map(([id]) => id);
     const versions = batch.map(([, version]) => version);
     try {
-      for (const copy of await store.backend.fetch(ids, versions)) {
+      const copies = await store.backend.fetch(ids, versions);
+      let deadline = performance.now() + SLICE_MS;
+      let taken = 0;
+      for (const copy of copies) {
+        // Taking a copy in revives it, and merging serializes too: a batch of them at once
+        // would hold the event loop for tens of milliseconds.
+        if (taken++ === MAX_PER_SLICE || performance.now() >= deadline) {
+          await new Promise((resolve) => setImmediate(resolve));
+          if (this.stopped) return;
+          deadline = performance.now() + SLICE_MS;
+          taken = 1;
+        }
         const held = store.sessions.get(copy.id);
         if (held === undefined) continue;
         // Until that write is reported, the base of this copy is not known: the one it was
