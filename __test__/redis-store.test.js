@@ -52,6 +52,24 @@ function open(options = {}) {
   return store;
 }
 
+/** The URL of the test server as a user the ACL forbids to publish (or subscribe). */
+function unannouncedUrl() {
+  redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
+  return redis.url.replace('redis://', 'redis://nopublish:secret@');
+}
+
+/**
+ * Stores `ids` with `a`, then has a store that cannot announce its writes set the cookie
+ * `fromB=<id>` on each of `changed` and store it: `a` learns of them only by checking its versions again.
+ */
+async function changedUnannounced(a, ids, changed) {
+  const b = open({ keyPrefix: a.keyPrefix, redisUrl: unannouncedUrl() });
+  for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
+  for (const id of changed) setCookie(b.get(id), `fromB=${id}; Path=/`);
+  await b.writeChanges();
+  await b.whenWritten();
+}
+
 const stored = (store, id) => redis.cli('GET', `${store.keyPrefix}session:${id}`);
 
 /** The value of the cookie `key` in a serialized session; undefined when it has none. */
@@ -110,9 +128,7 @@ describe('what Redis holds', () => {
   });
 
   test('a user the ACL forbids to publish still stores and deletes; only announcements are lost', async () => {
-    redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
-    const url = redis.url.replace('redis://', 'redis://nopublish:secret@');
-    const store = open({ redisUrl: url });
+    const store = open({ redisUrl: unannouncedUrl() });
     store.addSerializedSession('acl', GOOD_JSON);
     expect(stored(store, 'acl')).toBe(GOOD_JSON);
     expect(store.delete('acl')).toBe(true);
@@ -121,19 +137,10 @@ describe('what Redis holds', () => {
   });
 
   test('after a lost subscription every held session is checked again, however many are held', async () => {
-    redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
     const a = open();
-    // b cannot announce its writes: a learns of them only by checking its versions again.
-    const b = open({
-      keyPrefix: a.keyPrefix,
-      redisUrl: redis.url.replace('redis://', 'redis://nopublish:secret@'),
-    });
     const ids = Array.from({ length: 600 }, (_, i) => `many${i}`);
-    for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
     const late = ids.slice(-3);
-    for (const id of late) setCookie(b.get(id), `fromB=${id}; Path=/`);
-    await b.writeChanges();
-    await b.whenWritten();
+    await changedUnannounced(a, ids, late);
     const seenByA = () =>
       late.filter((id) => a.get(id, false).serializeSession().includes('fromB'));
     expect(seenByA()).toEqual([]);
@@ -143,18 +150,10 @@ describe('what Redis holds', () => {
   });
 
   test('copies changed elsewhere are taken in a slice at a time', async () => {
-    redis.cli('ACL', 'SETUSER', 'nopublish', 'on', '>secret', '~*', '+@all', 'resetchannels');
     const a = open();
-    // Unannounced, b's writes are all found by one check: batches of 256 newer copies.
-    const b = open({
-      keyPrefix: a.keyPrefix,
-      redisUrl: redis.url.replace('redis://', 'redis://nopublish:secret@'),
-    });
     const ids = Array.from({ length: 300 }, (_, i) => `sliced${i}`);
-    for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
-    for (const id of ids) setCookie(b.get(id), `fromB=${id}; Path=/`);
-    await b.writeChanges();
-    await b.whenWritten();
+    // Unannounced, the changes are all found by one check: batches of 256 newer copies.
+    await changedUnannounced(a, ids, ids);
     const largest = await h.largestMovePerTurn(
       () => a.stats().refreshed,
       async () => {
