@@ -60,7 +60,8 @@ function unannouncedUrl() {
 
 /**
  * Stores `ids` with `a`, then has a store that cannot announce its writes set the cookie
- * `fromB=<id>` on each of `changed` and store it: `a` learns of them only by checking its versions again.
+ * `fromB=<id>` on each of `changed` and store it: `a` learns of them only by checking its
+ * versions again.
  */
 async function changedUnannounced(a, ids, changed) {
   const b = open({ keyPrefix: a.keyPrefix, redisUrl: unannouncedUrl() });
