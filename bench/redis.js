@@ -2,69 +2,37 @@
 
 // The Redis store's figures in `npm run bench`, against a redis-server of the bench's own on
 // loopback (the one the tests use).
+const { execFile } = require('child_process');
 const net = require('net');
+const path = require('path');
+const { promisify } = require('util');
 const { RedisServer } = require('../__test__/redis-server');
+const { timeSync } = require('./measure');
 const { ourRedisStore } = require('./stores');
 
-/** A session of about `bytes` bytes: the fixture with localStorage filled up to that size. */
-function sessionOfSize(template, bytes) {
-  const session = JSON.parse(template);
-  const padding = Math.max(0, bytes - template.length - 64);
-  session.data.localStorage = { 'http://bench.test': { data: { fill: 'x'.repeat(padding) } } };
-  return JSON.stringify(session);
-}
+const runFile = promisify(execFile);
 
 /**
- * @param {object} bench what the main benchmark measures with: ids, template, and its timing
- *   helpers (timeSync, timeLoads, perOp, withStall, settle)
+ * The Redis store's figures: those a heap can sway from a process of their own (see
+ * redis-process.js), beside this machine's round trip and a `get` while Redis hangs.
  */
-async function redisFigures(
-  server,
-  { ids, template, timeSync, timeLoads, perOp, withStall, settle },
-) {
-  const figures = { roundTrip: await pingRoundTrip(server) };
-  const big = sessionOfSize(template, 10 * 1024);
-  figures.bigBytes = big.length;
-
-  let store = ourRedisStore(server.url, 'import:');
-  figures.addSerialized = perOp(
-    timeSync(() => ids.forEach((id) => store.addSerializedSession(id, template))),
-  );
-  store.close();
-
-  store = ourRedisStore(server.url, 'big:');
-  ids.forEach((id) => store.addSerializedSession(id, big));
-  store.close();
-
-  store = ourRedisStore(server.url, 'big:');
-  figures.coldGet = perOp(await timeLoads(() => ids.forEach((id) => store.get(id))));
-  figures.keys = timeSync(() => store.keys());
-  // Every held session changes in use, as a request changes it; one round stores them all.
-  // (Loading N sessions took longer than a session stays watched without use, at large N.)
-  for (const id of ids) store.get(id).data.benchChanged = true;
-  settle();
-  const written = await withStall(async () => {
-    await store.writeChanges();
-    await store.whenWritten();
-  });
-  figures.writeChanged = perOp(written.wall);
-  figures.writeStall = written.stall;
-  if (store.stats().unwritten !== 0) throw new Error('a round left changed sessions unwritten');
-  store.close();
-
-  store = ourRedisStore(server.url, 'big:');
-  figures.delete = perOp(timeSync(() => ids.forEach((id) => store.delete(id))));
-  store.close();
-
-  Object.assign(figures, await whileDown(server, { ids, timeSync }));
-  return figures;
+async function redisFigures(server, { ids }) {
+  const roundTrip = await pingRoundTrip(server);
+  const { stdout } = await runFile(process.execPath, [
+    '--expose-gc',
+    '--max-old-space-size=8192',
+    path.join(__dirname, 'redis-process.js'),
+    server.url,
+    String(ids.length),
+  ]);
+  return { roundTrip, ...JSON.parse(stdout), ...whileDown(server, ids) };
 }
 
 /**
  * A `get` of a session not in memory while Redis hangs (the process stopped, so connections
  * stay open and nothing answers): the first call waits for the command timeout, later ones not.
  */
-async function whileDown(server, { ids, timeSync }) {
+function whileDown(server, ids) {
   const store = ourRedisStore(server.url, 'down:', { commandTimeout: 500 });
   process.kill(server.child.pid, 'SIGSTOP');
   try {

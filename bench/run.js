@@ -11,8 +11,8 @@ const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { monitorEventLoopDelay, performance } = require('perf_hooks');
 const { endToEnd, sessionFiles } = require('./end-to-end');
+const { timeSync, timeAsync, timeLoads, withStall, settle } = require('./measure');
 const redisBench = require('./redis');
 const { propagationFigures } = require('./propagation');
 const {
@@ -22,6 +22,7 @@ const {
   sessionClassPath,
   original,
   sessionIds,
+  template,
   ourFileCache,
   ourMemoryStore,
   originalFileCache,
@@ -31,22 +32,12 @@ const {
 const N = Number(process.argv[2] || process.env.BENCH_N || 20000);
 /** Processes per store for the hot-path figures, the best of them kept. */
 const HOT_ROUNDS = 3;
-const FIXTURE = path.join(
-  __dirname,
-  '..',
-  '__test__',
-  'fixtures',
-  'rammerhead-1.2.64',
-  'f165f28b1c874bc6b7a689af41b58183.rhfsession',
-);
-
 /** Seconds of traffic in the end-to-end figure; 0 leaves it out. */
 const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS || 10);
 const ids = sessionIds(N);
-const template = fs.readFileSync(FIXTURE, 'utf8');
 
 // ---------------------------------------------------------------------------------------------
-// Measuring
+// The clock
 
 /**
  * Every store and session reads this clock, so a phase can let sessions age by days without
@@ -57,54 +48,6 @@ let clockOffset = 0;
 Date.now = () => realNow() + clockOffset;
 function advanceClock(ms) {
   clockOffset += ms;
-}
-
-function now() {
-  return Number(process.hrtime.bigint()) / 1e6; // ms
-}
-
-function timeSync(fn) {
-  const start = now();
-  fn();
-  return now() - start;
-}
-
-async function timeAsync(fn) {
-  const start = now();
-  await fn();
-  return now() - start;
-}
-
-/**
- * Times loads of sessions made in one synchronous stretch, until the next turn of the event
- * loop: the work a store leaves for that turn (ours: its index of held sessions) is theirs.
- */
-function timeLoads(fn) {
-  return timeAsync(async () => {
-    fn();
-    await new Promise(setImmediate);
-  });
-}
-
-/**
- * Runs `fn` and reports its wall time, the time the JavaScript thread was busy meanwhile, and
- * the longest the event loop was held at once.
- */
-async function withStall(fn) {
-  // A collection forced by settle() may still be finishing; its pauses are not fn's.
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const histogram = monitorEventLoopDelay({ resolution: 1 });
-  histogram.enable();
-  // The histogram counts from its first tick: without this, a run that blocks from its start
-  // (as the original's synchronous ones do) would not show.
-  await new Promise((resolve) => setTimeout(resolve, 5));
-  const before = performance.eventLoopUtilization();
-  const wall = await timeAsync(fn);
-  // A synchronous stretch shows as the delay of the histogram's next timer; let it fire.
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const { active } = performance.eventLoopUtilization(before);
-  histogram.disable();
-  return { wall, busy: Math.min(active, wall), stall: histogram.max / 1e6 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,14 +83,6 @@ function removeDir(dir) {
 
 function perOp(ms) {
   return (ms * 1000) / N; // µs per session
-}
-
-/**
- * Sessions idle for cacheTimeout have long left the young generation; collecting before a timed
- * phase keeps the promotion of sessions the benchmark itself just loaded out of the figure.
- */
-function settle() {
-  if (global.gc) global.gc();
 }
 
 /**
@@ -362,15 +297,7 @@ async function main() {
   try {
     ours.redis = {
       ...hot.redis,
-      ...(await redisBench.redisFigures(redis, {
-        ids,
-        template,
-        timeSync,
-        timeLoads,
-        perOp,
-        withStall,
-        settle,
-      })),
+      ...(await redisBench.redisFigures(redis, { ids })),
       ...(await propagationFigures(redis, template)),
     };
   } finally {
@@ -585,11 +512,11 @@ async function main() {
       '≤ 150 µs',
     ],
     [
-      'RedisStore addSerializedSession (vs this FileCache)',
+      'RedisStore addSerializedSession (vs this FileCache, in one process)',
       ours.redis.addSerialized,
       'µs',
       null,
-      ours.file.addSerialized,
+      ours.redis.fileAddSerialized,
       '≤ ½ FileCache',
     ],
     ['RedisStore delete', ours.redis.delete, 'µs', null, fileOf('delete'), '≤ 150 µs'],

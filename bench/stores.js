@@ -1,7 +1,9 @@
 'use strict';
 
-// What every part of the benchmark shares: the session class, the ids, the loggers and the
-// stores under test, set up the same way in the main process and in the hot-path children.
+// What every part of the benchmark shares: the session class, the ids, the session template,
+// the loggers and the stores under test, set up the same way in the main process and in its
+// children.
+const fs = require('fs');
 const path = require('path');
 const {
   RammerheadSessionFileCache,
@@ -21,6 +23,19 @@ const original = RAMMERHEAD_DIR && {
   FileCache: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache')),
   MemoryStore: require(path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadMemoryStore')),
 };
+
+/** The session every store is measured with: one written by rammerhead 1.2.64. */
+const template = fs.readFileSync(
+  path.join(
+    __dirname,
+    '..',
+    '__test__',
+    'fixtures',
+    'rammerhead-1.2.64',
+    'f165f28b1c874bc6b7a689af41b58183.rhfsession',
+  ),
+  'utf8',
+);
 
 function sessionIds(n) {
   return Array.from({ length: n }, (_, i) => `bench${String(i).padStart(8, '0')}`);
@@ -88,6 +103,7 @@ module.exports = {
   sessionClass,
   original,
   sessionIds,
+  template,
   quiet,
   logger,
   ourFileCache,
