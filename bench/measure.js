@@ -60,13 +60,4 @@ function settle() {
   if (global.gc) global.gc();
 }
 
-/**
- * `settle()`, then time for the collector to finish what it left running (sweeping a large
- * heap): a synchronous phase timed at once would pay for it.
- */
-async function settled() {
-  settle();
-  await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
-module.exports = { now, timeSync, timeAsync, timeLoads, withStall, settle, settled };
+module.exports = { now, timeSync, timeAsync, timeLoads, withStall, settle };

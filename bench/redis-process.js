@@ -8,7 +8,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { timeSync, timeLoads, withStall, settle, settled } = require('./measure');
+const { timeSync, timeLoads, withStall, settle } = require('./measure');
 const { ourFileCache, ourRedisStore, sessionIds, template } = require('./stores');
 
 const [url, n] = process.argv.slice(2);
@@ -51,7 +51,7 @@ async function figures() {
 
   store = ourRedisStore(url, 'big:');
   result.coldGet = perOp(await timeLoads(() => ids.forEach((id) => store.get(id))));
-  await settled();
+  settle();
   result.keys = timeSync(() => store.keys());
   // Every held session changes in use, as a request changes it; one round stores them all.
   // (Loading N sessions took longer than a session stays watched without use, at large N.)

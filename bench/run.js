@@ -12,7 +12,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { endToEnd, sessionFiles } = require('./end-to-end');
-const { timeSync, timeAsync, timeLoads, withStall, settle, settled } = require('./measure');
+const { timeSync, timeAsync, timeLoads, withStall, settle } = require('./measure');
 const redisBench = require('./redis');
 const { propagationFigures } = require('./propagation');
 const {
@@ -127,7 +127,7 @@ async function fileCacheFigures(make, flush) {
 
   let store = make(dir);
   figures.coldGet = perOp(await timeLoads(() => ids.forEach((id) => store.get(id))));
-  await settled();
+  settle();
   figures.keys = N <= 20000 || !flush.quadraticKeys ? timeSync(() => store.keys()) : null;
 
   advanceClock(DAY);
