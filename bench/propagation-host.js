@@ -3,12 +3,11 @@
 // The other host of the propagation figures: a Redis store in a process of its own holding one
 // session. Reads one JSON command per line and answers each with one JSON line:
 // - { "do": "hold", "id" }: loads the session;
-// - { "do": "await", "cookie" }: answers { at } (epoch ms, sub-millisecond) once the held copy
-//   sends `cookie` ("k=v"), looking every millisecond, without writing anything here;
+// - { "do": "await", "cookie" }: answers true once the held copy sends `cookie` ("k=v"),
+//   looking every millisecond, without writing anything here;
 // - { "do": "set", "cookie" }, then { "do": "write" }: changes the session here and writes it;
 // - { "do": "cookies" }, { "do": "stats" }.
 // Run as: node propagation-host.js URL PREFIX
-const { performance } = require('perf_hooks');
 const readline = require('readline');
 const { ourRedisStore } = require('./stores');
 
@@ -16,13 +15,10 @@ const SITE = 'http://bench.test/';
 const store = ourRedisStore(process.argv[2], process.argv[3]);
 let session;
 
-const now = () => performance.timeOrigin + performance.now();
-
 function awaitCookie(cookie) {
   return new Promise((resolve) => {
     const look = () => {
-      if (session.cookies.getClientString(SITE).split('; ').includes(cookie))
-        resolve({ at: now() });
+      if (session.cookies.getClientString(SITE).split('; ').includes(cookie)) resolve(true);
       else setTimeout(look, 1);
     };
     look();
