@@ -60,4 +60,4 @@ function settle() {
   if (global.gc) global.gc();
 }
 
-module.exports = { now, timeSync, timeAsync, timeLoads, withStall, settle };
+module.exports = { timeSync, timeAsync, timeLoads, withStall, settle };

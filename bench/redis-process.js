@@ -5,11 +5,15 @@
 // every earlier phase left behind). The FileCache's `addSerializedSession` is measured here
 // too, so that the two are compared side by side.
 // node redis-process.js URL N prints the figures as one JSON line.
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
 const { timeSync, timeLoads, withStall, settle } = require('./measure');
-const { ourFileCache, ourRedisStore, sessionIds, template } = require('./stores');
+const {
+  ourFileCache,
+  ourRedisStore,
+  removeDir,
+  sessionIds,
+  tempDir,
+  template,
+} = require('./stores');
 
 const [url, n] = process.argv.slice(2);
 const ids = sessionIds(Number(n));
@@ -40,9 +44,9 @@ async function figures() {
 
   result.addSerialized = addSerialized(ourRedisStore(url, 'import:'));
   settle();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-bench-'));
+  const dir = tempDir();
   result.fileAddSerialized = addSerialized(ourFileCache(dir));
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 
   let store = ourRedisStore(url, 'big:');
   ids.forEach((id) => store.addSerializedSession(id, big));

@@ -23,6 +23,8 @@ const {
   original,
   sessionIds,
   template,
+  tempDir,
+  removeDir,
   ourFileCache,
   ourMemoryStore,
   originalFileCache,
@@ -53,10 +55,6 @@ function advanceClock(ms) {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-function tempDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'rh-bench-'));
-}
-
 /** N session files, all last used `age` ms ago. */
 function sessionDir(age) {
   const dir = tempDir();
@@ -72,10 +70,6 @@ function writeSessionFiles(dir, age) {
   data.data.lastUsed = at;
   const text = JSON.stringify(data);
   for (const id of ids) fs.writeFileSync(path.join(dir, `${id}.rhfsession`), text);
-}
-
-function removeDir(dir) {
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------------------------------------

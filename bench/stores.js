@@ -4,6 +4,7 @@
 // the loggers and the stores under test, set up the same way in the main process and in its
 // children.
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const {
   RammerheadSessionFileCache,
@@ -36,6 +37,15 @@ const template = fs.readFileSync(
   ),
   'utf8',
 );
+
+/** A new empty directory for one phase's session files. */
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'rh-bench-'));
+}
+
+function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
 
 function sessionIds(n) {
   return Array.from({ length: n }, (_, i) => `bench${String(i).padStart(8, '0')}`);
@@ -104,6 +114,8 @@ module.exports = {
   original,
   sessionIds,
   template,
+  tempDir,
+  removeDir,
   quiet,
   logger,
   ourFileCache,
