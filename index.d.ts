@@ -9,8 +9,76 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class FileSessions {
+  /**
+   * Opens an existing, writable directory; throws an error naming the path otherwise. Files
+   * larger than `maxSessionBytes` are not read.
+   */
+  constructor(path: string, durable: boolean, maxSessionBytes: number)
+  /**
+   * The file's contents (`version` 0), or null when there is no file or the id cannot name
+   * one. A file that is not a session throws with code `ERR_CORRUPT_SESSION`.
+   */
+  load(id: string): JsLoaded | null
+  /**
+   * Writes JSON from outside at once, atomically, after checking that a later `load` accepts
+   * it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. Returns 0: files keep
+   * no versions.
+   */
+  import(id: string, contents: string): number
+  /**
+   * True when a file was deleted; an id that cannot name a file is simply absent. A file that
+   * cannot be deleted throws, and the session stays as it was.
+   */
+  remove(id: string): boolean
+  /**
+   * The caller could not revive the session `load` just returned: its file counts as corrupt
+   * as loaded, and the session is not held.
+   */
+  rejectLoaded(id: string): void
+  /**
+   * Deletes a file found corrupt by `load` (or rejected after it), unless another process
+   * replaced it since; true when it was deleted.
+   */
+  removeCorrupt(id: string): boolean
+  /**
+   * The caller dropped these sessions for good: queued writes of them are cancelled at once,
+   * and their files deleted in the background unless a write of the id comes first. Resolves
+   * with the deletions that failed; ids that cannot name a file are skipped.
+   */
+  removeLater(ids: Array<string>): Promise<Array<Failure>>
+  /** The caller dropped these sessions from memory; stale cleanup may judge their files again. */
+  release(ids: Array<string>): void
+  /** The ids of the session files, separated by '/', leaving out those `held` holds. */
+  idList(held?: JsHeldIndex | undefined | null): string
+  /**
+   * Queues writes, copying the contents out of JavaScript at once. Returns the ticket of each
+   * accepted item, in order, and the items refused for an id that cannot name a file. A later
+   * `import`, `remove` or queued write of the same id supersedes an item here. The caller
+   * holds these sessions, so stale cleanup leaves their files alone, until `release`.
+   */
+  queueWrites(ids: Array<string>, contents: Array<string>): QueuedBatch
+  /**
+   * Writes the oldest queued items (at most 256) on a low-priority background thread. Call it
+   * again only once its promise has settled: each report then covers the next items in the
+   * order they were queued.
+   */
+  writeQueued(): Promise<WriteReport>
+  /**
+   * Writes every item before returning (used at shutdown) and releases them; returns the items
+   * that failed, by position.
+   */
+  writeNow(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
+  /**
+   * Deletes expired session files in the background, skipping sessions held in memory.
+   * Limits of null or 0 are disabled.
+   */
+  sweep(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, removeCorrupt: boolean): Promise<SweepSummary>
+}
+export type JsFileSessions = FileSessions
+
 /** Ids are kept as the exact UTF-16 JavaScript holds, so no two ids ever share an entry. */
-export declare class HeldSessions {
+export declare class HeldIndex {
   constructor()
   /**
    * Records each id with its times, replacing what was recorded for it. Times that are not
@@ -23,6 +91,7 @@ export declare class HeldSessions {
   /** Up to `limit` ids that break either limit at `now`. Limits of null or 0 are disabled. */
   expired(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, limit: number): Array<string>
 }
+export type JsHeldIndex = HeldIndex
 
 /**
  * What a merge needs of the stored copy a held session was loaded (or last stored) as: a hash
@@ -64,7 +133,7 @@ export declare class RedisSessions {
    * session. Throws with `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`,
    * `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
    */
-  load(id: string): LoadedSession | null
+  load(id: string): JsLoaded | null
   /**
    * Calls `wake` (with no arguments, on the JavaScript thread) when other stores' changes
    * arrive and none were waiting for `takeRemoteChanges()`. It does not keep Node.js running.
@@ -91,10 +160,10 @@ export declare class RedisSessions {
    */
   removeCorrupt(id: string, json?: string | undefined | null): boolean
   /**
-   * Deletes sessions after every change asked for before; resolves with the failures, by
-   * position. Ids that cannot name a session are skipped.
+   * Deletes sessions after every change asked for before; resolves with the deletions that
+   * failed. Ids that cannot name a session are skipped.
    */
-  removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
+  removeLater(ids: Array<string>): Promise<Array<Failure>>
   /**
    * Hands writes to the writer at once, after every change asked for before; `bases[i]` is
    * the version `contents[i]` is based on (null: new here, -1: whatever Redis holds). Returns
@@ -103,8 +172,8 @@ export declare class RedisSessions {
    */
   queueWrites(ids: Array<string>, contents: Array<string>, bases: Array<number | undefined | null>): QueuedBatch
   /**
-   * Waits for the oldest writes handed over by `queueWrites` (at most 256, or one batch
-   * if larger) and reports on them by ticket.
+   * Waits for the oldest writes handed over by `queueWrites` (at most 256) and reports on
+   * them by ticket.
    */
   writeQueued(): Promise<WriteReport>
   /**
@@ -126,78 +195,11 @@ export declare class RedisSessions {
   /** What `check` does, before returning: the token, or a throw with `code`. */
   checkNow(hasPolicy: boolean, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): string
   /** Every stored id, from the index, separated by '/', leaving out those `held` holds. */
-  idList(held?: HeldSessions | undefined | null): string
+  idList(held?: HeldIndex | undefined | null): string
   /** Drops expired ids from the index; resolves with how many. */
   prune(): Promise<number>
 }
-
-export declare class SessionDirectory {
-  /**
-   * Opens an existing, writable directory; throws an error naming the path otherwise. Files
-   * larger than `maxSessionBytes` are not read.
-   */
-  constructor(path: string, durable: boolean, maxSessionBytes: number)
-  /**
-   * The file's contents, or null when there is no file or the id cannot name one. A file that
-   * is not a session throws with code `ERR_CORRUPT_SESSION`.
-   */
-  load(id: string): string | null
-  /**
-   * Writes JSON from outside at once, atomically, after checking that a later `load` accepts
-   * it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. `held`: the caller
-   * keeps this session in memory, so stale cleanup leaves its file alone until `release`.
-   */
-  import(id: string, contents: string, held: boolean): void
-  /**
-   * True when a file was deleted; an id that cannot name a file is simply absent. A file that
-   * cannot be deleted throws, and the session stays as it was.
-   */
-  remove(id: string): boolean
-  /**
-   * The caller could not revive the session `load` just returned: its file counts as corrupt
-   * as loaded, and the session is not held.
-   */
-  rejectLoaded(id: string): void
-  /**
-   * Deletes a file found corrupt by `load` (or rejected after it), unless another process
-   * replaced it since; true when it was deleted.
-   */
-  removeCorrupt(id: string): boolean
-  /**
-   * The caller dropped these sessions for good: queued writes of them are cancelled at once,
-   * and their files deleted in the background unless a write of the id comes first. Resolves
-   * with the deletions that failed, by position; ids that cannot name a file are skipped.
-   */
-  removeLater(ids: Array<string>): Promise<Array<WriteFailure>>
-  /** The caller dropped these sessions from memory; stale cleanup may judge their files again. */
-  release(ids: Array<string>): void
-  /** The ids of the session files, separated by '/', leaving out those `held` holds. */
-  idList(held?: HeldSessions | undefined | null): string
-  /**
-   * Queues writes for the next `writeQueued()`, copying the contents out of JavaScript at
-   * once. Returns the ticket of each accepted item, in order, and the items refused for an id
-   * that cannot name a file. A later `import`, `remove` or queued write of the same id
-   * supersedes an item here. The caller holds these sessions, so stale cleanup leaves their
-   * files alone, until `release`.
-   */
-  queueWrites(ids: Array<string>, contents: Array<string>): QueuedBatch
-  /**
-   * Writes the oldest queued items (at most 256) in the background, on a low-priority thread
-   * started from the libuv thread pool. Call it again only once its promise has settled:
-   * each report then covers the next items in the order they were queued.
-   */
-  writeQueued(): Promise<WriteReport>
-  /**
-   * Writes every item before returning (used at shutdown) and releases them; returns the items
-   * that failed, by position.
-   */
-  writeNow(ids: Array<string>, contents: Array<string>): Array<WriteFailure>
-  /**
-   * Deletes expired session files in the background, skipping sessions held in memory.
-   * Limits of null or 0 are disabled.
-   */
-  sweep(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, removeCorrupt: boolean): Promise<SweepSummary>
-}
+export type JsRedisSessions = RedisSessions
 
 /**
  * A digest of the serialized session that leaves out `data.lastUsed` and each cookie's
@@ -212,18 +214,16 @@ export declare function checkSession(json: string): void
 export declare function checkSessionId(id: string): void
 
 /**
- * Positions of the sessions that have expired. Timestamps that are not numbers arrive as NaN
- * and never expire a session. One call judges a whole batch, so the per-call cost is paid once.
+ * Positions of the sessions that have expired, by the core's one expiry rule. Timestamps that
+ * are not numbers arrive as NaN and never expire a session. One call judges a whole batch, so
+ * the per-call cost is paid once.
  */
 export declare function expiredIndices(createdAt: Float64Array, lastUsed: Float64Array, now: number, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): Array<number>
 
 /** A session file's contents, checked to be a session. */
 export declare function exportSessionFile(dir: string, id: string): string
 
-/**
- * A failure reported as data rather than thrown: for batches, where one item's failure must not
- * hide the others.
- */
+/** A failure of one item of a batch, told by id. */
 export interface Failure {
   id: string
   code: string
@@ -245,9 +245,10 @@ export declare function inspectSessionFiles(dir: string, ids: Array<string>): Ar
 /** Ids of the session files in `dir`. */
 export declare function listSessionFiles(dir: string): Array<string>
 
-/** A stored session as `load` returns it. */
-export interface LoadedSession {
+/** A stored copy as `load` returns it. */
+export interface Loaded {
   json: string
+  /** The version it was stored as, where the store keeps versions (Redis); else 0. */
   version: number
 }
 
@@ -255,6 +256,7 @@ export interface LoadedSession {
  * `remote` with what `local` changed since `base` applied (cookies by domain, path and key,
  * data fields by key, deletions too; `createdAt` the earliest, `lastUsed` the latest; cookies
  * expired at `now` dropped). With a null base everything `local` holds counts as changed.
+ * Throws (`ERR_CORRUPT_SESSION`) when either copy is not a serialized session.
  */
 export declare function mergeSessions(base: MergeBase | undefined | null, local: string, remote: string, now: number): string
 
@@ -284,6 +286,7 @@ export declare function pruneSessionFiles(dir: string, ids: Array<string>, optio
 export interface QueuedBatch {
   /** Tickets of the accepted items, in order; reports name the writes they settle by these. */
   tickets: Array<number>
+  /** Items refused at once, by position, for an id that cannot name a session. */
   refused: Array<WriteFailure>
 }
 
@@ -329,23 +332,23 @@ export interface SweepSummary {
 
 /**
  * A failure of one item of a batch of writes, told by its position in the batch rather than by
- * id, so that it always reaches the item it belongs to.
- * A write to Redis refused for a newer stored version (`ERR_SESSION_CONFLICT`) carries that
- * version and its JSON, for the writer to merge with.
+ * id, so that it always reaches the item it belongs to. A write refused for a newer stored
+ * version (`ERR_SESSION_CONFLICT`) carries that version and its JSON, for the writer to merge
+ * with.
  */
 export interface WriteFailure {
   index: number
   code: string
   message: string
   version?: number
-  stored?: string
+  json?: string
 }
 
 /**
- * What one [`WriteTask`] did with the oldest queued items, by their tickets in queue order: each
- * is done (written, or superseded by a newer save, write or delete) unless listed among the
- * failures, whose `index` is a position in `tickets`. Items are told by ticket, never by id,
- * so every queued write is settled exactly once.
+ * What one report of the write queue did with the oldest queued writes, by their tickets in
+ * queue order: each is done (written, or superseded by a newer save, write or delete) unless
+ * listed among the failures, whose `index` is a position in `tickets`. Writes are told by
+ * ticket, never by id, so every queued write is settled exactly once.
  */
 export interface WriteReport {
   tickets: Array<number>

@@ -835,10 +835,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.HeldSessions = nativeBinding.HeldSessions
+module.exports.FileSessions = nativeBinding.FileSessions
+module.exports.JsFileSessions = nativeBinding.JsFileSessions
+module.exports.HeldIndex = nativeBinding.HeldIndex
+module.exports.JsHeldIndex = nativeBinding.JsHeldIndex
 module.exports.MergeBase = nativeBinding.MergeBase
 module.exports.RedisSessions = nativeBinding.RedisSessions
-module.exports.SessionDirectory = nativeBinding.SessionDirectory
+module.exports.JsRedisSessions = nativeBinding.JsRedisSessions
 module.exports.changeFingerprint = nativeBinding.changeFingerprint
 module.exports.checkSession = nativeBinding.checkSession
 module.exports.checkSessionId = nativeBinding.checkSessionId

@@ -9,7 +9,7 @@
  */
 class BackgroundWrites {
   /**
-   * @param {import('../index').SessionDirectory} directory
+   * @param {import('../index').FileSessions} directory
    * @param {() => void} onReport called after each task's report has been settled
    */
   constructor(directory, onReport) {
@@ -81,7 +81,7 @@ class BackgroundWrites {
         code: f.code,
         message: f.message,
         version: f.version,
-        stored: f.stored,
+        json: f.json,
       };
       this._settle(ticket, failure, thrown, versions && versions[index]);
     });

@@ -497,9 +497,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   async _removeLater(ids) {
     const failures = await this.backend.removeLater(ids);
-    for (const { index, code, message } of failures) {
+    for (const { id, code, message } of failures) {
       this.logger.error(
-        `(${this.name}.removeStaleSessions) cannot delete ${ids[index]}: ${code} ${message}`,
+        `(${this.name}.removeStaleSessions) cannot delete ${id}: ${code} ${message}`,
       );
     }
     for (const id of ids) this.removing.delete(id);

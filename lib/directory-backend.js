@@ -1,12 +1,12 @@
 'use strict';
 
-const { SessionDirectory } = require('../index.js');
+const { FileSessions } = require('../index.js');
 const { QueuedWritesBackend } = require('./background-writes');
 const { splitIdList } = require('./id-list');
 
 /**
  * The backend of the file cache: one directory of `<id>.rhfsession` files, through the native
- * `SessionDirectory`. It implements the interface `CachedStore` documents; every call that
+ * `FileSessions`. It implements the interface `CachedStore` documents; every call that
  * touches the disk for long runs in the background.
  */
 class DirectoryBackend extends QueuedWritesBackend {
@@ -15,7 +15,7 @@ class DirectoryBackend extends QueuedWritesBackend {
    * @param {{ durable: boolean, maxSessionBytes: number }} settings
    */
   constructor(path, { durable, maxSessionBytes }) {
-    const directory = new SessionDirectory(path, durable, maxSessionBytes);
+    const directory = new FileSessions(path, durable, maxSessionBytes);
     super(directory);
     this.directory = directory;
   }
@@ -25,7 +25,8 @@ class DirectoryBackend extends QueuedWritesBackend {
   }
 
   load(id) {
-    return this.directory.load(id);
+    const copy = this.directory.load(id);
+    return copy === null ? null : copy.json;
   }
 
   rejectLoaded(id) {
@@ -37,7 +38,7 @@ class DirectoryBackend extends QueuedWritesBackend {
   }
 
   saveNow(id, json) {
-    this.directory.import(id, json, false);
+    this.directory.import(id, json);
   }
 
   saveAllNow(ids, contents) {

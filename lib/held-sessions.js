@@ -1,6 +1,6 @@
 'use strict';
 
-const { HeldSessions: NativeIndex } = require('../index.js');
+const { HeldIndex: NativeIndex } = require('../index.js');
 const { clock } = require('./coarse-clock');
 
 /**

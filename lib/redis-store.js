@@ -248,7 +248,7 @@ class RammerheadSessionRedisStore extends CachedStore {
    */
   _mergeRefused(held, failure) {
     held.conflicts++;
-    return this.remote.adopt(held, failure.version, failure.stored);
+    return this.remote.adopt(held, failure.version, failure.json);
   }
 }
 

@@ -1,27 +1,43 @@
-//! The one place core errors become JavaScript errors.
+//! The one place core errors become JavaScript errors, thrown or rejected alike: a `TypeError`
+//! for an unusable argument, else an `Error` whose `code` is the errno name (`ENOSPC`) or the
+//! store's own `ERR_*` code. Batches report their failures as data instead, so that one item's
+//! failure never hides the others.
 
-use napi::{Env, Error, Status};
-use session_core::StoreError;
+use std::ptr;
 
-/// Throws `err` as JavaScript sees it: a `TypeError` for a bad argument, else an `Error` whose
-/// `code` is the errno name (`ENOSPC`) or the store's own `ERR_*` code.
-pub fn throw(env: &Env, err: StoreError) -> Error {
-    let message = err.to_string();
-    let thrown = match err {
-        StoreError::InvalidId(_) | StoreError::InvalidUrl(_) => {
-            env.throw_type_error(&message, Some(err.code()))
-        }
-        _ => env.throw_error(&message, Some(err.code())),
+use napi::bindgen_prelude::{JsValue, Unknown};
+use napi::{sys, Env, Error, Status};
+use napi_derive::napi;
+use session_core::{SessionId, StoreError};
+
+/// `err` as a JavaScript error object with its `code`, for a function to throw or a promise to
+/// reject with.
+pub fn js_error(env: &Env, err: StoreError) -> Error {
+    let create = if err.is_bad_argument() {
+        sys::napi_create_type_error
+    } else {
+        sys::napi_create_error
     };
-    match thrown {
-        Ok(()) => Error::from_status(Status::PendingException),
+    let made = env
+        .create_string(err.code())
+        .and_then(|code| Ok((code, env.create_string(err.to_string())?)))
+        .and_then(|(code, message)| {
+            let mut value = ptr::null_mut();
+            let status = unsafe { create(env.raw(), code.raw(), message.raw(), &mut value) };
+            if status == sys::Status::napi_ok {
+                Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+            } else {
+                Err(Error::from_status(Status::from(status)))
+            }
+        });
+    match made {
+        Ok(error) => Error::from(error),
         Err(e) => e,
     }
 }
 
-/// A failure reported as data rather than thrown: for batches, where one item's failure must not
-/// hide the others.
-#[napi_derive::napi(object)]
+/// A failure of one item of a batch, told by id.
+#[napi(object)]
 pub struct Failure {
     pub id: String,
     pub code: String,
@@ -29,9 +45,9 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(id: &str, err: &StoreError) -> Self {
+    pub fn new(id: &SessionId, err: &StoreError) -> Self {
         Self {
-            id: id.to_owned(),
+            id: id.as_str().to_owned(),
             code: err.code().to_owned(),
             message: err.to_string(),
         }
@@ -39,26 +55,32 @@ impl Failure {
 }
 
 /// A failure of one item of a batch of writes, told by its position in the batch rather than by
-/// id, so that it always reaches the item it belongs to.
-/// A write to Redis refused for a newer stored version (`ERR_SESSION_CONFLICT`) carries that
-/// version and its JSON, for the writer to merge with.
-#[napi_derive::napi(object)]
+/// id, so that it always reaches the item it belongs to. A write refused for a newer stored
+/// version (`ERR_SESSION_CONFLICT`) carries that version and its JSON, for the writer to merge
+/// with.
+#[napi(object)]
 pub struct WriteFailure {
     pub index: u32,
     pub code: String,
     pub message: String,
     pub version: Option<f64>,
-    pub stored: Option<String>,
+    pub json: Option<String>,
 }
 
 impl WriteFailure {
-    pub fn new(index: usize, err: &StoreError) -> Self {
+    pub fn new(index: usize, err: StoreError) -> Self {
+        let code = err.code().to_owned();
+        let message = err.to_string();
+        let (version, json) = match err {
+            StoreError::Conflict { version, json } => (Some(version as f64), Some(json)),
+            _ => (None, None),
+        };
         Self {
             index: index as u32,
-            code: err.code().to_owned(),
-            message: err.to_string(),
-            version: None,
-            stored: None,
+            code,
+            message,
+            version,
+            json,
         }
     }
 }

@@ -1,13 +1,12 @@
-//! Node.js bindings of `session-core`: value conversion and error mapping only.
+//! Node.js bindings of `session-core`. Each file binds one part of the core: it converts
+//! JavaScript values to the core's and back, and maps errors through `errors`; none holds
+//! logic of its own.
 
-mod checks;
 mod errors;
-mod expiry;
-mod fingerprint;
-mod held_sessions;
-mod merge;
+mod file_sessions;
+mod held_index;
 mod redis_sessions;
-mod session_directory;
-mod sweep_summary;
+mod reports;
+mod session;
 mod tasks;
 mod upkeep;

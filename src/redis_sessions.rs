@@ -1,126 +1,26 @@
-//! `RedisSessions`: the sessions of one key prefix on one Redis server, as the JavaScript
+//! `RedisSessions`: the core's sessions of one key prefix on Redis, as the JavaScript Redis
 //! store sees them.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::{AsyncTask, Function, Utf16String};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
-use napi::{Env, Result, Task};
+use napi::{Env, Result};
 use napi_derive::napi;
-use session_core::redis_sessions::{wait_for, Reply};
-use session_core::{
-    session_file, Announcement, Base, RedisPolicy, RedisSessions as Sessions, RedisSettings,
-    SessionId, StoreError, WriteOp, WriteResult,
+use session_core::redis::{
+    Announcement, Fetched, Pending, RedisPolicy, RedisSessions, RedisSettings,
 };
+use session_core::writes::{Base, Report, WriteQueue};
 
-use crate::checks::session_text;
-use crate::errors::{throw, WriteFailure};
-use crate::held_sessions::{unheld_id_list, HeldSessions};
-use crate::session_directory::{parse_items, QueuedBatch};
-use crate::tasks::WriteReport;
+use crate::errors::{js_error, WriteFailure};
+use crate::held_index::{unheld_id_list, JsHeldIndex};
+use crate::reports::{failures, queued, written_now, QueuedBatch, WriteReport};
+use crate::session::{loaded, parse_id, session_text, writes_of, JsLoaded};
+use crate::tasks::{write_next, Background, RemovalTask};
 
-type Results = Vec<std::result::Result<WriteResult, StoreError>>;
-
-/// Bounds one report, so settling it never holds the JavaScript thread for long.
-const MAX_WRITES_PER_REPORT: usize = 256;
-
-/// Writes handed to the writer whose report `writeQueued()` has not delivered yet, oldest first.
-struct Submitted {
-    tickets: Vec<f64>,
-    reply: Reply,
-}
-
-#[napi]
-pub struct RedisSessions {
-    sessions: Arc<Sessions>,
-    submitted: Arc<Mutex<VecDeque<Submitted>>>,
-    next_ticket: AtomicU64,
-    command_timeout: Duration,
-}
-
-fn id_of(id: &Utf16String) -> Option<SessionId> {
-    SessionId::from_utf16(id).ok()
-}
-
-/// The store's own policy, as `check` takes it.
-fn policy_of(
-    has_policy: bool,
-    stale_timeout: Option<f64>,
-    max_to_live: Option<f64>,
-) -> Option<RedisPolicy> {
-    has_policy.then_some(RedisPolicy {
-        stale_timeout,
-        max_to_live,
-    })
-}
-
-/// What a save is based on, as JavaScript passes it: the version the copy was loaded or last
-/// stored as, null for a session created here, -1 for whatever Redis holds.
-fn base_of(base: Option<f64>) -> Base {
-    match base {
-        None => Base::New,
-        Some(b) if b < 0.0 => Base::Any,
-        Some(b) => Base::Version(b as u64),
-    }
-}
-
-fn saves(
-    items: Vec<(usize, SessionId, String)>,
-    bases: &[Option<f64>],
-) -> (Vec<usize>, Vec<WriteOp>) {
-    items
-        .into_iter()
-        .map(|(index, id, json)| {
-            let base = base_of(bases.get(index).copied().unwrap_or(Some(-1.0)));
-            (index, WriteOp::Save { id, json, base })
-        })
-        .unzip()
-}
-
-/// The failures of some writes, by position, and the version each one stored (0: none).
-/// Refusals for a newer version or a delete are failures with their own codes.
-fn report_of(results: Results) -> (Vec<WriteFailure>, Vec<f64>) {
-    let mut failures = Vec::new();
-    let mut versions = Vec::with_capacity(results.len());
-    for (index, result) in results.into_iter().enumerate() {
-        let mut version = 0.0;
-        match result {
-            Ok(WriteResult::Saved(v)) => version = v as f64,
-            Ok(WriteResult::Conflict { version, json }) => failures.push(WriteFailure {
-                index: index as u32,
-                code: "ERR_SESSION_CONFLICT".into(),
-                message: format!("Redis holds a newer version ({version})"),
-                version: Some(version as f64),
-                stored: Some(json),
-            }),
-            Ok(WriteResult::Deleted) => failures.push(WriteFailure {
-                index: index as u32,
-                code: "ERR_SESSION_DELETED".into(),
-                message: "the session was deleted since this copy was loaded".into(),
-                version: None,
-                stored: None,
-            }),
-            Ok(_) => {}
-            Err(e) => failures.push(WriteFailure::new(index, &e)),
-        }
-        versions.push(version);
-    }
-    (failures, versions)
-}
-
-fn failures_of(results: Results) -> Vec<WriteFailure> {
-    report_of(results).0
-}
-
-/// A stored session as `load` returns it.
-#[napi(object)]
-pub struct LoadedSession {
-    pub json: String,
-    pub version: f64,
-}
+/// The ids of sessions refreshed whose stored copy is gone; `None` when the data set was lost.
+type Gone = Option<Vec<String>>;
 
 /// A stored copy newer than the one held (`json` null: deleted since).
 #[napi(object)]
@@ -128,6 +28,16 @@ pub struct NewerCopy {
     pub id: String,
     pub version: f64,
     pub json: Option<String>,
+}
+
+impl From<Fetched> for NewerCopy {
+    fn from(f: Fetched) -> Self {
+        Self {
+            id: f.id,
+            version: f.version as f64,
+            json: f.json,
+        }
+    }
 }
 
 /// What another store did: `kind` is `changed`, `deleted`, `subscribed` (the subscription was
@@ -162,8 +72,52 @@ impl From<Announcement> for RemoteChange {
     }
 }
 
+/// What a save is based on, as JavaScript passes it: the version the copy was loaded or last
+/// stored as, null for a session created here, -1 for whatever Redis holds.
+fn base_of(base: Option<f64>) -> Base {
+    match base {
+        None => Base::New,
+        Some(b) if b < 0.0 => Base::Any,
+        Some(b) => Base::Version(b as u64),
+    }
+}
+
+/// The store's own policy, as `check` takes it (limits of null or 0 are disabled).
+fn policy_of(
+    has_policy: bool,
+    stale_timeout: Option<f64>,
+    max_to_live: Option<f64>,
+) -> Option<RedisPolicy> {
+    has_policy.then_some(RedisPolicy {
+        stale_timeout,
+        max_to_live,
+    })
+}
+
+/// Waits off the JavaScript thread for changes handed to the writer, then converts.
+fn waiting<T: Send + 'static, J>(
+    pending: Pending<T>,
+    convert: fn(T) -> J,
+) -> AsyncTask<Background<T, J>>
+where
+    Background<T, J>: napi::Task,
+{
+    AsyncTask::new(Background::new(move || pending.wait(), convert))
+}
+
+#[napi(js_name = "RedisSessions")]
+pub struct JsRedisSessions {
+    queue: Arc<WriteQueue<RedisSessions>>,
+}
+
+impl JsRedisSessions {
+    fn sessions(&self) -> &RedisSessions {
+        self.queue.target()
+    }
+}
+
 #[napi]
-impl RedisSessions {
+impl JsRedisSessions {
     /// Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
     /// server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
     /// replaces the public roots for `rediss://`. A URL that cannot be parsed, or `tlsCa` with
@@ -178,61 +132,53 @@ impl RedisSessions {
         max_session_bytes: f64,
         tls_ca: Option<String>,
     ) -> Result<Self> {
-        let command_timeout = Duration::from_millis(command_timeout as u64);
         let settings = RedisSettings {
             url,
             key_prefix,
-            command_timeout,
+            command_timeout: Duration::from_millis(command_timeout as u64),
             connect_timeout: Duration::from_millis(connect_timeout as u64),
             max_session_bytes: max_session_bytes as u64,
             tls_ca: tls_ca.map(String::into_bytes),
         };
-        let sessions = Sessions::connect(settings).map_err(|e| throw(&env, e))?;
+        let sessions = RedisSessions::connect(settings).map_err(|e| js_error(&env, e))?;
         Ok(Self {
-            sessions: Arc::new(sessions),
-            submitted: Arc::default(),
-            next_ticket: AtomicU64::new(0),
-            command_timeout,
+            queue: Arc::new(WriteQueue::new(Arc::new(sessions))),
         })
     }
 
     /// Whether the server is reachable, as far as the last command and reconnection know.
     #[napi(getter)]
     pub fn available(&self) -> bool {
-        self.sessions.is_available()
+        self.sessions().is_available()
     }
 
     /// Why the server cannot be reached, while it cannot (else null).
     #[napi(getter)]
     pub fn unavailable_because(&self) -> Option<String> {
-        self.sessions.unavailable_because()
+        self.sessions().unavailable_because()
     }
 
     /// Drops the connection and stops reconnecting; every call fails from then on.
     #[napi]
     pub fn close(&self) {
-        self.sessions.close();
+        self.sessions().close();
     }
 
     /// Connections made so far: a new number means the store reconnected.
     #[napi(getter)]
     pub fn connects(&self) -> f64 {
-        self.sessions.connects() as f64
+        self.sessions().connects() as f64
     }
 
     /// The stored JSON and its version, or null when there is none or the id cannot name a
     /// session. Throws with `code`: `ERR_CORRUPT_SESSION`, `ERR_SESSION_TOO_LARGE`,
     /// `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
     #[napi]
-    pub fn load(&self, env: Env, id: Utf16String) -> Result<Option<LoadedSession>> {
-        let Some(id) = id_of(&id) else {
+    pub fn load(&self, env: Env, id: Utf16String) -> Result<Option<JsLoaded>> {
+        let Ok(id) = parse_id(&id) else {
             return Ok(None);
         };
-        let loaded = self.sessions.load(&id).map_err(|e| throw(&env, e))?;
-        Ok(loaded.map(|(json, version)| LoadedSession {
-            json,
-            version: version as f64,
-        }))
+        loaded(&env, self.sessions().load(&id))
     }
 
     /// Calls `wake` (with no arguments, on the JavaScript thread) when other stores' changes
@@ -244,7 +190,7 @@ impl RedisSessions {
             .callee_handled::<false>()
             .weak::<true>()
             .build()?;
-        self.sessions.on_announcements(Box::new(move || {
+        self.sessions().on_announcements(Box::new(move || {
             wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
         }));
         Ok(())
@@ -253,7 +199,7 @@ impl RedisSessions {
     /// Other stores' writes and deletes announced since the last call, oldest first.
     #[napi]
     pub fn take_remote_changes(&self) -> Vec<RemoteChange> {
-        self.sessions
+        self.sessions()
             .take_announcements()
             .into_iter()
             .map(RemoteChange::from)
@@ -267,27 +213,15 @@ impl RedisSessions {
         &self,
         ids: Vec<Utf16String>,
         versions: Vec<f64>,
-    ) -> AsyncTask<Awaiting<Vec<NewerCopy>>> {
+    ) -> AsyncTask<Background<Vec<Fetched>, Vec<NewerCopy>>> {
         let known = ids
             .iter()
             .zip(versions)
-            .filter_map(|(id, version)| Some((id_of(id)?, version.max(0.0) as u64)))
+            .filter_map(|(id, version)| Some((parse_id(id).ok()?, version.max(0.0) as u64)))
             .collect();
-        self.awaiting(
-            vec![WriteOp::Fetch { known }],
-            |mut results| match results.pop() {
-                Some(Ok(WriteResult::Fetched(newer))) => Ok(newer
-                    .into_iter()
-                    .map(|f| NewerCopy {
-                        id: f.id,
-                        version: f.version as f64,
-                        json: f.json,
-                    })
-                    .collect()),
-                Some(Err(e)) => Err(e),
-                _ => Ok(Vec::new()),
-            },
-        )
+        waiting(self.sessions().fetch(known), |newer| {
+            newer.into_iter().map(NewerCopy::from).collect()
+        })
     }
 
     /// Stores JSON from outside before returning, whatever Redis holds, after checking that
@@ -295,62 +229,39 @@ impl RedisSessions {
     /// had expired already). A bad id throws a TypeError.
     #[napi]
     pub fn import(&self, env: Env, id: Utf16String, contents: Utf16String) -> Result<f64> {
-        SessionId::from_utf16(&id)
-            .map_err(StoreError::from)
-            .and_then(|id| {
-                let json = session_text(&contents)?;
-                session_file::parse_times(json.as_bytes()).map_err(StoreError::InvalidSession)?;
-                let base = Base::Any;
-                match self.one(WriteOp::Save { id, json, base })? {
-                    WriteResult::Saved(version) => Ok(version as f64),
-                    _ => Ok(0.0),
-                }
-            })
-            .map_err(|e| throw(&env, e))
+        parse_id(&id)
+            .and_then(|id| self.sessions().import(id, session_text(&contents)?))
+            .map(|version| version as f64)
+            .map_err(|e| js_error(&env, e))
     }
 
     /// True when a stored session was deleted; throws when Redis cannot be reached.
     #[napi]
     pub fn remove(&self, env: Env, id: Utf16String) -> Result<bool> {
-        let Some(id) = id_of(&id) else {
+        let Ok(id) = parse_id(&id) else {
             return Ok(false);
         };
-        match self.one(WriteOp::Remove { id }) {
-            Ok(WriteResult::Removed(removed)) => Ok(removed),
-            Ok(_) => Ok(false),
-            Err(e) => Err(throw(&env, e)),
-        }
+        self.sessions().remove(id).map_err(|e| js_error(&env, e))
     }
 
     /// Deletes a session found corrupt, only if it still holds what was found: `json` (loaded,
     /// then refused by the session class), or else the value the last `load` of it refused.
     #[napi]
     pub fn remove_corrupt(&self, env: Env, id: Utf16String, json: Option<String>) -> Result<bool> {
-        let Some(id) = id_of(&id) else {
+        let Ok(id) = parse_id(&id) else {
             return Ok(false);
         };
-        let Some(value) = json
-            .map(String::into_bytes)
-            .or_else(|| self.sessions.corrupt_copy(&id))
-        else {
-            return Ok(false);
-        };
-        match self.one(WriteOp::RemoveIfUnchanged { id, value }) {
-            Ok(result) => Ok(result == WriteResult::Removed(true)),
-            Err(e) => Err(throw(&env, e)),
-        }
+        self.sessions()
+            .remove_corrupt(id, json)
+            .map_err(|e| js_error(&env, e))
     }
 
-    /// Deletes sessions after every change asked for before; resolves with the failures, by
-    /// position. Ids that cannot name a session are skipped.
-    #[napi(ts_return_type = "Promise<Array<WriteFailure>>")]
-    pub fn remove_later(&self, ids: Vec<Utf16String>) -> AsyncTask<Awaiting<Vec<WriteFailure>>> {
-        let ops = ids
-            .iter()
-            .filter_map(id_of)
-            .map(|id| WriteOp::Remove { id })
-            .collect();
-        self.awaiting(ops, |results| Ok(failures_of(results)))
+    /// Deletes sessions after every change asked for before; resolves with the deletions that
+    /// failed. Ids that cannot name a session are skipped.
+    #[napi(ts_return_type = "Promise<Array<Failure>>")]
+    pub fn remove_later(&self, ids: Vec<Utf16String>) -> RemovalTask {
+        let ids = ids.iter().filter_map(|id| parse_id(id).ok()).collect();
+        waiting(self.sessions().remove_all(ids), failures)
     }
 
     /// Hands writes to the writer at once, after every change asked for before; `bases[i]` is
@@ -364,43 +275,16 @@ impl RedisSessions {
         contents: Vec<String>,
         bases: Vec<Option<f64>>,
     ) -> QueuedBatch {
-        let (items, refused) = parse_items(ids, contents);
-        let tickets: Vec<f64> = items
-            .iter()
-            .map(|_| (self.next_ticket.fetch_add(1, Ordering::Relaxed) + 1) as f64)
-            .collect();
-        let (_, ops) = saves(items, &bases);
-        if !ops.is_empty() {
-            let reply = self.sessions.submit(ops);
-            self.submitted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(Submitted {
-                    tickets: tickets.clone(),
-                    reply,
-                });
-        }
-        QueuedBatch { tickets, refused }
+        let (writes, refused) =
+            writes_of(ids, contents, |i| base_of(bases.get(i).copied().flatten()));
+        queued(&self.queue, writes, refused)
     }
 
-    /// Waits for the oldest writes handed over by `queueWrites` (at most 256, or one batch
-    /// if larger) and reports on them by ticket.
+    /// Waits for the oldest writes handed over by `queueWrites` (at most 256) and reports on
+    /// them by ticket.
     #[napi(ts_return_type = "Promise<WriteReport>")]
-    pub fn write_queued(&self) -> AsyncTask<ReportTask> {
-        let mut submitted = self.submitted.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batches = Vec::new();
-        let mut tickets = 0;
-        while let Some(next) = submitted.front() {
-            if !batches.is_empty() && tickets + next.tickets.len() > MAX_WRITES_PER_REPORT {
-                break;
-            }
-            tickets += next.tickets.len();
-            batches.extend(submitted.pop_front());
-        }
-        AsyncTask::new(ReportTask {
-            batches,
-            command_timeout: self.command_timeout,
-        })
+    pub fn write_queued(&self) -> AsyncTask<Background<Report, WriteReport>> {
+        write_next(&self.queue)
     }
 
     /// Stores every item before returning (used at shutdown), based on `bases` as `queueWrites`
@@ -412,14 +296,9 @@ impl RedisSessions {
         contents: Vec<String>,
         bases: Vec<Option<f64>>,
     ) -> Vec<WriteFailure> {
-        let (items, mut failures) = parse_items(ids, contents);
-        let (positions, ops) = saves(items, &bases);
-        for failure in failures_of(self.sessions.write_now(ops)) {
-            let index = positions[failure.index as usize] as u32;
-            failures.push(WriteFailure { index, ..failure });
-        }
-        failures.sort_by_key(|f| f.index);
-        failures
+        let (writes, refused) =
+            writes_of(ids, contents, |i| base_of(bases.get(i).copied().flatten()));
+        written_now(self.sessions(), writes, refused)
     }
 
     /// Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone
@@ -430,16 +309,9 @@ impl RedisSessions {
         &self,
         ids: Vec<Utf16String>,
         dataset: String,
-    ) -> AsyncTask<Awaiting<Option<Vec<String>>>> {
-        let ids = ids.iter().filter_map(id_of).collect();
-        self.awaiting(
-            vec![WriteOp::Refresh { ids, dataset }],
-            |mut results| match results.pop() {
-                Some(Ok(WriteResult::Gone(ids))) => Ok(ids),
-                Some(Err(e)) => Err(e),
-                _ => Ok(Some(Vec::new())),
-            },
-        )
+    ) -> AsyncTask<Background<Gone, Gone>> {
+        let ids = ids.iter().filter_map(|id| parse_id(id).ok()).collect();
+        waiting(self.sessions().refresh(ids, dataset), |gone| gone)
     }
 
     /// Writes the expiry policy (when `hasPolicy`; limits of null or 0 are disabled) and resolves
@@ -450,16 +322,9 @@ impl RedisSessions {
         has_policy: bool,
         stale_timeout: Option<f64>,
         max_to_live: Option<f64>,
-    ) -> AsyncTask<Awaiting<String>> {
+    ) -> AsyncTask<Background<String, String>> {
         let policy = policy_of(has_policy, stale_timeout, max_to_live);
-        self.awaiting(
-            vec![WriteOp::Check { policy }],
-            |mut results| match results.pop() {
-                Some(Ok(WriteResult::Dataset(token))) => Ok(token),
-                Some(Err(e)) => Err(e),
-                _ => Err(StoreError::Redis("no reply to the check".into())),
-            },
-        )
+        waiting(self.sessions().check(policy), |token| token)
     }
 
     /// What `check` does, before returning: the token, or a throw with `code`.
@@ -472,135 +337,28 @@ impl RedisSessions {
         max_to_live: Option<f64>,
     ) -> Result<String> {
         let policy = policy_of(has_policy, stale_timeout, max_to_live);
-        match self.one(WriteOp::Check { policy }) {
-            Ok(WriteResult::Dataset(token)) => Ok(token),
-            Ok(_) => Err(throw(
-                &env,
-                StoreError::Redis("no reply to the check".into()),
-            )),
-            Err(e) => Err(throw(&env, e)),
-        }
+        self.sessions()
+            .check(policy)
+            .wait()
+            .map_err(|e| js_error(&env, e))
     }
 
     /// Every stored id, from the index, separated by '/', leaving out those `held` holds.
     #[napi]
-    pub fn id_list(&self, env: Env, held: Option<&HeldSessions>) -> Result<String> {
-        self.sessions
+    pub fn id_list(&self, env: Env, held: Option<&JsHeldIndex>) -> Result<String> {
+        self.sessions()
             .ids()
             .map(|ids| unheld_id_list(ids.iter().map(String::as_str), held))
-            .map_err(|e| throw(&env, e))
+            .map_err(|e| js_error(&env, e))
     }
 
     /// Drops expired ids from the index; resolves with how many.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn prune(&self) -> AsyncTask<PruneTask> {
-        AsyncTask::new(PruneTask {
-            sessions: self.sessions.clone(),
-        })
-    }
-}
-
-impl RedisSessions {
-    fn one(&self, op: WriteOp) -> std::result::Result<WriteResult, StoreError> {
-        let mut results = self.sessions.write_now(vec![op]);
-        results
-            .pop()
-            .unwrap_or_else(|| Err(StoreError::Redis("no reply".into())))
-    }
-
-    fn awaiting<T>(
-        &self,
-        ops: Vec<WriteOp>,
-        finish: fn(Results) -> std::result::Result<T, StoreError>,
-    ) -> AsyncTask<Awaiting<T>>
-    where
-        Awaiting<T>: Task,
-    {
-        AsyncTask::new(Awaiting {
-            reply: self.sessions.submit(ops),
-            command_timeout: self.command_timeout,
-            finish,
-        })
-    }
-}
-
-/// Waits, off the JavaScript thread, for the writer's reply to some changes.
-pub struct Awaiting<T> {
-    reply: Reply,
-    command_timeout: Duration,
-    finish: fn(Results) -> std::result::Result<T, StoreError>,
-}
-
-impl<T: napi::bindgen_prelude::ToNapiValue + napi::bindgen_prelude::TypeName + Send + 'static> Task
-    for Awaiting<T>
-{
-    type Output = T;
-    type JsValue = T;
-
-    fn compute(&mut self) -> Result<T> {
-        let results = wait_for(&self.reply, self.command_timeout);
-        (self.finish)(results).map_err(|e| {
-            napi::Error::new(napi::Status::GenericFailure, format!("{}: {e}", e.code()))
-        })
-    }
-
-    fn resolve(&mut self, _env: Env, output: T) -> Result<T> {
-        Ok(output)
-    }
-}
-
-/// The report of the oldest writes handed over, by ticket, as the directory's write queue gives.
-pub struct ReportTask {
-    batches: Vec<Submitted>,
-    command_timeout: Duration,
-}
-
-impl Task for ReportTask {
-    type Output = WriteReport;
-    type JsValue = WriteReport;
-
-    fn compute(&mut self) -> Result<WriteReport> {
-        let mut report = WriteReport {
-            tickets: Vec::new(),
-            failures: Vec::new(),
-            versions: Vec::new(),
-        };
-        for Submitted { tickets, reply } in self.batches.drain(..) {
-            let results = wait_for(&reply, self.command_timeout);
-            let offset = report.tickets.len() as u32;
-            let (failures, versions) = report_of(results);
-            report
-                .failures
-                .extend(failures.into_iter().map(|f| WriteFailure {
-                    index: f.index + offset,
-                    ..f
-                }));
-            report.tickets.extend(tickets);
-            report.versions.extend(versions);
-        }
-        Ok(report)
-    }
-
-    fn resolve(&mut self, _env: Env, report: WriteReport) -> Result<WriteReport> {
-        Ok(report)
-    }
-}
-
-pub struct PruneTask {
-    sessions: Arc<Sessions>,
-}
-
-impl Task for PruneTask {
-    type Output = f64;
-    type JsValue = f64;
-
-    fn compute(&mut self) -> Result<f64> {
-        self.sessions.prune().map(|n| n as f64).map_err(|e| {
-            napi::Error::new(napi::Status::GenericFailure, format!("{}: {e}", e.code()))
-        })
-    }
-
-    fn resolve(&mut self, _env: Env, pruned: f64) -> Result<f64> {
-        Ok(pruned)
+    pub fn prune(&self) -> AsyncTask<Background<u64, f64>> {
+        let queue = self.queue.clone();
+        AsyncTask::new(Background::new(
+            move || queue.target().prune(),
+            |pruned| pruned as f64,
+        ))
     }
 }

@@ -5,13 +5,14 @@
 use napi::bindgen_prelude::Utf16String;
 use napi::{Env, Result};
 use napi_derive::napi;
-use session_core::{
-    inspect, sweep_ids, ExpiryPolicy, FileBackend, FileState, OrderedWrites, SessionBackend,
-    SessionId, StoreError, SweepOptions,
-};
+use session_core::file::files::{inspect, FileState};
+use session_core::file::sweep::{sweep_ids, SweepOptions};
+use session_core::file::{Directory, FileSessions, SessionFiles};
+use session_core::{ExpiryPolicy, SessionId, StoreError};
 
-use crate::errors::throw;
-use crate::sweep_summary::SweepSummary;
+use crate::errors::js_error;
+use crate::reports::SweepSummary;
+use crate::session::parse_id;
 
 /// One file as upkeep sees it.
 #[napi(object)]
@@ -26,26 +27,20 @@ pub struct SessionFileInfo {
     pub message: Option<String>,
 }
 
-fn open_for_reading(env: &Env, dir: String) -> Result<FileBackend> {
-    FileBackend::open_for_reading(dir).map_err(|e| throw(env, e))
-}
-
-fn parse_id(env: &Env, id: &Utf16String) -> Result<SessionId> {
-    SessionId::from_utf16(id).map_err(|e| throw(env, e.into()))
+fn open_for_reading(env: &Env, dir: String) -> Result<Directory> {
+    Directory::open_for_reading(dir).map_err(|e| js_error(env, e))
 }
 
 /// Ids that can name a file, in order; the others have no file to look at.
 fn file_ids(ids: &[Utf16String]) -> Vec<SessionId> {
-    ids.iter()
-        .filter_map(|id| SessionId::from_utf16(id).ok())
-        .collect()
+    ids.iter().filter_map(|id| parse_id(id).ok()).collect()
 }
 
 /// Ids of the session files in `dir`.
 #[napi]
 pub fn list_session_files(env: Env, dir: String) -> Result<Vec<String>> {
-    let backend = open_for_reading(&env, dir)?;
-    let ids = backend.ids().map_err(|e| throw(&env, e))?;
+    let directory = open_for_reading(&env, dir)?;
+    let ids = directory.ids().map_err(|e| js_error(&env, e))?;
     Ok(ids.into_iter().map(SessionId::into_string).collect())
 }
 
@@ -57,16 +52,16 @@ pub fn inspect_session_files(
     dir: String,
     ids: Vec<Utf16String>,
 ) -> Result<Vec<SessionFileInfo>> {
-    let backend = open_for_reading(&env, dir)?;
+    let directory = open_for_reading(&env, dir)?;
     let infos = file_ids(&ids)
         .into_iter()
         .filter_map(|id| {
-            let (version, state) = inspect(&backend, &id)?;
+            let (version, state) = inspect(&directory, &id)?;
             let (times, problem) = match state {
                 FileState::Session(times) => (Some(times), None),
                 FileState::Corrupt(reason) => {
-                    let path = backend.path_of(&id);
-                    (None, Some(StoreError::Corrupt { path, reason }))
+                    let place = directory.path_of(&id).display().to_string();
+                    (None, Some(StoreError::Corrupt { place, reason }))
                 }
                 FileState::Unreadable(e) => (None, Some(e)),
             };
@@ -102,13 +97,13 @@ pub fn prune_session_files(
     ids: Vec<Utf16String>,
     options: PruneOptions,
 ) -> Result<SweepSummary> {
-    let backend = if options.dry_run {
-        FileBackend::open_for_reading(dir)
+    let directory = if options.dry_run {
+        Directory::open_for_reading(dir)
     } else {
-        FileBackend::open(dir, false)
+        Directory::open(dir, false)
     }
-    .map_err(|e| throw(&env, e))?;
-    let store = OrderedWrites::new(backend);
+    .map_err(|e| js_error(&env, e))?;
+    let sessions = FileSessions::new(directory);
     let ids = file_ids(&ids);
     let sweep_options = SweepOptions {
         policy: ExpiryPolicy::new(options.stale_timeout, options.max_to_live),
@@ -116,48 +111,32 @@ pub fn prune_session_files(
         remove_corrupt: options.remove_corrupt,
         dry_run: options.dry_run,
     };
-    let report = sweep_ids(&store, ids, sweep_options);
-    Ok(SweepSummary::new(report, store.backend()))
+    let report = sweep_ids(&sessions, ids, sweep_options);
+    Ok(SweepSummary::new(report, sessions.files()))
 }
 
 /// A session file's contents, checked to be a session.
 #[napi]
 pub fn export_session_file(env: Env, dir: String, id: Utf16String) -> Result<String> {
-    let backend = open_for_reading(&env, dir)?;
-    let id = parse_id(&env, &id)?;
-    let store = OrderedWrites::new(backend);
-    match store.load(&id) {
-        Ok(Some(text)) => Ok(text),
-        Ok(None) => {
-            let path = store.backend().path_of(&id);
-            let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
-            Err(throw(
-                &env,
-                StoreError::Io {
-                    op: "read",
-                    path,
-                    source: missing,
-                },
-            ))
-        }
-        Err(e) => Err(throw(&env, e)),
-    }
+    parse_id(&id)
+        .and_then(|id| FileSessions::new(Directory::open_for_reading(dir)?).export(&id))
+        .map_err(|e| js_error(&env, e))
 }
 
 /// Writes `contents` as the session's file, atomically, after checking it is a session
 /// (`ERR_INVALID_SESSION` otherwise).
 #[napi]
 pub fn import_session_file(env: Env, dir: String, id: Utf16String, contents: String) -> Result<()> {
-    let id = parse_id(&env, &id)?;
-    let backend = FileBackend::open(dir, false).map_err(|e| throw(&env, e))?;
-    OrderedWrites::new(backend)
-        .import(&id, contents.as_bytes(), false)
-        .map_err(|e| throw(&env, e))
+    parse_id(&id)
+        .and_then(|id| {
+            FileSessions::new(Directory::open(dir, false)?).import(&id, contents.as_bytes(), false)
+        })
+        .map_err(|e| js_error(&env, e))
 }
 
 /// Deletes temporary files that writers which died mid-write left in `dir`; returns how many.
 #[napi]
 pub fn remove_abandoned_temporaries(env: Env, dir: String) -> Result<u32> {
-    let backend = FileBackend::open(dir, false).map_err(|e| throw(&env, e))?;
-    Ok(backend.remove_abandoned_temporaries() as u32)
+    let directory = Directory::open(dir, false).map_err(|e| js_error(&env, e))?;
+    Ok(directory.remove_abandoned_temporaries() as u32)
 }

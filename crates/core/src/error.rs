@@ -1,12 +1,13 @@
-//! The errors of the core, with the Node.js-style code each one is reported under.
+//! The errors of the core, one enum for files and Redis alike, with the Node.js-style code each
+//! one is reported under.
 
 use std::io;
 use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::id::IdError;
-use crate::session_file::Corruption;
+use crate::session::format::Corruption;
+use crate::session::id::IdError;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -21,13 +22,14 @@ pub enum StoreError {
     },
     #[error("{} is not a directory", path.display())]
     NotADirectory { path: PathBuf },
-    #[error("{} is not a session file: {reason}", path.display())]
-    Corrupt { path: PathBuf, reason: Corruption },
+    /// A stored copy (`place`: a file's path or a Redis key) that cannot be a session.
+    #[error("{place} is not a session: {reason}")]
+    Corrupt { place: String, reason: Corruption },
     /// Session files are read only as regular files, never through a link.
     #[error("{} is {kind}, not a regular session file", path.display())]
     NotARegularFile { path: PathBuf, kind: &'static str },
-    #[error("{} is {len} bytes, more than the limit of {limit} bytes for a session", path.display())]
-    TooLarge { path: PathBuf, len: u64, limit: u64 },
+    #[error("{place} is {len} bytes, more than the limit of {limit} bytes for a session")]
+    TooLarge { place: String, len: u64, limit: u64 },
     /// Contents offered to be stored that a later read would judge corrupt.
     #[error("not a session: {0}")]
     InvalidSession(Corruption),
@@ -39,10 +41,12 @@ pub enum StoreError {
     /// The Redis server refused a command.
     #[error("Redis error: {0}")]
     Redis(String),
-    #[error("{key} is not a session: {reason}")]
-    CorruptValue { key: String, reason: Corruption },
-    #[error("{key} is {len} bytes, more than the limit of {limit} bytes for a session")]
-    ValueTooLarge { key: String, len: u64, limit: u64 },
+    /// A write based on an older version than the stored one; the stored copy is `json`.
+    #[error("Redis holds a newer version ({version})")]
+    Conflict { version: u64, json: String },
+    /// A write of a copy loaded before the session was deleted.
+    #[error("the session was deleted since this copy was loaded")]
+    Deleted,
 }
 
 impl StoreError {
@@ -62,20 +66,25 @@ impl StoreError {
         }
     }
 
+    /// Whether the caller passed something unusable (JavaScript sees a `TypeError`).
+    pub fn is_bad_argument(&self) -> bool {
+        matches!(self, StoreError::InvalidId(_) | StoreError::InvalidUrl(_))
+    }
+
     /// `ERR_*` for the store's own errors, the errno name (as Node.js reports it) for IO.
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::InvalidId(_) => "ERR_INVALID_SESSION_ID",
             StoreError::NotADirectory { .. } => "ENOTDIR",
-            StoreError::Corrupt { .. } | StoreError::CorruptValue { .. } => "ERR_CORRUPT_SESSION",
+            StoreError::Corrupt { .. } => "ERR_CORRUPT_SESSION",
             StoreError::NotARegularFile { .. } => "ERR_NOT_REGULAR_FILE",
-            StoreError::TooLarge { .. } | StoreError::ValueTooLarge { .. } => {
-                "ERR_SESSION_TOO_LARGE"
-            }
+            StoreError::TooLarge { .. } => "ERR_SESSION_TOO_LARGE",
             StoreError::InvalidSession(_) => "ERR_INVALID_SESSION",
             StoreError::InvalidUrl(_) => "ERR_INVALID_REDIS_URL",
             StoreError::Unavailable(_) => "ERR_REDIS_UNAVAILABLE",
             StoreError::Redis(_) => "ERR_REDIS",
+            StoreError::Conflict { .. } => "ERR_SESSION_CONFLICT",
+            StoreError::Deleted => "ERR_SESSION_DELETED",
             StoreError::Io { source, .. } => errno_name(source),
         }
     }
@@ -152,5 +161,13 @@ mod tests {
         let inner = io::Error::from_raw_os_error(libc::EFBIG);
         let wrapped = io::Error::other(inner);
         assert_eq!(StoreError::io("write", "/x", wrapped).code(), "EFBIG");
+    }
+
+    #[test]
+    fn only_unusable_arguments_are_bad_arguments() {
+        assert!(StoreError::InvalidId(IdError::Empty).is_bad_argument());
+        assert!(StoreError::InvalidUrl("x".into()).is_bad_argument());
+        assert!(!StoreError::Deleted.is_bad_argument());
+        assert!(!StoreError::Unavailable("down".into()).is_bad_argument());
     }
 }

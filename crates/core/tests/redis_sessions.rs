@@ -4,10 +4,10 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use session_core::{
-    Announcement, Base, Fetched, RedisPolicy, RedisSessions, RedisSettings, SessionId, StoreError,
-    WriteOp, WriteResult,
-};
+use session_core::redis::{Announcement, Fetched, RedisPolicy, RedisSessions, RedisSettings};
+use session_core::session::Loaded;
+use session_core::writes::{Base, Outcome, Write, WriteTarget};
+use session_core::{SessionId, StoreError};
 
 /// A `redis-server` of the test's own; a machine without one fails the test, loudly.
 struct Server {
@@ -111,15 +111,25 @@ fn session_json(cookie: &str) -> String {
     )
 }
 
-fn save(store: &RedisSessions, name: &str, json: &str) -> Result<WriteResult, StoreError> {
-    store
-        .write_now(vec![WriteOp::Save {
-            id: id(name),
-            json: json.into(),
-            base: Base::Any,
-        }])
-        .pop()
-        .unwrap()
+fn loaded(json: &str, version: u64) -> Option<Loaded> {
+    Some(Loaded {
+        json: json.into(),
+        version,
+    })
+}
+
+/// Stores `json` based on `base`: the version stored (0: it had expired already).
+fn write(store: &RedisSessions, name: &str, json: &str, base: Base) -> Result<u64, StoreError> {
+    let write = Write {
+        id: id(name),
+        json: json.into(),
+        base,
+    };
+    store.write_now(vec![write]).pop().unwrap()
+}
+
+fn save(store: &RedisSessions, name: &str, json: &str) -> Result<u64, StoreError> {
+    write(store, name, json, Base::Any)
 }
 
 /// Writes a policy with only a stale timeout, as a store with `staleCleanupOptions` does.
@@ -128,16 +138,11 @@ fn write_stale_timeout(store: &RedisSessions, ms: f64) {
         stale_timeout: Some(ms),
         max_to_live: None,
     };
-    store.write_now(vec![WriteOp::Check {
-        policy: Some(policy),
-    }]);
+    store.check(Some(policy)).wait().unwrap();
 }
 
 fn dataset_of(store: &RedisSessions) -> String {
-    match store.write_now(vec![WriteOp::Check { policy: None }]).pop() {
-        Some(Ok(WriteResult::Dataset(token))) => token,
-        other => panic!("{other:?}"),
-    }
+    store.check(None).wait().unwrap()
 }
 
 fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -153,12 +158,11 @@ fn stores_loads_lists_and_removes_exactly_the_json() {
     let server = Server::start();
     let store = sessions(&server, "t:");
     let json = session_json("a");
-    assert_eq!(save(&store, "one", &json).unwrap(), WriteResult::Saved(1));
-    assert_eq!(store.load(&id("one")).unwrap(), Some((json.clone(), 1)));
+    assert_eq!(save(&store, "one", &json).unwrap(), 1);
+    assert_eq!(store.load(&id("one")).unwrap(), loaded(&json, 1));
     assert_eq!(server.cli(&["GET", "t:session:one"]), json);
     assert_eq!(store.ids().unwrap(), vec!["one".to_string()]);
-    let removed = store.write_now(vec![WriteOp::Remove { id: id("one") }]);
-    assert_eq!(removed[0].as_ref().unwrap(), &WriteResult::Removed(true));
+    assert!(store.remove(id("one")).unwrap());
     assert_eq!(store.load(&id("one")).unwrap(), None);
     assert!(store.ids().unwrap().is_empty());
 }
@@ -169,14 +173,16 @@ fn a_delete_asked_after_a_write_is_never_overtaken() {
     let store = sessions(&server, "t:");
     for round in 0..200 {
         let name = format!("s{round}");
-        let written = store.submit(vec![WriteOp::Save {
-            id: id(&name),
-            json: session_json("x"),
-            base: Base::New,
-        }]);
-        let removed = store.write_now(vec![WriteOp::Remove { id: id(&name) }]);
-        assert!(removed[0].is_ok());
-        assert!(store.wait(&written)[0].is_ok());
+        let written = store.start(vec![(
+            round,
+            Write {
+                id: id(&name),
+                json: session_json("x"),
+                base: Base::New,
+            },
+        )]);
+        assert!(store.remove(id(&name)).is_ok());
+        assert!(matches!(store.finish(written)[..], [Outcome::Written(_)]));
         assert_eq!(store.load(&id(&name)).unwrap(), None, "round {round}");
     }
 }
@@ -192,24 +198,22 @@ fn changes_larger_than_a_pipeline_are_all_stored_in_order() {
     })
     .unwrap();
     let padding = "x".repeat(100 * 1024);
-    let save = |name: &str, cookie: &str| WriteOp::Save {
+    let save = |name: &str, cookie: &str| Write {
         id: id(name),
         json: session_json(cookie),
         base: Base::Any,
     };
-    let mut ops: Vec<WriteOp> = (0..400)
+    let mut writes: Vec<Write> = (0..400)
         .map(|i| save(&format!("big{i}"), &format!("{i}{padding}")))
         .collect();
     // The same id again at the end: it is stored after the first, so its copy is the one kept.
-    ops.push(save("big0", "last"));
-    let results = store.write_now(ops);
+    writes.push(save("big0", "last"));
+    let results = store.write_now(writes);
     assert_eq!(results.len(), 401);
-    assert!(results
-        .iter()
-        .all(|r| matches!(r, Ok(WriteResult::Saved(_)))));
+    assert!(results.iter().all(|r| matches!(r, Ok(v) if *v > 0)));
     assert_eq!(store.ids().unwrap().len(), 400);
     assert_eq!(
-        store.load(&id("big0")).unwrap().map(|(json, _)| json),
+        store.load(&id("big0")).unwrap().map(|copy| copy.json),
         Some(session_json("last"))
     );
 }
@@ -246,16 +250,9 @@ fn what_is_not_a_session_is_reported_as_such() {
     server.cli(&["HSET", "t:session:hash", "a", "b"]);
     assert_eq!(store.load(&id("hash")).unwrap_err().code(), "ERR_REDIS");
     // Only an unchanged copy is deleted as corrupt.
-    let kept = store.write_now(vec![WriteOp::RemoveIfUnchanged {
-        id: id("bad"),
-        value: b"{}".to_vec(),
-    }]);
-    assert_eq!(kept[0].as_ref().unwrap(), &WriteResult::Removed(false));
-    let gone = store.write_now(vec![WriteOp::RemoveIfUnchanged {
-        id: id("bad"),
-        value: store.corrupt_copy(&id("bad")).unwrap(),
-    }]);
-    assert_eq!(gone[0].as_ref().unwrap(), &WriteResult::Removed(true));
+    assert!(!store.remove_corrupt(id("bad"), Some("{}".into())).unwrap());
+    // Without a copy, the one the last load found corrupt.
+    assert!(store.remove_corrupt(id("bad"), None).unwrap());
 }
 
 #[test]
@@ -281,21 +278,16 @@ fn max_to_live_counts_from_creation_however_often_it_is_refreshed() {
         stale_timeout: Some(60_000.0),
         max_to_live: Some(400.0),
     };
-    store.write_now(vec![WriteOp::Check {
-        policy: Some(policy),
-    }]);
+    store.check(Some(policy)).wait().unwrap();
     let dataset = dataset_of(&store);
     save(&store, "m", &session_json("a")).unwrap();
     until("expired", || {
-        let gone = store.write_now(vec![WriteOp::Refresh {
-            ids: vec![id("m")],
-            dataset: dataset.clone(),
-        }]);
-        matches!(&gone[0], Ok(WriteResult::Gone(Some(ids))) if ids == &["m".to_string()])
+        let gone = store.refresh(vec![id("m")], dataset.clone()).wait();
+        matches!(&gone, Ok(Some(ids)) if ids == &["m".to_string()])
     });
     // A session created long ago by the host's clock expires when first stored.
     let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
-    assert_eq!(save(&store, "old", old).unwrap(), WriteResult::Expired);
+    assert_eq!(save(&store, "old", old).unwrap(), 0, "expired, not stored");
     assert_eq!(store.load(&id("old")).unwrap(), None);
 }
 
@@ -320,12 +312,9 @@ fn an_unreachable_server_fails_fast_and_is_reconnected() {
     server.restart();
     until("reconnected", || store.is_available());
     // Restarted empty: the data set has a new token, so holders know to write back.
-    let refreshed = store.write_now(vec![WriteOp::Refresh {
-        ids: vec![id("keep")],
-        dataset: before.clone(),
-    }]);
+    let refreshed = store.refresh(vec![id("keep")], before.clone()).wait();
     // Lost, not deleted: a refresh in the old data set's name says nothing is gone.
-    assert_eq!(refreshed[0].as_ref().unwrap(), &WriteResult::Gone(None));
+    assert_eq!(refreshed.unwrap(), None);
     assert_ne!(dataset_of(&store), before);
     assert_eq!(store.load(&id("keep")).unwrap(), None);
 }
@@ -385,7 +374,7 @@ fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
     let server = Server::start();
     let master = sessions(&server, "t:");
     let worker = sessions(&server, "t:");
-    let check = |store: &RedisSessions, policy| store.write_now(vec![WriteOp::Check { policy }]);
+    let check = |store: &RedisSessions, policy| store.check(policy).wait().unwrap();
     let stale = |ms| RedisPolicy {
         stale_timeout: Some(ms),
         max_to_live: None,
@@ -415,23 +404,13 @@ fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
     assert_eq!(server.cli(&["PTTL", "t:session:y"]), "-1");
 }
 
-fn write(store: &RedisSessions, name: &str, json: &str, base: Base) -> WriteResult {
-    let op = WriteOp::Save {
-        id: id(name),
-        json: json.into(),
-        base,
-    };
-    store.write_now(vec![op]).pop().unwrap().unwrap()
+fn fetch(store: &RedisSessions, name: &str, known: u64) -> Vec<Fetched> {
+    store.fetch(vec![(id(name), known)]).wait().unwrap()
 }
 
-fn fetch(store: &RedisSessions, name: &str, known: u64) -> Vec<Fetched> {
-    let op = WriteOp::Fetch {
-        known: vec![(id(name), known)],
-    };
-    match store.write_now(vec![op]).pop() {
-        Some(Ok(WriteResult::Fetched(newer))) => newer,
-        other => panic!("{other:?}"),
-    }
+/// Whether `result` is a refusal for the newer stored copy `json`, stored as `version`.
+fn is_conflict(result: Result<u64, StoreError>, version: u64, json: &str) -> bool {
+    matches!(result, Err(StoreError::Conflict { version: v, json: ref j }) if v == version && j == json)
 }
 
 #[test]
@@ -439,18 +418,13 @@ fn a_write_based_on_an_older_version_is_refused_and_a_delete_sticks() {
     let server = Server::start();
     let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
     let (one, two, three) = (session_json("1"), session_json("2"), session_json("3"));
-    assert_eq!(write(&a, "s", &one, Base::New), WriteResult::Saved(1));
-    assert_eq!(
-        write(&b, "s", &two, Base::Version(1)),
-        WriteResult::Saved(2)
-    );
-    assert_eq!(
+    assert_eq!(write(&a, "s", &one, Base::New).unwrap(), 1);
+    assert_eq!(write(&b, "s", &two, Base::Version(1)).unwrap(), 2);
+    assert!(is_conflict(
         write(&a, "s", &three, Base::Version(1)),
-        WriteResult::Conflict {
-            version: 2,
-            json: two.clone()
-        }
-    );
+        2,
+        &two
+    ));
     assert_eq!(
         fetch(&a, "s", 1),
         vec![Fetched {
@@ -460,12 +434,12 @@ fn a_write_based_on_an_older_version_is_refused_and_a_delete_sticks() {
         }]
     );
     assert!(fetch(&a, "s", 2).is_empty());
-    b.write_now(vec![WriteOp::Remove { id: id("s") }]);
+    b.remove(id("s")).unwrap();
     // A late write of a copy loaded before the delete does not bring it back.
-    assert_eq!(
+    assert!(matches!(
         write(&a, "s", &three, Base::Version(2)),
-        WriteResult::Deleted
-    );
+        Err(StoreError::Deleted)
+    ));
     assert_eq!(a.load(&id("s")).unwrap(), None);
     assert_eq!(
         fetch(&a, "s", 2),
@@ -476,8 +450,8 @@ fn a_write_based_on_an_older_version_is_refused_and_a_delete_sticks() {
         }]
     );
     // Created again here, it is a new session, with a version above every earlier one.
-    assert_eq!(write(&a, "s", &one, Base::New), WriteResult::Saved(4));
-    assert_eq!(write(&b, "s", &two, Base::Any), WriteResult::Saved(5));
+    assert_eq!(write(&a, "s", &one, Base::New).unwrap(), 4);
+    assert_eq!(write(&b, "s", &two, Base::Any).unwrap(), 5);
 }
 
 #[test]
@@ -493,8 +467,8 @@ fn other_stores_hear_of_each_write_and_delete_but_not_of_their_own() {
     until("a subscribed", || {
         a.take_announcements().contains(&Announcement::Subscribed)
     });
-    write(&a, "s", &session_json("1"), Base::New);
-    a.write_now(vec![WriteOp::Remove { id: id("s") }]);
+    write(&a, "s", &session_json("1"), Base::New).unwrap();
+    a.remove(id("s")).unwrap();
     let mut heard = Vec::new();
     until("heard", || {
         heard.extend(b.take_announcements());
@@ -521,22 +495,17 @@ fn after_a_data_loss_a_write_back_is_merged_rather_than_overwritten() {
     let server = Server::start();
     let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
     for _ in 0..9 {
-        write(&a, "s", &session_json("x"), Base::Any);
+        write(&a, "s", &session_json("x"), Base::Any).unwrap();
     }
     server.cli(&["FLUSHALL"]);
     // Both hosts held version 9; the first to write back stores it, the second merges.
     let mine = session_json("a");
-    assert_eq!(
-        write(&a, "s", &mine, Base::Version(9)),
-        WriteResult::Saved(10)
-    );
-    assert_eq!(
+    assert_eq!(write(&a, "s", &mine, Base::Version(9)).unwrap(), 10);
+    assert!(is_conflict(
         write(&b, "s", &session_json("b"), Base::Version(9)),
-        WriteResult::Conflict {
-            version: 10,
-            json: mine
-        }
-    );
+        10,
+        &mine
+    ));
 }
 
 #[test]
@@ -545,17 +514,14 @@ fn a_session_stored_without_a_version_is_versioned_and_its_delete_sticks() {
     let store = sessions(&server, "t:");
     let old = session_json("old");
     server.cli(&["SET", "t:session:s", &old]);
-    assert_eq!(store.load(&id("s")).unwrap(), Some((old.clone(), 0)));
-    assert_eq!(
-        write(&store, "s", &old, Base::Version(0)),
-        WriteResult::Saved(1)
-    );
+    assert_eq!(store.load(&id("s")).unwrap(), loaded(&old, 0));
+    assert_eq!(write(&store, "s", &old, Base::Version(0)).unwrap(), 1);
     server.cli(&["SET", "t:session:u", &old]);
-    store.write_now(vec![WriteOp::Remove { id: id("u") }]);
-    assert_eq!(
+    store.remove(id("u")).unwrap();
+    assert!(matches!(
         write(&store, "u", &old, Base::Version(0)),
-        WriteResult::Deleted
-    );
+        Err(StoreError::Deleted)
+    ));
 }
 
 #[test]
@@ -563,10 +529,10 @@ fn tombstones_past_their_time_go_with_later_deletes() {
     let server = Server::start();
     let store = sessions(&server, "t:");
     write_stale_timeout(&store, 30.0);
-    store.write_now(vec![WriteOp::Remove { id: id("first") }]);
+    store.remove(id("first")).unwrap();
     assert_ne!(server.cli(&["ZSCORE", "t:tombstones", "first"]), "");
     until("forgotten", || {
-        store.write_now(vec![WriteOp::Remove { id: id("later") }]);
+        store.remove(id("later")).unwrap();
         server.cli(&["ZSCORE", "t:tombstones", "first"]).is_empty()
     });
     assert_eq!(server.cli(&["HGET", "t:versions", "first"]), "");
@@ -577,31 +543,23 @@ fn a_newer_copy_that_is_not_text_is_left_out_of_a_fetch_and_the_others_are_fetch
     let server = Server::start();
     let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
     for name in ["good", "bad"] {
+        assert_eq!(write(&a, name, &session_json("1"), Base::New).unwrap(), 1);
         assert_eq!(
-            write(&a, name, &session_json("1"), Base::New),
-            WriteResult::Saved(1)
-        );
-        assert_eq!(
-            write(&b, name, &session_json("2"), Base::Version(1)),
-            WriteResult::Saved(2)
+            write(&b, name, &session_json("2"), Base::Version(1)).unwrap(),
+            2
         );
     }
     let set_bytes = "redis.call('SET', KEYS[1], string.char(123, 255, 254, 125))";
     server.cli(&["EVAL", set_bytes, "1", "t:session:bad"]);
-    let op = WriteOp::Fetch {
-        known: vec![(id("bad"), 1), (id("good"), 1)],
-    };
-    match a.write_now(vec![op]).pop() {
-        Some(Ok(WriteResult::Fetched(newer))) => assert_eq!(
-            newer,
-            vec![Fetched {
-                id: "good".into(),
-                version: 2,
-                json: Some(session_json("2"))
-            }]
-        ),
-        other => panic!("{other:?}"),
-    }
+    let newer = a.fetch(vec![(id("bad"), 1), (id("good"), 1)]).wait();
+    assert_eq!(
+        newer.unwrap(),
+        vec![Fetched {
+            id: "good".into(),
+            version: 2,
+            json: Some(session_json("2"))
+        }]
+    );
 }
 
 #[test]
@@ -614,22 +572,12 @@ fn a_newer_copy_above_the_size_limit_is_neither_merged_nor_fetched() {
     .unwrap();
     let other = sessions(&server, "t:");
     assert_eq!(
-        write(&small, "s", &session_json("a"), Base::New),
-        WriteResult::Saved(1)
+        write(&small, "s", &session_json("a"), Base::New).unwrap(),
+        1
     );
     let big = session_json(&"b".repeat(300));
-    assert_eq!(
-        write(&other, "s", &big, Base::Version(1)),
-        WriteResult::Saved(2)
-    );
-    let refused = small.write_now(vec![WriteOp::Save {
-        id: id("s"),
-        json: session_json("c"),
-        base: Base::Version(1),
-    }]);
-    assert_eq!(
-        refused[0].as_ref().unwrap_err().code(),
-        "ERR_SESSION_TOO_LARGE"
-    );
+    assert_eq!(write(&other, "s", &big, Base::Version(1)).unwrap(), 2);
+    let refused = write(&small, "s", &session_json("c"), Base::Version(1));
+    assert_eq!(refused.unwrap_err().code(), "ERR_SESSION_TOO_LARGE");
     assert!(fetch(&small, "s", 1).is_empty());
 }

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
-use crate::expiry::ExpiryPolicy;
+use crate::session::expiry::ExpiryPolicy;
 
 /// An epoch-milliseconds timestamp as a key: finite, totally ordered.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,13 +1,10 @@
-//! What the store needs to know about a session file without building a session from it.
+//! The shape of a serialized session, and what the store needs to know of one without building
+//! a session from it.
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
-
-use crate::backend::{FileVersion, SessionBackend};
-use crate::error::StoreError;
-use crate::id::SessionId;
 
 /// The two timestamps stale cleanup judges a session by, in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,26 +76,6 @@ pub fn parse_times(bytes: &[u8]) -> Result<SessionTimes, Corruption> {
         created_at: data.created_at,
         last_used: data.last_used,
     })
-}
-
-/// What a session file holds, as far as upkeep is concerned.
-#[derive(Debug)]
-pub enum FileState {
-    Session(SessionTimes),
-    Corrupt(Corruption),
-    Unreadable(StoreError),
-}
-
-/// Reads one file; `None` when it vanished in the meantime.
-pub fn inspect<B: SessionBackend>(backend: &B, id: &SessionId) -> Option<(FileVersion, FileState)> {
-    match backend.read(id) {
-        Ok(None) => None,
-        Ok(Some((version, bytes))) => match parse_times(&bytes) {
-            Ok(times) => Some((version, FileState::Session(times))),
-            Err(reason) => Some((version, FileState::Corrupt(reason))),
-        },
-        Err(e) => Some((backend.version(id)?, FileState::Unreadable(e))),
-    }
 }
 
 #[cfg(test)]

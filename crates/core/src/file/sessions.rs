@@ -9,13 +9,20 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
-use crate::id::SessionId;
-use crate::session_file::{self, Corruption};
+use crate::file::files::{FileVersion, SessionFiles, StagedWrite};
+use crate::session::format::{self, Corruption};
+use crate::session::id::SessionId;
+use crate::session::Loaded;
+use crate::writes::background::run_in_background;
+use crate::writes::{Outcome, Write, WriteTarget};
 
-pub struct OrderedWrites<B> {
-    backend: B,
+/// The sessions of one directory as a store sees them: `files` (a [`Directory`]
+/// outside tests), and what the store asked of them that is not done yet.
+///
+/// [`Directory`]: crate::file::Directory
+pub struct FileSessions<B> {
+    files: B,
     state: Mutex<State>,
     /// Signalled when a background file operation ends.
     file_released: Condvar,
@@ -25,15 +32,15 @@ pub struct OrderedWrites<B> {
 struct State {
     /// Sessions held in memory by the caller; the sweep leaves their files alone.
     held: HashSet<SessionId>,
-    /// The newest background write queued for each id; an older one is dropped unwritten.
+    /// The ticket of the newest background write queued for each id; an older one is dropped
+    /// unwritten.
     queued: HashMap<SessionId, u64>,
-    next_ticket: u64,
     /// Files found unreadable as sessions, as they were then; listing leaves them out until
     /// they change.
     corrupt: HashMap<SessionId, FileVersion>,
     /// Files a background thread is replacing or deleting right now, outside the lock.
     in_flight: HashSet<SessionId>,
-    /// Files of sessions the caller dropped, to be deleted by [`OrderedWrites::remove_marked`]
+    /// Files of sessions the caller dropped, to be deleted by [`FileSessions::remove_marked`]
     /// unless a save or queued write of the id comes first.
     marked: HashSet<SessionId>,
     /// The file most recently loaded and the version it was read from, so that a session the
@@ -42,45 +49,31 @@ struct State {
 }
 
 impl State {
-    /// Whether `write` is still the newest queued for its id.
-    fn is_newest(&self, write: &QueuedWrite) -> bool {
-        self.queued.get(&write.id) == Some(&write.ticket)
+    /// Whether the write with `ticket` is still the newest queued for `id`.
+    fn is_newest(&self, id: &SessionId, ticket: u64) -> bool {
+        self.queued.get(id) == Some(&ticket)
     }
 }
 
-/// One session's contents, queued by [`OrderedWrites::queue_writes`].
+/// A write handed to [`FileSessions`] by the write queue, carried out by
+/// [`WriteTarget::finish`].
 pub struct QueuedWrite {
     id: SessionId,
     ticket: u64,
     contents: String,
 }
 
-impl QueuedWrite {
-    /// Unique among this store's queued writes, in queue order.
-    pub fn ticket(&self) -> u64 {
-        self.ticket
-    }
-}
-
-#[derive(Debug)]
-pub enum WriteOutcome {
-    Written,
-    /// A newer write or a delete came first; this version was rightly dropped.
-    Superseded,
-    Failed(StoreError),
-}
-
-impl<B: SessionBackend> OrderedWrites<B> {
-    pub fn new(backend: B) -> Self {
+impl<B: SessionFiles> FileSessions<B> {
+    pub fn new(files: B) -> Self {
         Self {
-            backend,
+            files,
             state: Mutex::new(State::default()),
             file_released: Condvar::new(),
         }
     }
 
-    pub fn backend(&self) -> &B {
-        &self.backend
+    pub fn files(&self) -> &B {
+        &self.files
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -119,12 +112,12 @@ impl<B: SessionBackend> OrderedWrites<B> {
     }
 
     /// Reads a session's file, checks that it is a session and marks the session held.
-    pub fn load(&self, id: &SessionId) -> Result<Option<String>, StoreError> {
+    pub fn load(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         let mut state = self.state_for(id);
-        let Some((version, bytes)) = self.backend.read(id)? else {
+        let Some((version, bytes)) = self.files.read(id)? else {
             return Ok(None);
         };
-        let checked = session_file::parse_times(&bytes).and_then(|_| {
+        let checked = format::parse_times(&bytes).and_then(|_| {
             // parse_times has checked UTF-8 already.
             String::from_utf8(bytes).map_err(|_| Corruption::NotUtf8)
         });
@@ -132,12 +125,27 @@ impl<B: SessionBackend> OrderedWrites<B> {
             Ok(text) => {
                 state.held.insert(id.clone());
                 state.last_loaded = Some((id.clone(), version));
-                Ok(Some(text))
+                Ok(Some(Loaded {
+                    json: text,
+                    version: 0,
+                }))
             }
             Err(reason) => {
                 state.corrupt.insert(id.clone(), version);
-                let path = self.backend.path_of(id);
-                Err(StoreError::Corrupt { path, reason })
+                let place = self.files.path_of(id).display().to_string();
+                Err(StoreError::Corrupt { place, reason })
+            }
+        }
+    }
+
+    /// The session's JSON, checked to be a session, for export; a missing file is an error
+    /// (`ENOENT`) here.
+    pub fn export(&self, id: &SessionId) -> Result<String, StoreError> {
+        match self.load(id)? {
+            Some(copy) => Ok(copy.json),
+            None => {
+                let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+                Err(StoreError::io("read", self.files.path_of(id), missing))
             }
         }
     }
@@ -149,11 +157,11 @@ impl<B: SessionBackend> OrderedWrites<B> {
 
     /// Ids of the session files, without those known to be corrupt and unchanged since.
     pub fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        let mut ids = self.backend.ids()?;
+        let mut ids = self.files.ids()?;
         let mut state = self.state();
         if !state.corrupt.is_empty() {
             ids.retain(|id| match state.corrupt.get(id) {
-                Some(seen) if self.backend.version(id) == Some(*seen) => false,
+                Some(seen) if self.files.version(id) == Some(*seen) => false,
                 Some(_) => {
                     state.corrupt.remove(id);
                     true
@@ -167,7 +175,7 @@ impl<B: SessionBackend> OrderedWrites<B> {
     /// Writes now, superseding any queued write. `held` tells whether the caller keeps the
     /// session in memory from now on.
     pub fn save(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
-        let staged = self.backend.stage(id, contents)?;
+        let staged = self.files.stage(id, contents)?;
         let mut state = self.state_for(id);
         state.queued.remove(id);
         state.corrupt.remove(id);
@@ -184,7 +192,7 @@ impl<B: SessionBackend> OrderedWrites<B> {
     /// [`save`](Self::save) of contents from outside the store, after checking that a later
     /// [`load`](Self::load) will accept them: what is stored is what is served.
     pub fn import(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
-        session_file::parse_times(contents).map_err(StoreError::InvalidSession)?;
+        format::parse_times(contents).map_err(StoreError::InvalidSession)?;
         self.save(id, contents, held)
     }
 
@@ -192,7 +200,7 @@ impl<B: SessionBackend> OrderedWrites<B> {
     /// deleted, nothing is forgotten: the session still exists.
     pub fn remove(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut state = self.state_for(id);
-        let removed = self.backend.remove(id)?;
+        let removed = self.files.remove(id)?;
         state.queued.remove(id);
         state.held.remove(id);
         state.corrupt.remove(id);
@@ -219,7 +227,17 @@ impl<B: SessionBackend> OrderedWrites<B> {
             return Ok(false);
         }
         state.corrupt.remove(id);
-        self.outside_lock(state, id, || self.backend.remove(id))
+        self.outside_lock(state, id, || self.files.remove(id))
+    }
+
+    /// [`remove_marked`](Self::remove_marked) for each id, on a low-priority thread (one
+    /// unlink can hold a thread for tens of milliseconds); the deletions that failed.
+    pub fn remove_all_marked(&self, ids: &[SessionId]) -> Vec<(SessionId, StoreError)> {
+        run_in_background(|| {
+            ids.iter()
+                .filter_map(|id| Some((id.clone(), self.remove_marked(id).err()?)))
+                .collect()
+        })
     }
 
     /// The caller no longer holds these sessions in memory.
@@ -230,65 +248,43 @@ impl<B: SessionBackend> OrderedWrites<B> {
         }
     }
 
-    /// Registers writes to be carried out by [`write_queued`](Self::write_queued), typically on
-    /// another thread. A later save, delete or queued write of the same id supersedes them. The
-    /// caller holds these sessions in memory until it releases them.
-    pub fn queue_writes(&self, items: Vec<(SessionId, String)>) -> Vec<QueuedWrite> {
-        let mut state = self.state();
-        items
-            .into_iter()
-            .map(|(id, contents)| {
-                state.next_ticket += 1;
-                let ticket = state.next_ticket;
-                state.queued.insert(id.clone(), ticket);
-                state.held.insert(id.clone());
-                state.marked.remove(&id);
-                QueuedWrite {
-                    id,
-                    ticket,
-                    contents,
-                }
-            })
-            .collect()
-    }
-
-    /// Runs on a background thread: the file IO happens outside the lock, and the rename is
-    /// ordered against calls for the same id.
-    pub fn write_queued(&self, writes: Vec<QueuedWrite>) -> Vec<WriteOutcome> {
-        writes
-            .into_iter()
-            .map(|write| {
-                // Superseded already (by a later save, say): no IO at all.
-                if !self.state().is_newest(&write) {
-                    return WriteOutcome::Superseded;
-                }
-                let staged = match self.backend.stage(&write.id, write.contents.as_bytes()) {
-                    Ok(staged) => staged,
-                    // A failed version that a newer one replaces loses nothing.
-                    Err(e) if self.finish_queued(&write) => return WriteOutcome::Failed(e),
-                    Err(_) => return WriteOutcome::Superseded,
-                };
-                let state = self.state_for(&write.id);
-                if !state.is_newest(&write) {
-                    return WriteOutcome::Superseded;
-                }
-                let committed = self.outside_lock(state, &write.id, || staged.commit());
-                // A write queued during the rename stays queued, and outranks a failure here.
-                match (committed, self.finish_queued(&write)) {
-                    (Ok(()), _) => WriteOutcome::Written,
-                    (Err(e), true) => WriteOutcome::Failed(e),
-                    (Err(_), false) => WriteOutcome::Superseded,
-                }
-            })
-            .collect()
+    /// Writes one queued file: the IO happens outside the lock, and the rename is ordered
+    /// against calls for the same id.
+    fn write_queued(&self, write: QueuedWrite) -> Outcome {
+        let QueuedWrite {
+            id,
+            ticket,
+            contents,
+        } = write;
+        // Superseded already (by a later save, say): no IO at all.
+        if !self.state().is_newest(&id, ticket) {
+            return Outcome::Superseded;
+        }
+        let staged = match self.files.stage(&id, contents.as_bytes()) {
+            Ok(staged) => staged,
+            // A failed version that a newer one replaces loses nothing.
+            Err(e) if self.finish_queued(&id, ticket) => return Outcome::Failed(e),
+            Err(_) => return Outcome::Superseded,
+        };
+        let state = self.state_for(&id);
+        if !state.is_newest(&id, ticket) {
+            return Outcome::Superseded;
+        }
+        let committed = self.outside_lock(state, &id, || staged.commit());
+        // A write queued during the rename stays queued, and outranks a failure here.
+        match (committed, self.finish_queued(&id, ticket)) {
+            (Ok(()), _) => Outcome::Written(0),
+            (Err(e), true) => Outcome::Failed(e),
+            (Err(_), false) => Outcome::Superseded,
+        }
     }
 
     /// Forgets a queued write that is done with; false when a newer one had replaced it.
-    fn finish_queued(&self, write: &QueuedWrite) -> bool {
+    fn finish_queued(&self, id: &SessionId, ticket: u64) -> bool {
         let mut state = self.state();
-        let newest = state.is_newest(write);
+        let newest = state.is_newest(id, ticket);
         if newest {
-            state.queued.remove(&write.id);
+            state.queued.remove(id);
         }
         newest
     }
@@ -307,7 +303,7 @@ impl<B: SessionBackend> OrderedWrites<B> {
     ) -> Result<bool, StoreError> {
         // Cheap first: most files judged are still as they were. Checked without the lock: the
         // JavaScript thread must never wait for this low-priority thread's file system calls.
-        if self.is_held(id) || self.backend.version(id) != Some(judged) {
+        if self.is_held(id) || self.files.version(id) != Some(judged) {
             return Ok(false);
         }
         let state = self.state_for(id);
@@ -315,7 +311,7 @@ impl<B: SessionBackend> OrderedWrites<B> {
             return Ok(false);
         }
         // remove_if checks the version again once the file is taken away from its name.
-        self.outside_lock(state, id, || self.backend.remove_if(id, judged))
+        self.outside_lock(state, id, || self.files.remove_if(id, judged))
     }
 
     /// The caller could not revive the session it just loaded: its file is corrupt as loaded,
@@ -343,22 +339,81 @@ impl<B: SessionBackend> OrderedWrites<B> {
     }
 }
 
+/// The background writes of a directory: queued on the JavaScript thread, written on a
+/// low-priority thread. A later save, delete or queued write of the same id supersedes a queued
+/// one. The caller holds these sessions in memory until it releases them.
+impl<B: SessionFiles> WriteTarget for FileSessions<B> {
+    type Started = Vec<QueuedWrite>;
+
+    fn start(&self, writes: Vec<(u64, Write)>) -> Vec<QueuedWrite> {
+        let mut state = self.state();
+        writes
+            .into_iter()
+            .map(|(ticket, Write { id, json, .. })| {
+                state.queued.insert(id.clone(), ticket);
+                state.held.insert(id.clone());
+                state.marked.remove(&id);
+                QueuedWrite {
+                    id,
+                    ticket,
+                    contents: json,
+                }
+            })
+            .collect()
+    }
+
+    fn finish(&self, writes: Vec<QueuedWrite>) -> Vec<Outcome> {
+        run_in_background(|| {
+            writes
+                .into_iter()
+                .map(|write| self.write_queued(write))
+                .collect()
+        })
+    }
+
+    /// Saves and releases each session (used at shutdown).
+    fn write_now(&self, writes: Vec<Write>) -> Vec<Result<u64, StoreError>> {
+        writes
+            .into_iter()
+            .map(|write| {
+                self.save(&write.id, write.json.as_bytes(), false)
+                    .map(|()| 0)
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::file_backend::FileBackend;
+    use crate::file::directory::Directory;
     use std::sync::Arc;
 
     const SESSION: &[u8] = br#"{"data":{},"serializedCookieJar":"{}"}"#;
 
-    fn store() -> (tempfile::TempDir, OrderedWrites<FileBackend>) {
+    fn store() -> (tempfile::TempDir, FileSessions<Directory>) {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
-        (dir, OrderedWrites::new(backend))
+        let backend = Directory::open(dir.path(), false).unwrap();
+        (dir, FileSessions::new(backend))
     }
 
     fn id(s: &str) -> SessionId {
         SessionId::parse(s).unwrap()
+    }
+
+    /// Queues one write with `ticket`, as the write queue would.
+    fn queue<B: SessionFiles>(
+        store: &FileSessions<B>,
+        ticket: u64,
+        name: &str,
+        contents: &str,
+    ) -> Vec<QueuedWrite> {
+        let write = Write {
+            id: id(name),
+            json: contents.into(),
+            base: crate::writes::Base::Any,
+        };
+        store.start(vec![(ticket, write)])
     }
 
     #[test]
@@ -377,9 +432,9 @@ mod tests {
         assert!(store.load(&id("a")).unwrap().is_some());
     }
 
-    fn read(store: &OrderedWrites<FileBackend>, s: &str) -> Option<String> {
+    fn read(store: &FileSessions<Directory>, s: &str) -> Option<String> {
         store
-            .backend()
+            .files()
             .read(&id(s))
             .unwrap()
             .map(|(_, b)| String::from_utf8(b).unwrap())
@@ -398,7 +453,10 @@ mod tests {
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         store.import(&id("a"), SESSION, true).unwrap();
-        assert_eq!(store.load(&id("a")).unwrap().unwrap().as_bytes(), SESSION);
+        assert_eq!(
+            store.load(&id("a")).unwrap().unwrap().json.as_bytes(),
+            SESSION
+        );
     }
 
     #[test]
@@ -409,7 +467,7 @@ mod tests {
         }
         store.mark_for_removal([&id("a"), &id("b"), &id("c")]);
         store.save(&id("b"), SESSION, true).unwrap();
-        store.queue_writes(vec![(id("c"), "queued".into())]);
+        queue(&store, 1, "c", "queued");
         assert!(store.remove_marked(&id("a")).unwrap());
         assert!(!store.remove_marked(&id("b")).unwrap());
         assert!(!store.remove_marked(&id("c")).unwrap());
@@ -440,7 +498,7 @@ mod tests {
     #[test]
     fn a_failed_delete_forgets_nothing() {
         let (dir, store) = store();
-        let queued = store.queue_writes(vec![(id("a"), "x".into())]);
+        let queued = queue(&store, 2, "a", "x");
         // A non-empty directory under the session's name cannot be unlinked.
         std::fs::create_dir_all(dir.path().join("a.rhfsession/inner")).unwrap();
         assert_eq!(store.remove(&id("a")).unwrap_err().code(), "EISDIR");
@@ -450,46 +508,34 @@ mod tests {
             "still to be written"
         );
         std::fs::remove_dir_all(dir.path().join("a.rhfsession")).unwrap();
-        assert!(matches!(
-            store.write_queued(queued)[..],
-            [WriteOutcome::Written]
-        ));
+        assert!(matches!(store.finish(queued)[..], [Outcome::Written(_)]));
     }
 
     #[test]
     fn a_later_save_wins_over_an_earlier_queued_write() {
         let (_dir, store) = store();
-        let queued = store.queue_writes(vec![(id("a"), "old".into())]);
+        let queued = queue(&store, 3, "a", "old");
         store.save(&id("a"), b"new", true).unwrap();
-        assert!(matches!(
-            store.write_queued(queued)[..],
-            [WriteOutcome::Superseded]
-        ));
+        assert!(matches!(store.finish(queued)[..], [Outcome::Superseded]));
         assert_eq!(read(&store, "a").as_deref(), Some("new"));
     }
 
     #[test]
     fn a_delete_cancels_a_queued_write() {
         let (_dir, store) = store();
-        let queued = store.queue_writes(vec![(id("a"), "x".into())]);
+        let queued = queue(&store, 4, "a", "x");
         store.remove(&id("a")).unwrap();
-        store.write_queued(queued);
+        store.finish(queued);
         assert_eq!(read(&store, "a"), None);
     }
 
     #[test]
     fn only_the_newest_queued_write_lands() {
         let (_dir, store) = store();
-        let first = store.queue_writes(vec![(id("a"), "1".into())]);
-        let second = store.queue_writes(vec![(id("a"), "2".into())]);
-        assert!(matches!(
-            store.write_queued(second)[..],
-            [WriteOutcome::Written]
-        ));
-        assert!(matches!(
-            store.write_queued(first)[..],
-            [WriteOutcome::Superseded]
-        ));
+        let first = queue(&store, 5, "a", "1");
+        let second = queue(&store, 6, "a", "2");
+        assert!(matches!(store.finish(second)[..], [Outcome::Written(_)]));
+        assert!(matches!(store.finish(first)[..], [Outcome::Superseded]));
         assert_eq!(read(&store, "a").as_deref(), Some("2"));
         assert!(store.is_held(&id("a")), "held until released");
         store.release([&id("a")]);
@@ -499,28 +545,22 @@ mod tests {
     #[test]
     fn only_the_newest_queued_write_can_fail() {
         let (dir, store) = store();
-        let first = store.queue_writes(vec![(id("a"), "1".into())]);
-        let second = store.queue_writes(vec![(id("a"), "2".into())]);
+        let first = queue(&store, 7, "a", "1");
+        let second = queue(&store, 8, "a", "2");
         std::fs::remove_dir_all(dir.path()).unwrap();
-        assert!(matches!(
-            store.write_queued(first)[..],
-            [WriteOutcome::Superseded]
-        ));
-        assert!(matches!(
-            store.write_queued(second)[..],
-            [WriteOutcome::Failed(_)]
-        ));
+        assert!(matches!(store.finish(first)[..], [Outcome::Superseded]));
+        assert!(matches!(store.finish(second)[..], [Outcome::Failed(_)]));
     }
 
     /// A file backend whose commits wait for the test to let them through.
     struct GatedBackend {
-        files: FileBackend,
+        files: Directory,
         entered: std::sync::mpsc::SyncSender<()>,
         proceed: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
     }
 
     struct GatedWrite {
-        staged: <FileBackend as SessionBackend>::Staged,
+        staged: <Directory as SessionFiles>::Staged,
         entered: std::sync::mpsc::SyncSender<()>,
         proceed: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
     }
@@ -533,7 +573,7 @@ mod tests {
         }
     }
 
-    impl SessionBackend for GatedBackend {
+    impl SessionFiles for GatedBackend {
         type Staged = GatedWrite;
         fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
             self.files.ids()
@@ -570,19 +610,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (entered, on_enter) = std::sync::mpsc::sync_channel(1);
         let (go, proceed) = std::sync::mpsc::channel();
-        let store = Arc::new(OrderedWrites::new(GatedBackend {
-            files: FileBackend::open(dir.path(), false).unwrap(),
+        let store = Arc::new(FileSessions::new(GatedBackend {
+            files: Directory::open(dir.path(), false).unwrap(),
             entered,
             proceed: Arc::new(Mutex::new(proceed)),
         }));
-        let queued = store.queue_writes(vec![(id("a"), "queued".into())]);
+        let queued = queue(&store, 9, "a", "queued");
         let writer = {
             let store = store.clone();
-            std::thread::spawn(move || store.write_queued(queued))
+            std::thread::spawn(move || store.finish(queued))
         };
         on_enter.recv().unwrap();
         // The rename of "a" is under way; calls that touch no file, or another file, go ahead.
-        store.queue_writes(vec![(id("b"), "b".into())]);
+        queue(&store, 10, "b", "b");
         store.release([&id("a")]);
         assert!(store.is_held(&id("a")), "its write is still queued");
         // A delete of "a" waits for the rename, so it is not undone by it.
@@ -591,12 +631,9 @@ mod tests {
             std::thread::spawn(move || store.remove(&id("a")).unwrap())
         };
         go.send(()).unwrap();
-        assert!(matches!(
-            writer.join().unwrap()[..],
-            [WriteOutcome::Written]
-        ));
+        assert!(matches!(writer.join().unwrap()[..], [Outcome::Written(_)]));
         assert!(remover.join().unwrap(), "the delete found the written file");
-        assert!(store.backend().read(&id("a")).unwrap().is_none());
+        assert!(store.files().read(&id("a")).unwrap().is_none());
     }
 
     #[test]
@@ -604,7 +641,7 @@ mod tests {
         let (_dir, store) = store();
         store.save(&id("a"), SESSION, true).unwrap();
         store.release([&id("a")]);
-        let version = store.backend().version(&id("a")).unwrap();
+        let version = store.files().version(&id("a")).unwrap();
         store.load(&id("a")).unwrap();
         assert!(!store.remove_if_untouched(&id("a"), version).unwrap());
         store.release([&id("a")]);
@@ -616,7 +653,7 @@ mod tests {
         let (_dir, store) = store();
         store.save(&id("a"), b"x", true).unwrap();
         store.release([&id("a")]);
-        let version = store.backend().version(&id("a")).unwrap();
+        let version = store.files().version(&id("a")).unwrap();
         store.save(&id("a"), b"newer", true).unwrap();
         store.release([&id("a")]);
         assert!(!store.remove_if_untouched(&id("a"), version).unwrap());

@@ -1,11 +1,13 @@
 //! Deleting expired session files, judged by their timestamps alone.
 
-use crate::backend::SessionBackend;
 use crate::error::StoreError;
-use crate::expiry::ExpiryPolicy;
-use crate::id::SessionId;
-use crate::ordered_writes::OrderedWrites;
-use crate::session_file::{inspect, Corruption, FileState};
+use crate::file::files::SessionFiles;
+use crate::file::files::{inspect, FileState};
+use crate::file::sessions::FileSessions;
+use crate::session::expiry::ExpiryPolicy;
+use crate::session::format::Corruption;
+use crate::session::id::SessionId;
+use crate::writes::background::run_in_background;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SweepOptions {
@@ -34,23 +36,25 @@ pub struct SweepReport {
 /// Files are read on up to this many threads: deleting is mostly waiting for the disk.
 const MAX_WORKERS: usize = 4;
 
-/// Walks the directory once. Sessions the caller holds are skipped: their live values, not
-/// their files, decide.
-pub fn sweep<B: SessionBackend>(
-    store: &OrderedWrites<B>,
+/// Walks the directory once, on low-priority threads. Sessions the caller holds are skipped:
+/// their live values, not their files, decide.
+pub fn sweep<B: SessionFiles>(
+    store: &FileSessions<B>,
     options: SweepOptions,
 ) -> Result<SweepReport, StoreError> {
-    let mut report = sweep_ids(store, store.ids()?, options);
-    if !options.dry_run {
-        report.temporaries_removed = store.backend().remove_abandoned_temporaries();
-    }
-    Ok(report)
+    run_in_background(|| {
+        let mut report = sweep_ids(store, store.ids()?, options);
+        if !options.dry_run {
+            report.temporaries_removed = store.files().remove_abandoned_temporaries();
+        }
+        Ok(report)
+    })
 }
 
 /// [`sweep`] over the given ids only, for callers that walk a large directory in batches;
-/// temporary files are left to [`SessionBackend::remove_abandoned_temporaries`].
-pub fn sweep_ids<B: SessionBackend>(
-    store: &OrderedWrites<B>,
+/// temporary files are left to [`SessionFiles::remove_abandoned_temporaries`].
+pub fn sweep_ids<B: SessionFiles>(
+    store: &FileSessions<B>,
     ids: Vec<SessionId>,
     options: SweepOptions,
 ) -> SweepReport {
@@ -83,8 +87,8 @@ impl SweepReport {
     }
 }
 
-fn sweep_part<B: SessionBackend>(
-    store: &OrderedWrites<B>,
+fn sweep_part<B: SessionFiles>(
+    store: &FileSessions<B>,
     ids: &[SessionId],
     options: SweepOptions,
 ) -> SweepReport {
@@ -93,7 +97,7 @@ fn sweep_part<B: SessionBackend>(
         if store.is_held(id) {
             continue;
         }
-        let Some((version, state)) = inspect(store.backend(), id) else {
+        let Some((version, state)) = inspect(store.files(), id) else {
             continue;
         };
         report.scanned += 1;
@@ -133,7 +137,7 @@ fn sweep_part<B: SessionBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::file_backend::FileBackend;
+    use crate::file::directory::Directory;
     use std::fs;
 
     const DAY: f64 = 86_400_000.0;
@@ -144,9 +148,9 @@ mod tests {
         )
     }
 
-    fn setup() -> (tempfile::TempDir, OrderedWrites<FileBackend>) {
+    fn setup() -> (tempfile::TempDir, FileSessions<Directory>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = OrderedWrites::new(FileBackend::open(dir.path(), false).unwrap());
+        let store = FileSessions::new(Directory::open(dir.path(), false).unwrap());
         let write = |name: &str, body: &str| fs::write(dir.path().join(name), body).unwrap();
         write("fresh.rhfsession", &session(9.0 * DAY, 9.5 * DAY));
         write("stale.rhfsession", &session(9.0 * DAY, 9.0 * DAY));
@@ -216,7 +220,7 @@ mod tests {
     #[test]
     fn many_files_are_judged_exactly_once_across_workers() {
         let dir = tempfile::tempdir().unwrap();
-        let store = OrderedWrites::new(FileBackend::open(dir.path(), false).unwrap());
+        let store = FileSessions::new(Directory::open(dir.path(), false).unwrap());
         for i in 0..101 {
             let at = if i % 2 == 0 { 9.8 } else { 1.0 };
             let name = format!("s{i}.rhfsession");

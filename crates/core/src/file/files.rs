@@ -1,7 +1,8 @@
 //! Where session files live. The store and the sweep only see this trait.
 
 use crate::error::StoreError;
-use crate::id::SessionId;
+use crate::session::format::{parse_times, Corruption, SessionTimes};
+use crate::session::id::SessionId;
 
 /// A stored file's identity, compared before a background delete so a file replaced by another
 /// process in the meantime is left alone.
@@ -12,7 +13,7 @@ pub struct FileVersion {
     pub len: u64,
 }
 
-pub trait SessionBackend: Send + Sync + 'static {
+pub trait SessionFiles: Send + Sync + 'static {
     /// A written but not yet visible file; dropping it discards the write.
     type Staged: StagedWrite;
 
@@ -36,4 +37,24 @@ pub trait SessionBackend: Send + Sync + 'static {
 pub trait StagedWrite: Send {
     /// Makes the staged contents the session's file in one step.
     fn commit(self) -> Result<(), StoreError>;
+}
+
+/// What a session file holds, as far as upkeep is concerned.
+#[derive(Debug)]
+pub enum FileState {
+    Session(SessionTimes),
+    Corrupt(Corruption),
+    Unreadable(StoreError),
+}
+
+/// Reads one file; `None` when it vanished in the meantime.
+pub fn inspect<F: SessionFiles>(files: &F, id: &SessionId) -> Option<(FileVersion, FileState)> {
+    match files.read(id) {
+        Ok(None) => None,
+        Ok(Some((version, bytes))) => match parse_times(&bytes) {
+            Ok(times) => Some((version, FileState::Session(times))),
+            Err(reason) => Some((version, FileState::Corrupt(reason))),
+        },
+        Err(e) => Some((files.version(id)?, FileState::Unreadable(e))),
+    }
 }

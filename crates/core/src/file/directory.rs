@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::backend::{FileVersion, SessionBackend, StagedWrite};
 use crate::error::StoreError;
-use crate::id::{self, SessionId};
+use crate::file::files::{FileVersion, SessionFiles, StagedWrite};
+use crate::random::random_token;
+use crate::session::id::{self, SessionId};
 
 /// Temporary files start with this and end with [`TEMP_SUFFIX`]; the writer's pid sits between,
 /// so a cleanup can tell an abandoned file from one another live process is writing.
@@ -28,7 +29,7 @@ pub const DEFAULT_MAX_SESSION_BYTES: u64 = 64 * 1024 * 1024;
 /// session file, so a file that has once been visible under a session's name is never written
 /// again: a reader that opened it, of any program, reads one complete version of that session.
 #[derive(Debug)]
-pub struct FileBackend {
+pub struct Directory {
     dir: PathBuf,
     durable: bool,
     max_session_bytes: u64,
@@ -37,18 +38,21 @@ pub struct FileBackend {
     /// Random, so that stores of processes with the same pid (containers sharing a directory)
     /// or of one process never pick the same temporary name.
     token: u64,
-    /// Numbers the temporary files of this backend.
+    /// Numbers the temporary files of this directory.
     next_temporary: AtomicU64,
 }
 
-impl FileBackend {
+impl Directory {
     /// Opens an existing, writable directory. With `durable`, every write is fsynced, file and
     /// directory, before it counts as done.
     pub fn open(dir: impl Into<PathBuf>, durable: bool) -> Result<Self, StoreError> {
-        let backend = Self::open_for_reading(dir)?;
+        let directory = Self::open_for_reading(dir)?;
         // Permission bits do not tell (root, ACLs, read-only mounts); a real file does.
-        backend.temporary_file()?;
-        Ok(Self { durable, ..backend })
+        directory.temporary_file()?;
+        Ok(Self {
+            durable,
+            ..directory
+        })
     }
 
     /// Opens an existing directory without checking that it is writable, for inspection.
@@ -103,7 +107,7 @@ impl FileBackend {
         }
     }
 
-    /// The next temporary name of this backend.
+    /// The next temporary name of this directory.
     fn temporary_name(&self) -> PathBuf {
         let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
         self.dir
@@ -114,18 +118,6 @@ impl FileBackend {
     fn temp_prefix(&self) -> String {
         format!("{TEMP_PREFIX}{}-{:016x}-", std::process::id(), self.token)
     }
-}
-
-/// 64 bits from the operating system's randomness (through std's hasher keys), mixed with a
-/// count of the backends made so far and the time.
-pub(crate) fn random_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static MADE: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(MADE.fetch_add(1, Ordering::Relaxed));
-    let since_epoch = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
-    hasher.write_u128(since_epoch.map_or(0, |d| d.as_nanos()));
-    hasher.finish()
 }
 
 /// A file of ours under a temporary name, deleted when dropped unless renamed away.
@@ -293,7 +285,7 @@ fn kind_of(meta: &fs::Metadata) -> &'static str {
     }
 }
 
-impl SessionBackend for FileBackend {
+impl SessionFiles for Directory {
     type Staged = StagedFile;
 
     fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
@@ -346,7 +338,7 @@ impl SessionBackend for FileBackend {
         }
         let limit = self.max_session_bytes;
         let too_large = |len| StoreError::TooLarge {
-            path: path.clone(),
+            place: path.display().to_string(),
             len,
             limit,
         };
@@ -372,7 +364,7 @@ impl SessionBackend for FileBackend {
         if contents.len() as u64 > limit {
             let len = contents.len() as u64;
             return Err(StoreError::TooLarge {
-                path: target,
+                place: target.display().to_string(),
                 len,
                 limit,
             });
@@ -530,19 +522,19 @@ mod tests {
         SessionId::parse(s).unwrap()
     }
 
-    fn contents(backend: &FileBackend, s: &str) -> Option<Vec<u8>> {
-        backend.read(&id(s)).unwrap().map(|(_, bytes)| bytes)
+    fn contents(directory: &Directory, s: &str) -> Option<Vec<u8>> {
+        directory.read(&id(s)).unwrap().map(|(_, bytes)| bytes)
     }
 
     #[test]
     fn writes_replace_files_atomically_with_owner_only_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
-        backend.stage(&id("a"), b"one").unwrap().commit().unwrap();
-        let staged = backend.stage(&id("a"), b"two").unwrap();
-        assert_eq!(contents(&backend, "a").unwrap(), b"one");
+        let directory = Directory::open(dir.path(), false).unwrap();
+        directory.stage(&id("a"), b"one").unwrap().commit().unwrap();
+        let staged = directory.stage(&id("a"), b"two").unwrap();
+        assert_eq!(contents(&directory, "a").unwrap(), b"one");
         staged.commit().unwrap();
-        assert_eq!(contents(&backend, "a").unwrap(), b"two");
+        assert_eq!(contents(&directory, "a").unwrap(), b"two");
         let mode = fs::metadata(dir.path().join("a.rhfsession"))
             .unwrap()
             .permissions()
@@ -558,13 +550,13 @@ mod tests {
     #[test]
     fn a_file_once_visible_is_never_written_again() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
-        backend
+        let directory = Directory::open(dir.path(), false).unwrap();
+        directory
             .stage(&id("a"), b"first of a")
             .unwrap()
             .commit()
             .unwrap();
-        backend
+        directory
             .stage(&id("b"), b"first of b")
             .unwrap()
             .commit()
@@ -574,7 +566,7 @@ mod tests {
         for round in 0..20 {
             for name in ["a", "b", "c"] {
                 let text = format!("{name} round {round}");
-                backend
+                directory
                     .stage(&id(name), text.as_bytes())
                     .unwrap()
                     .commit()
@@ -590,9 +582,13 @@ mod tests {
     #[test]
     fn a_write_over_a_directory_fails_and_leaves_it_in_place() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         fs::create_dir(dir.path().join("d.rhfsession")).unwrap();
-        let error = backend.stage(&id("d"), b"x").unwrap().commit().unwrap_err();
+        let error = directory
+            .stage(&id("d"), b"x")
+            .unwrap()
+            .commit()
+            .unwrap_err();
         assert_eq!(error.code(), "EISDIR");
         assert!(dir.path().join("d.rhfsession").is_dir());
         assert_eq!(
@@ -605,20 +601,24 @@ mod tests {
     #[test]
     fn a_conditional_delete_keeps_a_file_that_is_not_the_judged_one() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
-        backend
+        let directory = Directory::open(dir.path(), false).unwrap();
+        directory
             .stage(&id("a"), b"judged")
             .unwrap()
             .commit()
             .unwrap();
-        let judged = backend.version(&id("a")).unwrap();
-        backend.stage(&id("a"), b"newer").unwrap().commit().unwrap();
-        assert!(!backend.remove_if(&id("a"), judged).unwrap());
-        assert_eq!(contents(&backend, "a").unwrap(), b"newer");
-        let newer = backend.version(&id("a")).unwrap();
-        assert!(backend.remove_if(&id("a"), newer).unwrap());
-        assert_eq!(backend.read(&id("a")).unwrap(), None);
-        assert!(!backend.remove_if(&id("a"), newer).unwrap());
+        let judged = directory.version(&id("a")).unwrap();
+        directory
+            .stage(&id("a"), b"newer")
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert!(!directory.remove_if(&id("a"), judged).unwrap());
+        assert_eq!(contents(&directory, "a").unwrap(), b"newer");
+        let newer = directory.version(&id("a")).unwrap();
+        assert!(directory.remove_if(&id("a"), newer).unwrap());
+        assert_eq!(directory.read(&id("a")).unwrap(), None);
+        assert!(!directory.remove_if(&id("a"), newer).unwrap());
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             0,
@@ -629,8 +629,8 @@ mod tests {
     #[test]
     fn a_dropped_write_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), true).unwrap();
-        drop(backend.stage(&id("a"), b"x").unwrap());
+        let directory = Directory::open(dir.path(), true).unwrap();
+        drop(directory.stage(&id("a"), b"x").unwrap());
         assert!(!dir.path().join("a.rhfsession").exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -638,7 +638,7 @@ mod tests {
     #[test]
     fn lists_only_session_files() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         fs::write(dir.path().join("a.rhfsession"), "{}").unwrap();
         fs::write(dir.path().join("notes.rhfsession.tmp"), "").unwrap();
         fs::write(dir.path().join("README.txt"), "").unwrap();
@@ -648,23 +648,23 @@ mod tests {
             dir.path().join("link.rhfsession"),
         )
         .unwrap();
-        let ids: Vec<_> = backend
+        let ids: Vec<_> = directory
             .ids()
             .unwrap()
             .into_iter()
             .map(SessionId::into_string)
             .collect();
         assert_eq!(ids, ["a"]);
-        assert_eq!(backend.read(&id("d")).unwrap_err().code(), "EISDIR");
-        assert_eq!(backend.read(&id("missing")).unwrap(), None);
-        assert!(!backend.remove(&id("missing")).unwrap());
+        assert_eq!(directory.read(&id("d")).unwrap_err().code(), "EISDIR");
+        assert_eq!(directory.read(&id("missing")).unwrap(), None);
+        assert!(!directory.remove(&id("missing")).unwrap());
     }
 
     #[test]
     fn links_fifos_and_devices_are_refused_without_blocking_or_following() {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         let secret = outside.path().join("secret.rhfsession");
         fs::write(&secret, "outside").unwrap();
         let path = |name: &str| dir.path().join(format!("{name}.rhfsession"));
@@ -677,47 +677,51 @@ mod tests {
             ("zero", "symbolic link"),
             ("fifo", "FIFO"),
         ] {
-            let error = backend.read(&id(name)).unwrap_err();
+            let error = directory.read(&id(name)).unwrap_err();
             assert_eq!(error.code(), "ERR_NOT_REGULAR_FILE", "{name}");
             assert!(error.to_string().contains(kind), "{error}");
         }
-        assert!(backend.ids().unwrap().is_empty());
-        assert!(backend.remove(&id("link")).unwrap());
+        assert!(directory.ids().unwrap().is_empty());
+        assert!(directory.remove(&id("link")).unwrap());
         assert_eq!(fs::read(&secret).unwrap(), b"outside", "the target is kept");
     }
 
     #[test]
     fn contents_over_the_limit_are_not_written() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false)
+        let directory = Directory::open(dir.path(), false)
             .unwrap()
             .with_max_session_bytes(4);
-        backend.stage(&id("a"), b"1234").unwrap().commit().unwrap();
-        let error = backend.stage(&id("a"), b"12345").unwrap_err();
+        directory
+            .stage(&id("a"), b"1234")
+            .unwrap()
+            .commit()
+            .unwrap();
+        let error = directory.stage(&id("a"), b"12345").unwrap_err();
         assert_eq!(error.code(), "ERR_SESSION_TOO_LARGE");
-        assert_eq!(contents(&backend, "a").unwrap(), b"1234");
+        assert_eq!(contents(&directory, "a").unwrap(), b"1234");
     }
 
     #[test]
     fn the_default_limit_is_64_mib() {
         assert_eq!(DEFAULT_MAX_SESSION_BYTES, 64 << 20);
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         let large = vec![b'x'; 2 << 20];
-        backend.stage(&id("a"), &large).unwrap().commit().unwrap();
-        assert_eq!(contents(&backend, "a").unwrap().len(), large.len());
+        directory.stage(&id("a"), &large).unwrap().commit().unwrap();
+        assert_eq!(contents(&directory, "a").unwrap().len(), large.len());
     }
 
     #[test]
     fn files_over_the_limit_are_not_read() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false)
+        let directory = Directory::open(dir.path(), false)
             .unwrap()
             .with_max_session_bytes(4);
         fs::write(dir.path().join("ok.rhfsession"), "1234").unwrap();
         fs::write(dir.path().join("big.rhfsession"), "12345").unwrap();
-        assert_eq!(contents(&backend, "ok").unwrap(), b"1234");
-        let error = backend.read(&id("big")).unwrap_err();
+        assert_eq!(contents(&directory, "ok").unwrap(), b"1234");
+        let error = directory.read(&id("big")).unwrap_err();
         assert_eq!(error.code(), "ERR_SESSION_TOO_LARGE");
         assert!(error.to_string().contains("5 bytes"), "{error}");
     }
@@ -725,21 +729,18 @@ mod tests {
     #[test]
     fn refuses_missing_and_non_directories() {
         let dir = tempfile::tempdir().unwrap();
-        let missing = FileBackend::open(dir.path().join("nope"), false).unwrap_err();
+        let missing = Directory::open(dir.path().join("nope"), false).unwrap_err();
         assert_eq!(missing.code(), "ENOENT");
         assert!(missing.to_string().contains("nope"));
         let file = dir.path().join("file");
         fs::write(&file, "").unwrap();
-        assert_eq!(
-            FileBackend::open(&file, false).unwrap_err().code(),
-            "ENOTDIR"
-        );
+        assert_eq!(Directory::open(&file, false).unwrap_err().code(), "ENOTDIR");
     }
 
     #[test]
     fn removes_only_abandoned_temporaries() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         let old = SystemTime::now() - Duration::from_secs(120);
         let dead = dir.path().join(".rhfs-2147483646-abc.tmp");
         let mine = dir
@@ -757,14 +758,14 @@ mod tests {
                 .set_modified(old)
                 .unwrap();
         }
-        assert_eq!(backend.remove_abandoned_temporaries(), 1);
+        assert_eq!(directory.remove_abandoned_temporaries(), 1);
         assert!(!dead.exists() && mine.exists() && fresh_dead.exists());
     }
 
     #[test]
     fn a_live_writer_and_this_process_keep_their_temporaries_for_a_day() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         let live = std::os::unix::process::parent_id();
         let aged = |name: &str, age: Duration| {
             let path = dir.path().join(name);
@@ -780,7 +781,7 @@ mod tests {
         let own = std::process::id();
         let own_minutes = aged(&format!(".rhfs-{own}-4.tmp"), Duration::from_secs(120));
         let own_over_a_day = aged(&format!(".rhfs-{own}-5.tmp"), 25 * hour);
-        assert_eq!(backend.remove_abandoned_temporaries(), 2);
+        assert_eq!(directory.remove_abandoned_temporaries(), 2);
         assert!(minutes.exists() && almost_a_day.exists() && !over_a_day.exists());
         assert!(own_minutes.exists() && !own_over_a_day.exists());
     }
@@ -788,15 +789,15 @@ mod tests {
     #[test]
     fn a_staged_write_waits_under_a_temporary_name_of_this_process() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
-        let _staged = backend.stage(&id("a"), b"x").unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
+        let _staged = directory.stage(&id("a"), b"x").unwrap();
         let names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 1);
         assert_eq!(writer_pid(&names[0]), Some(std::process::id()));
-        assert!(names[0].starts_with(&backend.temp_prefix()) && names[0].ends_with(TEMP_SUFFIX));
+        assert!(names[0].starts_with(&directory.temp_prefix()) && names[0].ends_with(TEMP_SUFFIX));
     }
 
     #[test]
@@ -805,44 +806,51 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let victim = outside.path().join("victim");
         fs::write(&victim, "keep me").unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
+        let directory = Directory::open(dir.path(), false).unwrap();
         // Opening made and deleted one temporary file; the names after it are planted.
         for n in 1..100 {
             let name = dir
                 .path()
-                .join(format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix()));
+                .join(format!("{}{n}{TEMP_SUFFIX}", directory.temp_prefix()));
             std::os::unix::fs::symlink(&victim, name).unwrap();
         }
-        backend.stage(&id("a"), b"mine").unwrap().commit().unwrap();
-        assert_eq!(contents(&backend, "a").unwrap(), b"mine");
+        directory
+            .stage(&id("a"), b"mine")
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(contents(&directory, "a").unwrap(), b"mine");
         assert_eq!(fs::read(&victim).unwrap(), b"keep me");
         // A directory full of planted names makes the write fail rather than loop forever.
         let crowded = tempfile::tempdir().unwrap();
         let dir = crowded.path();
-        let backend = FileBackend::open_for_reading(dir).unwrap();
+        let directory = Directory::open_for_reading(dir).unwrap();
         for n in 0..101 {
-            let name = dir.join(format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix()));
+            let name = dir.join(format!("{}{n}{TEMP_SUFFIX}", directory.temp_prefix()));
             std::os::unix::fs::symlink(&victim, name).unwrap();
         }
-        assert_eq!(backend.stage(&id("a"), b"x").unwrap_err().code(), "EEXIST");
+        assert_eq!(
+            directory.stage(&id("a"), b"x").unwrap_err().code(),
+            "EEXIST"
+        );
     }
 
     #[test]
     fn backends_of_one_process_pick_different_temporary_names() {
         let dir = tempfile::tempdir().unwrap();
-        let a = FileBackend::open(dir.path(), false).unwrap();
-        let b = FileBackend::open(dir.path(), false).unwrap();
+        let a = Directory::open(dir.path(), false).unwrap();
+        let b = Directory::open(dir.path(), false).unwrap();
         assert_ne!(a.temp_prefix(), b.temp_prefix());
     }
 
     #[test]
     fn taking_a_file_away_never_replaces_another_writers_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
-        let a = FileBackend::open(dir.path(), false).unwrap();
+        let a = Directory::open(dir.path(), false).unwrap();
         a.stage(&id("x"), b"x's cookies").unwrap().commit().unwrap();
         // A second store that picks exactly the names the first picks next, as two containers
         // whose processes both have pid 1 would if names were not random.
-        let mut b = FileBackend::open_for_reading(dir.path()).unwrap();
+        let mut b = Directory::open_for_reading(dir.path()).unwrap();
         b.token = a.token;
         b.next_temporary = AtomicU64::new(a.next_temporary.load(Ordering::Relaxed));
         let y = a.stage(&id("y"), b"y's cookies").unwrap();
@@ -856,32 +864,32 @@ mod tests {
     #[test]
     fn taking_a_file_away_tries_other_names_up_to_a_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::open(dir.path(), false).unwrap();
-        backend.stage(&id("x"), b"x").unwrap().commit().unwrap();
-        let judged = backend.version(&id("x")).unwrap();
-        let next = backend.next_temporary.load(Ordering::Relaxed);
+        let directory = Directory::open(dir.path(), false).unwrap();
+        directory.stage(&id("x"), b"x").unwrap().commit().unwrap();
+        let judged = directory.version(&id("x")).unwrap();
+        let next = directory.next_temporary.load(Ordering::Relaxed);
         let plant = |count: u64| {
             for n in next..next + count {
-                let name = format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix());
+                let name = format!("{}{n}{TEMP_SUFFIX}", directory.temp_prefix());
                 fs::write(dir.path().join(name), "someone else's").unwrap();
             }
         };
         // Every name it would pick is taken: it gives up rather than loop or replace one.
         plant(101);
         assert_eq!(
-            backend.remove_if(&id("x"), judged).unwrap_err().code(),
+            directory.remove_if(&id("x"), judged).unwrap_err().code(),
             "EEXIST"
         );
-        assert!(contents(&backend, "x").is_some());
+        assert!(contents(&directory, "x").is_some());
         // A few taken names are skipped.
-        backend.next_temporary.store(next, Ordering::Relaxed);
+        directory.next_temporary.store(next, Ordering::Relaxed);
         for n in next..next + 101 {
-            let name = format!("{}{n}{TEMP_SUFFIX}", backend.temp_prefix());
+            let name = format!("{}{n}{TEMP_SUFFIX}", directory.temp_prefix());
             if n >= next + 5 {
                 fs::remove_file(dir.path().join(name)).unwrap();
             }
         }
-        assert!(backend.remove_if(&id("x"), judged).unwrap());
+        assert!(directory.remove_if(&id("x"), judged).unwrap());
         let planted = fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(planted, 5);
     }
@@ -891,7 +899,7 @@ mod tests {
         assert_eq!(
             id::from_file_name(&format!(
                 "{}x{TEMP_SUFFIX}",
-                FileBackend::open_for_reading(".").unwrap().temp_prefix()
+                Directory::open_for_reading(".").unwrap().temp_prefix()
             )),
             None
         );

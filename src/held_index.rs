@@ -1,13 +1,14 @@
-//! `HeldSessions`: the index of the sessions a store holds in memory.
+//! `HeldIndex`: the core's index of the sessions a store holds in memory.
 
 use napi::bindgen_prelude::{Float64ArraySlice, Utf16String};
 use napi_derive::napi;
-use session_core::{id, ExpiryPolicy, HeldIndex};
+use session_core::session::id;
+use session_core::{ExpiryPolicy, HeldIndex};
 
 /// Ids are kept as the exact UTF-16 JavaScript holds, so no two ids ever share an entry.
-#[napi]
+#[napi(js_name = "HeldIndex")]
 #[derive(Default)]
-pub struct HeldSessions {
+pub struct JsHeldIndex {
     index: HeldIndex<Vec<u16>>,
 }
 
@@ -20,7 +21,7 @@ fn ids_out(ids: Vec<Vec<u16>>) -> Vec<Utf16String> {
 /// id into a JavaScript string to look it up there.
 pub fn unheld_id_list<'a>(
     ids: impl IntoIterator<Item = &'a str>,
-    held: Option<&HeldSessions>,
+    held: Option<&JsHeldIndex>,
 ) -> String {
     let Some(held) = held else {
         return id::join(ids);
@@ -34,7 +35,7 @@ pub fn unheld_id_list<'a>(
 }
 
 #[napi]
-impl HeldSessions {
+impl JsHeldIndex {
     #[napi(constructor)]
     pub fn new() -> Self {
         Self::default()

@@ -10,11 +10,23 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Value};
 
-use crate::fingerprint::fingerprint_of_parsed;
+use crate::error::StoreError;
+use crate::session::fingerprint::fingerprint_of_parsed;
+use crate::session::format::Corruption;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("cannot merge: {0}")]
 pub struct MergeError(&'static str);
+
+/// A copy that cannot be merged is not a session.
+impl From<MergeError> for StoreError {
+    fn from(e: MergeError) -> Self {
+        StoreError::Corrupt {
+            place: "a copy to merge".into(),
+            reason: Corruption::Json(e.0.into()),
+        }
+    }
+}
 
 /// What a merge needs of the common base: for each data field and each cookie (by domain,
 /// path and key), a hash of its name and one of its value; 16 bytes an entry.
@@ -30,7 +42,7 @@ impl MergeBase {
         Ok(Self::of_session(&Session::parse(json)?))
     }
 
-    /// The digest and the [`change_fingerprint`](crate::change_fingerprint) of a serialized
+    /// The digest and the [`change_fingerprint`](crate::session::fingerprint::change_fingerprint) of a serialized
     /// session, from one parse: a store records both of every copy it loads or stores.
     pub fn with_fingerprint(json: &str) -> Result<(Self, u64), MergeError> {
         let session = Session::parse(json)?;
@@ -275,7 +287,7 @@ fn iso_ms(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::change_fingerprint;
+    use crate::session::fingerprint::change_fingerprint;
     use serde_json::json;
 
     const NOW: f64 = 1_800_000_000_000.0;

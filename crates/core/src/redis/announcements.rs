@@ -1,11 +1,12 @@
-//! What other stores announce on the changes channel (see `redis_scripts`): a subscription of
+//! What other stores announce on the changes channel (see `scripts`): a subscription of
 //! its own, re-established whenever it drops, collecting announcements for the store to take.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::Client;
+
+use crate::redis::connection::Connection;
 
 /// How often a lost subscription is tried again, and how often a live one checks that the
 /// store's own connection has not been re-established meanwhile (a sign the server restarted).
@@ -88,24 +89,22 @@ fn parse(payload: &str, own_origin: &str) -> Option<Announcement> {
 }
 
 pub(crate) struct Listener {
-    pub client: Client,
+    /// The store's connection: its client makes the subscription, and when its count of
+    /// connections moves, the server may have restarted, and the subscription is made again.
+    pub connection: Arc<Connection>,
     pub channel: String,
     pub origin: String,
     pub connect_timeout: Duration,
-    /// Whether the store is closed, and its own connection count: when that moves, the server
-    /// may have restarted, and the subscription is made again.
-    pub closed: Box<dyn Fn() -> bool + Send + Sync>,
-    pub connects: Box<dyn Fn() -> u64 + Send + Sync>,
     pub sink: Arc<Announcements>,
 }
 
 impl Listener {
     pub async fn listen(self) {
         let mut failing = false;
-        while !(self.closed)() {
-            let connects = (self.connects)();
+        while !self.connection.is_closed() {
+            let connects = self.connection.connects();
             let subscribed = tokio::time::timeout(self.connect_timeout, async {
-                let mut pubsub = self.client.get_async_pubsub().await?;
+                let mut pubsub = self.connection.client.get_async_pubsub().await?;
                 pubsub.subscribe(&self.channel).await?;
                 Ok::<_, redis::RedisError>(pubsub)
             })
@@ -147,7 +146,7 @@ impl Listener {
                     None => return,
                 },
                 _ = check.tick() => {
-                    if (self.closed)() || (self.connects)() != connects {
+                    if self.connection.is_closed() || self.connection.connects() != connects {
                         return;
                     }
                 }

@@ -1,0 +1,440 @@
+//! The sessions of one key prefix on Redis (layout and scripts: `scripts`). Every change goes
+//! through the writer (`writer`), in the order it was asked for; reads go straight to the
+//! connection (`connection`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use redis::{Client, TlsCertificates};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+use crate::error::StoreError;
+use crate::random::random_token;
+use crate::redis::announcements::{Announcement, Announcements, Listener};
+use crate::redis::connection::Connection;
+use crate::redis::scripts::{Keys, Scripts};
+use crate::redis::writer::{
+    pipeline_sized, wait_for, write_in_order, Fetched, Job, RedisPolicy, Reply, Results, Shared,
+    WriteOp, WriteResult,
+};
+use crate::session::format::parse_times;
+use crate::session::id::SessionId;
+use crate::session::Loaded;
+use crate::writes::{Base, Outcome, Write, WriteTarget};
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    /// The longest a command may take before the server counts as unreachable.
+    pub command_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longer values are not read.
+    pub max_session_bytes: u64,
+    /// PEM certificates of the authorities a `rediss://` server's certificate may be signed by,
+    /// in place of the public roots.
+    pub tls_ca: Option<Vec<u8>>,
+}
+
+/// Changes handed to the writer, whose outcome is waited for later, off the JavaScript thread.
+pub struct Pending<T> {
+    reply: Reply,
+    command_timeout: Duration,
+    finish: Box<dyn FnOnce(Results) -> Result<T, StoreError> + Send>,
+}
+
+impl<T> Pending<T> {
+    /// Waits for the writer, as long as it may need: see [`wait_for`].
+    pub fn wait(self) -> Result<T, StoreError> {
+        (self.finish)(wait_for(&self.reply, self.command_timeout))
+    }
+}
+
+/// The one result of a pending change of one op.
+fn only(mut results: Results) -> Result<WriteResult, StoreError> {
+    results
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::Redis("no reply".into())))
+}
+
+fn unexpected(result: WriteResult) -> StoreError {
+    StoreError::Redis(format!("unexpected reply {result:?}"))
+}
+
+/// The sessions of one key prefix on one Redis server.
+pub struct RedisSessions {
+    shared: Arc<Shared>,
+    announcements: Arc<Announcements>,
+    /// Whether the subscription to other stores' announcements was started.
+    listening: AtomicBool,
+    /// The last value `load` found corrupt, by id, for `remove_corrupt`.
+    corrupt: Mutex<Option<(SessionId, Vec<u8>)>>,
+    writer: mpsc::UnboundedSender<Job>,
+    /// Kept last: dropping it stops the writer and the reconnection.
+    runtime: Runtime,
+}
+
+impl RedisSessions {
+    /// Parses the URL (`redis://`, `rediss://` for TLS, credentials in it) and connects,
+    /// waiting at most the connect timeout. A server that cannot be reached now is not an
+    /// error: the store starts unavailable and connects as soon as it can.
+    pub fn connect(settings: RedisSettings) -> Result<Self, StoreError> {
+        let client = match &settings.tls_ca {
+            None => Client::open(settings.url.as_str()),
+            Some(pem) => Client::build_with_tls(
+                settings.url.as_str(),
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+        }
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rhfs-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::io("start a thread for", "Redis", e))?;
+        let connection = Connection::open(
+            client,
+            settings.connect_timeout,
+            settings.command_timeout,
+            runtime.handle().clone(),
+        );
+        let shared = Arc::new(Shared {
+            connection,
+            keys: Keys::new(&settings.key_prefix),
+            scripts: Scripts::new(),
+            settings,
+            policy: Mutex::new(None),
+            origin: format!("{:016x}", random_token()),
+        });
+        let (writer, jobs) = mpsc::unbounded_channel();
+        runtime.spawn(write_in_order(shared.clone(), jobs));
+        Ok(Self {
+            announcements: Arc::default(),
+            listening: AtomicBool::new(false),
+            shared,
+            corrupt: Mutex::new(None),
+            writer,
+            runtime,
+        })
+    }
+
+    /// Whether the server is reachable, as far as the last command and reconnection know.
+    pub fn is_available(&self) -> bool {
+        self.shared.connection.is_available()
+    }
+
+    /// Why the server cannot be reached, while it cannot.
+    pub fn unavailable_because(&self) -> Option<String> {
+        self.shared.connection.unavailable_because()
+    }
+
+    /// Drops the connection and stops reconnecting; every call fails from now on.
+    pub fn close(&self) {
+        self.shared.connection.close();
+    }
+
+    /// Connections made so far: a new number means the store reconnected.
+    pub fn connects(&self) -> u64 {
+        self.shared.connection.connects()
+    }
+
+    /// The session's JSON and version, or `None` when there is none. A value that is not a
+    /// session fails with `ERR_CORRUPT_SESSION`, one above the size limit with
+    /// `ERR_SESSION_TOO_LARGE`.
+    pub fn load(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
+        let key = self.shared.keys.session(id.as_str());
+        let limit = self.shared.settings.max_session_bytes;
+        let command_key = key.clone();
+        let versions = self.shared.keys.versions.clone();
+        let field = id.as_str().to_owned();
+        // At most one byte more than the limit is read: enough to tell a value too large.
+        let (exists, mut bytes, version): (bool, Vec<u8>, Option<u64>) =
+            self.runtime
+                .block_on(self.shared.connection.run(move |mut connection| {
+                    Box::pin(async move {
+                        // Atomic, so that the version is the one of the JSON read.
+                        redis::pipe()
+                            .atomic()
+                            .exists(&command_key)
+                            .getrange(&command_key, 0, limit as isize)
+                            .hget(&versions, &field)
+                            .query_async(&mut connection)
+                            .await
+                    })
+                }))?;
+        if !exists {
+            return Ok(None);
+        }
+        if bytes.len() as u64 > limit {
+            let len = self.strlen(&key).unwrap_or(bytes.len() as u64);
+            return Err(StoreError::TooLarge {
+                place: key,
+                len,
+                limit,
+            });
+        }
+        if let Err(reason) = parse_times(&bytes) {
+            *self.corrupt.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((id.clone(), std::mem::take(&mut bytes)));
+            return Err(StoreError::Corrupt { place: key, reason });
+        }
+        let json = String::from_utf8(bytes)
+            .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))?;
+        Ok(Some(Loaded {
+            json,
+            version: version.unwrap_or(0),
+        }))
+    }
+
+    /// Subscribes to other stores' announcements (once; a store that never asks, such as the
+    /// command-line tool, never subscribes). `wake` is called, from another thread, when some
+    /// arrive and none were waiting to be taken.
+    pub fn on_announcements(&self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.announcements.on_arrival(wake);
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.runtime.spawn(
+            Listener {
+                connection: self.shared.connection.clone(),
+                channel: self.shared.keys.changes.clone(),
+                origin: self.shared.origin.clone(),
+                connect_timeout: self.shared.settings.connect_timeout,
+                sink: self.announcements.clone(),
+            }
+            .listen(),
+        );
+    }
+
+    /// Other stores' writes and deletes announced since the last call, oldest first.
+    pub fn take_announcements(&self) -> Vec<Announcement> {
+        self.announcements.take()
+    }
+
+    fn strlen(&self, key: &str) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.runtime
+            .block_on(self.shared.connection.run(move |mut connection| {
+                Box::pin(async move {
+                    redis::cmd("STRLEN")
+                        .arg(&key)
+                        .query_async(&mut connection)
+                        .await
+                })
+            }))
+    }
+
+    /// Every id in the index whose key has not expired, after dropping those that have.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let shared = self.shared.clone();
+        let (_, ids): (i64, Vec<String>) =
+            self.runtime
+                .block_on(self.shared.connection.run(move |mut connection| {
+                    Box::pin(async move {
+                        let mut pipe = redis::pipe();
+                        pipe.load_script(&shared.scripts.prune).ignore();
+                        pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune));
+                        pipe.cmd("ZRANGE").arg(&shared.keys.index).arg(0).arg(-1);
+                        pipe.query_async(&mut connection).await
+                    })
+                }))?;
+        Ok(ids)
+    }
+
+    /// Drops expired ids from the index, until none is left; returns how many.
+    pub fn prune(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let shared = self.shared.clone();
+            let pruned: u64 =
+                self.runtime
+                    .block_on(self.shared.connection.run(move |mut connection| {
+                        Box::pin(async move {
+                            shared
+                                .expiry_invocation(&shared.scripts.prune)
+                                .invoke_async(&mut connection)
+                                .await
+                        })
+                    }))?;
+            total += pruned;
+            if pruned < 10_000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Hands changes to the writer; they run after every change handed to it before. They go
+    /// as jobs of at most one pipeline each, so that each reply comes within a bounded time
+    /// however many changes there are (a shutdown may store every held session at once).
+    fn submit(&self, ops: Vec<WriteOp>) -> Reply {
+        let mut replies = Vec::new();
+        for ops in pipeline_sized(ops) {
+            let (reply, receiver) = std_mpsc::channel();
+            replies.push((receiver, ops.len()));
+            // A writer that is gone (the runtime is shutting down) drops the job, and the
+            // receiver then reports it as unavailable.
+            let _ = self.writer.send(Job { ops, reply });
+        }
+        Reply(replies)
+    }
+
+    /// Hands changes to the writer now; their outcome is waited for with [`Pending::wait`].
+    fn pending<T>(
+        &self,
+        ops: Vec<WriteOp>,
+        finish: impl FnOnce(Results) -> Result<T, StoreError> + Send + 'static,
+    ) -> Pending<T> {
+        Pending {
+            reply: self.submit(ops),
+            command_timeout: self.shared.settings.command_timeout,
+            finish: Box::new(finish),
+        }
+    }
+
+    /// Runs one change now, in order after those handed over before.
+    fn run_now(&self, op: WriteOp) -> Result<WriteResult, StoreError> {
+        self.pending(vec![op], only).wait()
+    }
+
+    /// Stores JSON from outside before returning, whatever Redis holds, after checking that
+    /// [`load`](Self::load) accepts it (`ERR_INVALID_SESSION` otherwise); returns the version
+    /// stored (0 if it had expired already).
+    pub fn import(&self, id: SessionId, json: String) -> Result<u64, StoreError> {
+        parse_times(json.as_bytes()).map_err(StoreError::InvalidSession)?;
+        let base = Base::Any;
+        match self.run_now(WriteOp::Save { id, json, base })? {
+            WriteResult::Saved(version) => Ok(version),
+            _ => Ok(0),
+        }
+    }
+
+    /// True when a stored session was deleted.
+    pub fn remove(&self, id: SessionId) -> Result<bool, StoreError> {
+        match self.run_now(WriteOp::Remove { id })? {
+            WriteResult::Removed(removed) => Ok(removed),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a session found corrupt, only if it still holds what was found: `json` (loaded,
+    /// then refused by the session class), or else the value the last `load` of it refused.
+    pub fn remove_corrupt(&self, id: SessionId, json: Option<String>) -> Result<bool, StoreError> {
+        let found = json.map(String::into_bytes).or_else(|| {
+            let corrupt = self.corrupt.lock().unwrap_or_else(|p| p.into_inner());
+            corrupt
+                .as_ref()
+                .filter(|(of, _)| *of == id)
+                .map(|(_, value)| value.clone())
+        });
+        let Some(value) = found else {
+            return Ok(false);
+        };
+        let result = self.run_now(WriteOp::RemoveIfUnchanged { id, value })?;
+        Ok(result == WriteResult::Removed(true))
+    }
+
+    /// Deletes sessions after every change asked for before; the deletions that failed.
+    pub fn remove_all(&self, ids: Vec<SessionId>) -> Pending<Vec<(SessionId, StoreError)>> {
+        let ops = ids
+            .iter()
+            .map(|id| WriteOp::Remove { id: id.clone() })
+            .collect();
+        self.pending(ops, move |results| {
+            Ok(ids
+                .into_iter()
+                .zip(results)
+                .filter_map(|(id, result)| Some((id, result.err()?)))
+                .collect())
+        })
+    }
+
+    /// The stored copies newer than the versions given, after every change asked for before.
+    pub fn fetch(&self, known: Vec<(SessionId, u64)>) -> Pending<Vec<Fetched>> {
+        self.pending(vec![WriteOp::Fetch { known }], |results| {
+            match only(results)? {
+                WriteResult::Fetched(newer) => Ok(newer),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Refreshes the expiry of sessions in use: the ids whose stored copy is gone (deleted or
+    /// expired), or `None`, changing nothing, when the data set is no longer the one of token
+    /// `dataset` (lost).
+    pub fn refresh(&self, ids: Vec<SessionId>, dataset: String) -> Pending<Option<Vec<String>>> {
+        self.pending(
+            vec![WriteOp::Refresh { ids, dataset }],
+            |results| match only(results)? {
+                WriteResult::Gone(ids) => Ok(ids),
+                other => Err(unexpected(other)),
+            },
+        )
+    }
+
+    /// Writes the store's expiry policy, if it has one, and reads the data set's token, which
+    /// changes when the data set is lost.
+    pub fn check(&self, policy: Option<RedisPolicy>) -> Pending<String> {
+        self.pending(vec![WriteOp::Check { policy }], |results| {
+            match only(results)? {
+                WriteResult::Dataset(token) => Ok(token),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+}
+
+fn save_of(write: Write) -> WriteOp {
+    let Write { id, json, base } = write;
+    WriteOp::Save { id, json, base }
+}
+
+/// Background writes go to the writer as soon as they are queued, so that they keep their place
+/// among every other change; the report waits for their replies.
+impl WriteTarget for RedisSessions {
+    type Started = Pending<Results>;
+
+    fn start(&self, writes: Vec<(u64, Write)>) -> Pending<Results> {
+        let ops = writes
+            .into_iter()
+            .map(|(_, write)| save_of(write))
+            .collect();
+        self.pending(ops, Ok)
+    }
+
+    fn finish(&self, started: Pending<Results>) -> Vec<Outcome> {
+        started
+            .wait()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|result| match result {
+                Ok(WriteResult::Saved(version)) => Outcome::Written(version),
+                Ok(_) => Outcome::Written(0),
+                Err(e) => Outcome::Failed(e),
+            })
+            .collect()
+    }
+
+    /// Stores every write before returning (used at shutdown), in order after every change
+    /// handed over before; 0 for a write of a session that had expired already.
+    fn write_now(&self, writes: Vec<Write>) -> Vec<Result<u64, StoreError>> {
+        if writes.is_empty() {
+            return Vec::new();
+        }
+        let ops = writes.into_iter().map(save_of).collect();
+        self.pending(ops, Ok)
+            .wait()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|result| match result? {
+                WriteResult::Saved(version) => Ok(version),
+                _ => Ok(0),
+            })
+            .collect()
+    }
+}

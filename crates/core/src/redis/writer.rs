@@ -1,0 +1,548 @@
+//! The one task that runs every change to Redis, in the order it was asked for, so that a
+//! delete asked after a write is never overtaken by it: as many changes as fit go in one
+//! pipeline of Lua scripts (see `scripts`), and each caller gets the replies to its own.
+
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::{RedisError, RedisResult, Value};
+use tokio::sync::mpsc;
+
+use crate::error::StoreError;
+use crate::random::random_token;
+use crate::redis::connection::Connection;
+use crate::redis::scripts::{Keys, Scripts};
+use crate::redis::sessions::RedisSettings;
+use crate::session::format::parse_times;
+use crate::session::id::SessionId;
+use crate::writes::Base;
+
+/// Bounds one pipeline, so that a large backlog never makes one reply outlast the timeout.
+const MAX_OPS_PER_PIPELINE: usize = 256;
+const MAX_BYTES_PER_PIPELINE: usize = 1 << 20;
+
+/// Everything the writer and the callers share.
+pub(crate) struct Shared {
+    pub connection: Arc<Connection>,
+    pub keys: Keys,
+    pub scripts: Scripts,
+    pub settings: RedisSettings,
+    /// The policy last seen in Redis, or written there by this store.
+    pub policy: Mutex<Option<RedisPolicy>>,
+    /// Names this store in the changes it announces, so that it ignores its own.
+    pub origin: String,
+}
+
+impl Shared {
+    pub fn expiry_invocation<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
+        let known = *self.policy.lock().unwrap_or_else(|p| p.into_inner());
+        expiry_invocation(script, &self.keys, known)
+    }
+}
+
+/// The expiry policy stores keep in Redis, in milliseconds; `None` disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RedisPolicy {
+    pub stale_timeout: Option<f64>,
+    pub max_to_live: Option<f64>,
+}
+
+/// One change, run by the writer in order.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Stores `json`, based on the stored version `base`, or stores it whatever Redis holds.
+    Save {
+        id: SessionId,
+        json: String,
+        base: Base,
+    },
+    Remove {
+        id: SessionId,
+    },
+    /// Deletes the session only if it still holds `value`.
+    RemoveIfUnchanged {
+        id: SessionId,
+        value: Vec<u8>,
+    },
+    /// Refreshes the expiry of sessions in use, if the data set is still the one of `dataset`.
+    Refresh {
+        ids: Vec<SessionId>,
+        dataset: String,
+    },
+    /// The stored copies newer than the versions given.
+    Fetch {
+        known: Vec<(SessionId, u64)>,
+    },
+    /// Writes the store's own policy, if any (else restores the last one seen if Redis has
+    /// none), and reads the data set's token (setting it if there is none).
+    Check {
+        policy: Option<RedisPolicy>,
+    },
+}
+
+/// A stored copy newer than the one a caller holds; `json` is `None` when it was deleted. A
+/// fetch leaves out newer copies that are not UTF-8 text.
+#[derive(Debug, PartialEq)]
+pub struct Fetched {
+    pub id: String,
+    pub version: u64,
+    pub json: Option<String>,
+}
+
+/// What an op did; a refused save is an error (`Conflict`, `Deleted`, `TooLarge`).
+#[derive(Debug, PartialEq)]
+pub enum WriteResult {
+    /// Stored as this version.
+    Saved(u64),
+    /// The session had expired already; nothing was stored.
+    Expired,
+    Removed(bool),
+    /// The refreshed ids whose key is gone; `None` when the data set was another.
+    Gone(Option<Vec<String>>),
+    /// The data set's token.
+    Dataset(String),
+    Fetched(Vec<Fetched>),
+}
+
+/// The writer's replies to changes handed to it, one per job, in order.
+pub struct Reply(pub(crate) Vec<(std_mpsc::Receiver<Results>, usize)>);
+
+pub type Results = Vec<Result<WriteResult, StoreError>>;
+
+pub(crate) struct Job {
+    pub ops: Vec<WriteOp>,
+    pub reply: std_mpsc::Sender<Results>,
+}
+
+/// `base` as the save script takes it.
+fn base_arg(base: Base) -> String {
+    match base {
+        Base::New => "new".into(),
+        Base::Version(v) => v.to_string(),
+        Base::Any => "any".into(),
+    }
+}
+
+/// `ops` cut, in order, into runs that fit one pipeline (an op larger than a pipeline alone).
+pub(crate) fn pipeline_sized(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
+    let mut runs: Vec<Vec<WriteOp>> = Vec::new();
+    let mut size = 0;
+    for op in ops {
+        let op_bytes = op_size(&op);
+        match runs.last_mut() {
+            Some(run) if fits_one_pipeline(run.len() + 1, size + op_bytes) => {
+                size += op_bytes;
+                run.push(op);
+            }
+            _ => {
+                size = op_bytes;
+                runs.push(vec![op]);
+            }
+        }
+    }
+    runs
+}
+
+/// Whether this many ops of this many bytes go in one pipeline.
+fn fits_one_pipeline(ops: usize, bytes: usize) -> bool {
+    ops <= MAX_OPS_PER_PIPELINE && bytes <= MAX_BYTES_PER_PIPELINE
+}
+
+/// The results of the changes, in order, or `Unavailable` for each op of a job whose results
+/// do not come in time and of every job after it: a job waits behind at most a few pipelines,
+/// each bounded by the command timeout.
+pub fn wait_for(reply: &Reply, command_timeout: Duration) -> Results {
+    let mut results = Vec::new();
+    let mut late = None;
+    for (receiver, ops) in &reply.0 {
+        if late.is_none() {
+            match receiver.recv_timeout(command_timeout * 4) {
+                Ok(mine) => {
+                    results.extend(mine);
+                    continue;
+                }
+                Err(_) => late = Some(format!("no reply within {:?}", command_timeout * 4)),
+            }
+        }
+        let why = late.clone().unwrap_or_default();
+        results.extend((0..*ops).map(|_| Err(StoreError::Unavailable(why.clone()))));
+    }
+    results
+}
+
+/// The writer: takes the jobs in order, runs as many as fit in one pipeline, replies to each.
+pub(crate) async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    // A job taken that did not fit in the last pipeline: the first of the next.
+    let mut left_over = None;
+    loop {
+        let first = match left_over.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let job_size = |job: &Job| job.ops.iter().map(op_size).sum::<usize>();
+        let (mut count, mut size) = (first.ops.len(), job_size(&first));
+        let mut batch = vec![first];
+        while let Ok(job) = jobs.try_recv() {
+            let bytes = job_size(&job);
+            if !fits_one_pipeline(count + job.ops.len(), size + bytes) {
+                left_over = Some(job);
+                break;
+            }
+            count += job.ops.len();
+            size += bytes;
+            batch.push(job);
+        }
+        let ops: Vec<&WriteOp> = batch.iter().flat_map(|job| job.ops.iter()).collect();
+        let mut results = run_checked_ops(&shared, &ops).await.into_iter();
+        for job in batch {
+            let mine = results.by_ref().take(job.ops.len()).collect();
+            let _ = job.reply.send(mine);
+        }
+    }
+}
+
+fn op_size(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Save { json, .. } => json.len(),
+        WriteOp::Fetch { known } => known.len() * 64,
+        WriteOp::RemoveIfUnchanged { value, .. } => value.len(),
+        WriteOp::Refresh { ids, .. } => ids.len() * 64,
+        WriteOp::Remove { .. } | WriteOp::Check { .. } => 64,
+    }
+}
+
+/// Epoch milliseconds by this host's clock; used only for a session's age at its first save.
+fn host_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64)
+}
+
+/// Runs the ops, refusing without sending them the sessions larger than a store may read back.
+async fn run_checked_ops(
+    shared: &Arc<Shared>,
+    ops: &[&WriteOp],
+) -> Vec<Result<WriteResult, StoreError>> {
+    let limit = shared.settings.max_session_bytes;
+    let refused: Vec<Option<StoreError>> = ops
+        .iter()
+        .map(|op| match op {
+            WriteOp::Save { id, json, .. } if json.len() as u64 > limit => {
+                Some(StoreError::TooLarge {
+                    place: shared.keys.session(id.as_str()),
+                    len: json.len() as u64,
+                    limit,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let sendable: Vec<&WriteOp> = ops
+        .iter()
+        .zip(&refused)
+        .filter(|(_, refusal)| refusal.is_none())
+        .map(|(op, _)| *op)
+        .collect();
+    let mut sent = run_ops(shared, &sendable).await.into_iter();
+    refused
+        .into_iter()
+        .map(|refusal| match refusal {
+            Some(e) => Err(e),
+            None => sent
+                .next()
+                .unwrap_or_else(|| Err(StoreError::Redis("no reply".into()))),
+        })
+        .collect()
+}
+
+/// Runs the ops in one pipeline; one result per op, in order.
+async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResult, StoreError>> {
+    if ops.is_empty() {
+        return Vec::new();
+    }
+    let keys = &shared.keys;
+    let scripts = &shared.scripts;
+    let known = *shared.policy.lock().unwrap_or_else(|p| p.into_inner());
+    let expiry_keys = |script| expiry_invocation(script, keys, known);
+    let origin = shared.origin.as_str();
+    let limit = shared.settings.max_session_bytes;
+    let mut invocations = Vec::with_capacity(ops.len());
+    for op in ops {
+        let invocation = match op {
+            WriteOp::Save { id, json, base } => {
+                let age = parse_times(json.as_bytes())
+                    .ok()
+                    .and_then(|t| t.created_at)
+                    .map_or(0.0, |created| (host_now() - created).max(0.0));
+                let mut i = expiry_keys(&scripts.save);
+                i.key(keys.session(id.as_str()))
+                    .key(&keys.changes)
+                    .arg(id.as_str())
+                    .arg(json.as_str())
+                    .arg(age as i64)
+                    .arg(base_arg(*base))
+                    .arg(origin)
+                    .arg(limit);
+                i
+            }
+            WriteOp::Remove { id } => {
+                let mut i = expiry_keys(&scripts.remove);
+                i.key(keys.session(id.as_str()))
+                    .key(&keys.changes)
+                    .arg(id.as_str())
+                    .arg(origin);
+                i
+            }
+            WriteOp::Fetch { known } => {
+                let mut i = expiry_keys(&scripts.fetch);
+                i.arg(limit);
+                for (id, _) in known {
+                    i.key(keys.session(id.as_str()));
+                }
+                for (id, version) in known {
+                    i.arg(id.as_str()).arg(*version);
+                }
+                i
+            }
+            WriteOp::RemoveIfUnchanged { id, value } => {
+                let mut i = expiry_keys(&scripts.remove_if_unchanged);
+                i.key(keys.session(id.as_str()))
+                    .arg(id.as_str())
+                    .arg(value.as_slice());
+                i
+            }
+            WriteOp::Refresh { ids, dataset } => {
+                let mut i = expiry_keys(&scripts.refresh);
+                i.key(&keys.dataset).arg(dataset.as_str());
+                for id in ids {
+                    i.key(keys.session(id.as_str()));
+                }
+                for id in ids {
+                    i.arg(id.as_str());
+                }
+                i
+            }
+            WriteOp::Check { policy } => {
+                let (mode, policy) = match (policy, known) {
+                    (Some(own), _) => ("own", Some(*own)),
+                    (None, Some(seen)) => ("restore", Some(seen)),
+                    (None, None) => ("", None),
+                };
+                let (stale, max_to_live) = limit_args(policy);
+                let mut i = scripts.check.prepare_invoke();
+                i.key(&keys.dataset)
+                    .key(&keys.policy)
+                    .arg(format!("{:016x}", random_token()))
+                    .arg(mode)
+                    .arg(stale)
+                    .arg(max_to_live);
+                i
+            }
+        };
+        invocations.push(invocation);
+    }
+    let mut replies = match send(shared, &invocations, false).await {
+        Ok(replies) => replies,
+        Err(e) => return ops.iter().map(|_| Err(e.for_each_item())).collect(),
+    };
+    // A server restarted since the scripts were last loaded has forgotten them, and fails every
+    // script from then on. Running again all of them from the first failure, in order, after
+    // loading the scripts is harmless even for those that did run (another client loaded the
+    // scripts meanwhile): a save then conflicts with its own write and is merged, a delete
+    // raises the version once more.
+    if let Some(first) = replies.iter().position(is_no_script) {
+        match send(shared, &invocations[first..], true).await {
+            Ok(again) => {
+                replies.truncate(first);
+                replies.extend(again);
+            }
+            Err(e) => {
+                for reply in &mut replies[first..] {
+                    *reply = Err(RedisError::from(std::io::Error::other(e.to_string())));
+                }
+            }
+        }
+    }
+    ops.iter()
+        .zip(replies)
+        .map(|(op, reply)| {
+            let value = reply.map_err(|e| StoreError::Redis(e.to_string()))?;
+            read_result(shared, op, value)
+        })
+        .collect()
+}
+
+/// Runs the invocations in one pipeline (loading the scripts first if `load`), one reply each.
+async fn send(
+    shared: &Arc<Shared>,
+    invocations: &[redis::ScriptInvocation<'_>],
+    load: bool,
+) -> Result<Vec<RedisResult<Value>>, StoreError> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    if load {
+        for script in shared.scripts.for_writes() {
+            pipe.load_script(script).ignore();
+        }
+    }
+    for invocation in invocations {
+        pipe.invoke_script(invocation);
+    }
+    shared
+        .connection
+        .run(move |mut connection| {
+            Box::pin(async move {
+                pipe.query_async::<Vec<RedisResult<Value>>>(&mut connection)
+                    .await
+            })
+        })
+        .await
+}
+
+fn is_no_script(reply: &RedisResult<Value>) -> bool {
+    matches!(reply, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+}
+
+/// An invocation with what every expiry-aware script takes first: three keys, and the policy
+/// to apply while Redis has none.
+fn expiry_invocation<'a>(
+    script: &'a redis::Script,
+    keys: &Keys,
+    known: Option<RedisPolicy>,
+) -> redis::ScriptInvocation<'a> {
+    let (stale, max_to_live) = limit_args(known);
+    let mut invocation = script.prepare_invoke();
+    invocation
+        .key(&keys.index)
+        .key(&keys.deadlines)
+        .key(&keys.policy)
+        .key(&keys.versions)
+        .key(&keys.tombstones)
+        .arg(stale)
+        .arg(max_to_live);
+    invocation
+}
+
+/// A policy's limits as script arguments: whole milliseconds, '' for none.
+fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
+    let arg = |limit: Option<f64>| match limit.filter(|ms| *ms > 0.0) {
+        Some(ms) => (ms as i64).to_string(),
+        None => String::new(),
+    };
+    policy.map_or_else(Default::default, |p| {
+        (arg(p.stale_timeout), arg(p.max_to_live))
+    })
+}
+
+fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
+    let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
+    match (op, &value) {
+        (WriteOp::Save { id, .. }, _) => {
+            let (outcome, version, json): (i64, u64, Option<String>) =
+                redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
+            match (outcome, json) {
+                (1, _) => Ok(WriteResult::Saved(version)),
+                (2, _) => Ok(WriteResult::Expired),
+                (0, Some(json)) => Err(StoreError::Conflict { version, json }),
+                (-1, _) => Err(StoreError::Deleted),
+                (3, Some(len)) => Err(StoreError::TooLarge {
+                    place: shared.keys.session(id.as_str()),
+                    len: len.parse().unwrap_or(u64::MAX),
+                    limit: shared.settings.max_session_bytes,
+                }),
+                _ => Err(unexpected(&value)),
+            }
+        }
+        (WriteOp::Fetch { .. }, _) => {
+            let newer: Vec<(String, u64, Option<Vec<u8>>)> =
+                redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
+            Ok(WriteResult::Fetched(
+                newer
+                    .into_iter()
+                    // A copy that is not text is no session: left out, so that the others in
+                    // the batch are still taken in.
+                    .filter_map(|(id, version, json)| {
+                        let json = json.map(String::from_utf8).transpose().ok()?;
+                        Some(Fetched { id, version, json })
+                    })
+                    .collect(),
+            ))
+        }
+        (WriteOp::Remove { .. } | WriteOp::RemoveIfUnchanged { .. }, Value::Int(n)) => {
+            Ok(WriteResult::Removed(*n > 0))
+        }
+        (WriteOp::Refresh { .. }, _) => redis::from_redis_value_ref::<Option<Vec<String>>>(&value)
+            .map(WriteResult::Gone)
+            .map_err(|_| unexpected(&value)),
+        (WriteOp::Check { .. }, _) => {
+            let (token, stale, max_to_live, set) =
+                redis::from_redis_value_ref::<(String, String, String, String)>(&value)
+                    .map_err(|_| unexpected(&value))?;
+            if !set.is_empty() {
+                let limit = |text: String| text.parse::<f64>().ok();
+                *shared.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(RedisPolicy {
+                    stale_timeout: limit(stale),
+                    max_to_live: limit(max_to_live),
+                });
+            }
+            Ok(WriteResult::Dataset(token))
+        }
+        _ => Err(unexpected(&value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(name: &str, bytes: usize) -> WriteOp {
+        WriteOp::Save {
+            id: SessionId::parse(name).unwrap(),
+            json: "x".repeat(bytes),
+            base: Base::Any,
+        }
+    }
+
+    fn names(runs: &[Vec<WriteOp>]) -> Vec<Vec<String>> {
+        let name = |op: &WriteOp| match op {
+            WriteOp::Save { id, .. } => id.to_string(),
+            _ => unreachable!(),
+        };
+        runs.iter()
+            .map(|run| run.iter().map(name).collect())
+            .collect()
+    }
+
+    #[test]
+    fn changes_are_cut_into_pipelines_in_order() {
+        assert!(pipeline_sized(Vec::new()).is_empty());
+        let many: Vec<WriteOp> = (0..600).map(|i| save(&format!("s{i}"), 10)).collect();
+        let runs = pipeline_sized(many);
+        assert_eq!(
+            runs.iter().map(Vec::len).collect::<Vec<_>>(),
+            [
+                MAX_OPS_PER_PIPELINE,
+                MAX_OPS_PER_PIPELINE,
+                600 - 2 * MAX_OPS_PER_PIPELINE
+            ]
+        );
+        let flat: Vec<String> = names(&runs).concat();
+        assert_eq!(flat, (0..600).map(|i| format!("s{i}")).collect::<Vec<_>>());
+
+        let half = MAX_BYTES_PER_PIPELINE / 2;
+        let big = vec![
+            save("a", half),
+            save("b", half),
+            save("c", 1),
+            save("huge", 3 * MAX_BYTES_PER_PIPELINE),
+            save("d", 1),
+        ];
+        assert_eq!(
+            names(&pipeline_sized(big)),
+            [vec!["a", "b"], vec!["c"], vec!["huge"], vec!["d"]]
+        );
+    }
+}
