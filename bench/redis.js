@@ -13,19 +13,24 @@ const { ourRedisStore } = require('./stores');
 const runFile = promisify(execFile);
 
 /**
- * The Redis store's figures: those a heap can sway from a process of their own (see
+ * The Redis store's figures: those a heap can sway each from a process of its own (see
  * redis-process.js), beside this machine's round trip and a `get` while Redis hangs.
  */
 async function redisFigures(server, { ids }) {
   const roundTrip = await pingRoundTrip(server);
-  const { stdout } = await runFile(process.execPath, [
-    '--expose-gc',
-    '--max-old-space-size=8192',
-    path.join(__dirname, 'redis-process.js'),
-    server.url,
-    String(ids.length),
-  ]);
-  return { roundTrip, ...JSON.parse(stdout), ...whileDown(server, ids) };
+  const figures = { roundTrip };
+  for (const figure of ['redisOps', 'redisKeys', 'redisRound']) {
+    const { stdout } = await runFile(process.execPath, [
+      '--expose-gc',
+      '--max-old-space-size=8192',
+      path.join(__dirname, 'redis-process.js'),
+      figure,
+      server.url,
+      String(ids.length),
+    ]);
+    Object.assign(figures, JSON.parse(stdout));
+  }
+  return { ...figures, ...whileDown(server, ids) };
 }
 
 /**

@@ -3,7 +3,8 @@
 
 // Measures both stores side by side with their baselines in one run and prints a table and a
 // JSON line. Usage: npm run bench [-- N]   (N defaults to 20000; BENCH_N works too)
-// npm run bench passes --expose-gc so garbage is collected between phases (see settle()).
+// Each figure is measured in a process of its own (figures.js, hot-path.js, redis-process.js),
+// which npm run bench starts with --expose-gc so garbage is collected between phases.
 // With RAMMERHEAD_DIR pointing to a rammerhead checkout (dependencies installed), rammerhead's
 // own stores are measured too, all stores then using rammerhead's RammerheadSession.
 
@@ -12,23 +13,17 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { endToEnd, sessionFiles } = require('./end-to-end');
-const { timeSync, timeAsync, timeLoads, withStall, settle } = require('./measure');
 const redisBench = require('./redis');
 const { propagationFigures } = require('./propagation');
 const {
   RAMMERHEAD_DIR,
-  DAY,
-  NEVER,
   sessionClassPath,
   original,
   sessionIds,
+  sessionDir,
   template,
   tempDir,
   removeDir,
-  ourFileCache,
-  ourMemoryStore,
-  originalFileCache,
-  originalMemoryStore,
 } = require('./stores');
 
 const N = Number(process.argv[2] || process.env.BENCH_N || 20000);
@@ -39,52 +34,14 @@ const E2E_SECONDS = Number(process.env.BENCH_E2E_SECONDS || 10);
 const ids = sessionIds(N);
 
 // ---------------------------------------------------------------------------------------------
-// The clock
-
-/**
- * Every store and session reads this clock, so a phase can let sessions age by days without
- * waiting, the same way for every store.
- */
-const realNow = Date.now;
-let clockOffset = 0;
-Date.now = () => realNow() + clockOffset;
-function advanceClock(ms) {
-  clockOffset += ms;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Data
-
-/** N session files, all last used `age` ms ago. */
-function sessionDir(age) {
-  const dir = tempDir();
-  writeSessionFiles(dir, age);
-  return dir;
-}
-
-/** Writes the N session files in `dir`, as another process would, last used `age` ms ago. */
-function writeSessionFiles(dir, age) {
-  const data = JSON.parse(template);
-  const at = Date.now() - age;
-  data.data.createdAt = at;
-  data.data.lastUsed = at;
-  const text = JSON.stringify(data);
-  for (const id of ids) fs.writeFileSync(path.join(dir, `${id}.rhfsession`), text);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Benchmarks: each returns figures for one store kind
-
-function perOp(ms) {
-  return (ms * 1000) / N; // µs per session
-}
+// Benchmarks
 
 /**
  * The hot path of each store kind: `get` and `has`, each measured alone in HOT_ROUNDS processes
  * of its own (see hot-path.js), the kinds taking turns; the best figure of each is kept.
  */
 function hotPathFigures(kinds, redisUrl) {
-  const dir = sessionDir(0);
+  const dir = sessionDir(ids, 0);
   const best = {};
   const measured = (kind, op) =>
     Number(
@@ -115,112 +72,38 @@ function hotPathFigures(kinds, redisUrl) {
   return best;
 }
 
-async function fileCacheFigures(make, flush) {
-  const figures = {};
-  const dir = sessionDir(0);
-
-  let store = make(dir);
-  figures.coldGet = perOp(await timeLoads(() => ids.forEach((id) => store.get(id))));
-  settle();
-  figures.keys = N <= 20000 || !flush.quadraticKeys ? timeSync(() => store.keys()) : null;
-
-  advanceClock(DAY);
-  settle();
-  const flushed = await withStall(() => flush.run(store));
-  figures.flush = perOp(flushed.wall);
-  figures.flushBusy = perOp(flushed.busy);
-  figures.flushStall = flushed.stall;
-  store.close();
-
-  store = make(dir);
-  figures.delete = perOp(timeSync(() => ids.forEach((id) => store.delete(id))));
-  store.close();
-  removeDir(dir);
-
-  const empty = tempDir();
-  store = make(empty);
-  const added = await timeAsync(async () => {
-    figures.add = perOp(timeSync(() => ids.forEach((id) => store.add(id))));
-    // Ours writes in the background; the original has written everything already.
-    if (store.whenWritten) await store.whenWritten();
-  });
-  figures.addWritten = perOp(added);
-  store.close();
-  removeDir(empty);
-
-  const imports = tempDir();
-  store = make(imports);
-  figures.addSerialized = perOp(
-    timeSync(() => ids.forEach((id) => store.addSerializedSession(id, template))),
+/** One figure of figures.js for `kind` (ours or original), in a process of its own. */
+function figure(name, kind) {
+  return JSON.parse(
+    execFileSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--max-old-space-size=8192',
+        path.join(__dirname, 'figures.js'),
+        name,
+        kind,
+        String(N),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+    ),
   );
-  store.close();
-  removeDir(imports);
-  return figures;
 }
 
-/** Constructor time over N fresh files, and cleanup over N stale ones. */
-async function startupFigures(make, cleanup) {
-  const fresh = sessionDir(0);
-  const staleCleanupOptions = { staleTimeout: DAY, maxToLive: null, staleCheckInterval: NEVER };
-  let store;
-  const constructor = timeSync(() => {
-    store = make(fresh, { staleCleanupOptions });
-  });
-  await cleanup(store);
-  store.close();
-  removeDir(fresh);
-
-  const stale = sessionDir(2 * DAY);
-  settle();
-  const swept = await withStall(async () => {
-    store = make(stale, { staleCleanupOptions });
-    await cleanup(store);
-  });
-  const left = fs.readdirSync(stale).filter((name) => name.endsWith('.rhfsession')).length;
-  store.close();
-  removeDir(stale);
-  if (left !== 0) throw new Error(`cleanup left ${left} stale files`);
-  return { constructor, cleanup: perOp(swept.wall), cleanupStall: swept.stall };
-}
-
-/** Stale cleanup of a FileCache that holds N expired sessions in memory (their files fresh). */
-async function heldExpiryFigures(make, cleanup) {
-  const dir = sessionDir(0);
-  const staleCleanupOptions = { staleTimeout: DAY, maxToLive: null, staleCheckInterval: NEVER };
-  const store = make(dir, { staleCleanupOptions });
-  await cleanup(store);
-  for (const id of ids) store.get(id);
-  advanceClock(2 * DAY);
-  writeSessionFiles(dir, 0);
-  settle();
-  const run = await withStall(() => cleanup(store));
-  const left = store.keys().length;
-  store.close();
-  removeDir(dir);
-  if (left !== 0) throw new Error(`cleanup left ${left} expired sessions`);
-  return { heldExpiry: perOp(run.wall), heldExpiryStall: run.stall };
-}
-
-/** One MemoryStore cleanup over N sessions, first with none expired, then with all. */
-async function memoryCleanupFigures(make, cleanup) {
-  const store = make();
-  for (const id of ids) store.add(id);
-  settle();
-  const none = await withStall(() => cleanup(store));
-  advanceClock(DAY);
-  settle();
-  const all = await withStall(() => cleanup(store));
-  const left = store.keys().length;
-  store.close && store.close();
-  if (left !== 0) throw new Error(`cleanup left ${left} expired sessions`);
-  return { cleanupNoneStall: none.stall, cleanupAllStall: all.stall };
+/** The figures of figures.js for `kind`, each in a process of its own. */
+function storeFigures(kind) {
+  return {
+    memory: { ...figure('memoryCleanupNone', kind), ...figure('memoryCleanupAll', kind) },
+    file: { ...figure('fileOps', kind), ...figure('fileKeys', kind), ...figure('fileFlush', kind) },
+    ...figure('startup', kind),
+    ...figure('heldExpiry', kind),
+  };
 }
 
 /** The end-to-end figure for one store: "ours", or the path of rammerhead's FileCache. */
 async function endToEndFigures(store) {
   if (E2E_SECONDS === 0) return null;
   // The proxy runs in a process of its own, on the real clock: its files are dated by it.
-  clockOffset = 0;
   const dir = tempDir();
   const fresh = sessionFiles(dir, ids, template);
   try {
@@ -275,19 +158,10 @@ async function main() {
     redis.url,
   );
   const map = hot.map;
-  const ours = {
-    memory: {
-      ...hot.memory,
-      ...(await memoryCleanupFigures(ourMemoryStore, (s) => s._removeStaleSessions())),
-    },
-    file: {
-      ...hot.file,
-      ...(await fileCacheFigures(ourFileCache, { run: (s) => s.checkCache() })),
-    },
-    ...(await startupFigures(ourFileCache, (s) => s.removeStaleSessions())),
-    ...(await heldExpiryFigures(ourFileCache, (s) => s.removeStaleSessions())),
-    e2e: await endToEndFigures('ours'),
-  };
+  const ours = storeFigures('ours');
+  ours.memory = { ...hot.memory, ...ours.memory };
+  ours.file = { ...hot.file, ...ours.file };
+  ours.e2e = await endToEndFigures('ours');
   try {
     ours.redis = {
       ...hot.redis,
@@ -299,27 +173,13 @@ async function main() {
   }
   let theirs;
   if (original) {
-    theirs = {
-      memory: {
-        ...hot['original-memory'],
-        ...(await memoryCleanupFigures(originalMemoryStore, (s) =>
-          s._cleanupRun(30 * 60 * 1000, 4 * 60 * 60 * 1000),
-        )),
-      },
-      file: {
-        ...hot['original-file'],
-        ...(await fileCacheFigures(originalFileCache, {
-          run: (s) => s._saveCacheToDisk(),
-          quadraticKeys: true,
-        })),
-      },
-      hotGetNoOpLogger: hot['original-file-quiet'].hotGet,
-      ...(await startupFigures(originalFileCache, () => {})),
-      ...(await heldExpiryFigures(originalFileCache, (s) => s._removeStaleSessions(DAY, null))),
-      e2e: await endToEndFigures(
-        path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache'),
-      ),
-    };
+    theirs = storeFigures('original');
+    theirs.memory = { ...hot['original-memory'], ...theirs.memory };
+    theirs.file = { ...hot['original-file'], ...theirs.file };
+    theirs.hotGetNoOpLogger = hot['original-file-quiet'].hotGet;
+    theirs.e2e = await endToEndFigures(
+      path.join(RAMMERHEAD_DIR, 'src', 'classes', 'RammerheadSessionFileCache'),
+    );
   }
 
   const rows = [

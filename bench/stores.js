@@ -47,6 +47,23 @@ function removeDir(dir) {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** Writes a file per id in `dir`, as another process would, each last used `age` ms ago. */
+function writeSessionFiles(dir, ids, age) {
+  const data = JSON.parse(template);
+  const at = Date.now() - age;
+  data.data.createdAt = at;
+  data.data.lastUsed = at;
+  const text = JSON.stringify(data);
+  for (const id of ids) fs.writeFileSync(path.join(dir, `${id}.rhfsession`), text);
+}
+
+/** A new directory with a file per id, each last used `age` ms ago. */
+function sessionDir(ids, age) {
+  const dir = tempDir();
+  writeSessionFiles(dir, ids, age);
+  return dir;
+}
+
 function sessionIds(n) {
   return Array.from({ length: n }, (_, i) => `bench${String(i).padStart(8, '0')}`);
 }
@@ -116,6 +133,8 @@ module.exports = {
   template,
   tempDir,
   removeDir,
+  writeSessionFiles,
+  sessionDir,
   quiet,
   logger,
   ourFileCache,
