@@ -90,6 +90,11 @@ export declare class HeldIndex {
   idle(now: number, timeout: number, limit: number): Array<string>
   /** Up to `limit` ids that break either limit at `now`. Limits of null or 0 are disabled. */
   expired(now: number, staleTimeout: number | undefined | null, maxToLive: number | undefined | null, limit: number): Array<string>
+  /**
+   * Up to `limit` ids last used at `since` or later, the most recently used first, starting
+   * after the entry `(afterAt, afterSlot)` that the previous page ended with.
+   */
+  usedSince(since: number, afterAt: number | undefined | null, afterSlot: number | undefined | null, limit: number): UsedPage
 }
 export type JsHeldIndex = HeldIndex
 
@@ -242,6 +247,12 @@ export declare function importSessionFile(dir: string, id: string, contents: str
  */
 export declare function inspectSessionFiles(dir: string, ids: Array<string>): Array<SessionFileInfo>
 
+/**
+ * Whether a session with these times has expired at `now`, by the same rule as
+ * `expiredIndices`: for judging one session right before it is removed.
+ */
+export declare function isExpired(createdAt: number, lastUsed: number, now: number, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): boolean
+
 /** Ids of the session files in `dir`. */
 export declare function listSessionFiles(dir: string): Array<string>
 
@@ -328,6 +339,13 @@ export interface SweepSummary {
   unreadable: Array<Failure>
   failed: Array<Failure>
   temporariesRemoved: number
+}
+
+/** A page of [`JsHeldIndex::used_since`], and where the next one starts (null: no more). */
+export interface UsedPage {
+  ids: Array<string>
+  nextAt?: number
+  nextSlot?: number
 }
 
 /**

@@ -849,6 +849,7 @@ module.exports.expiredIndices = nativeBinding.expiredIndices
 module.exports.exportSessionFile = nativeBinding.exportSessionFile
 module.exports.importSessionFile = nativeBinding.importSessionFile
 module.exports.inspectSessionFiles = nativeBinding.inspectSessionFiles
+module.exports.isExpired = nativeBinding.isExpired
 module.exports.listSessionFiles = nativeBinding.listSessionFiles
 module.exports.mergeSessions = nativeBinding.mergeSessions
 module.exports.pruneSessionFiles = nativeBinding.pruneSessionFiles

@@ -7,7 +7,8 @@ const fs = require('fs');
 const path = require('path');
 const h = require('./helpers');
 const HammerheadSession = require('../demo/hammerhead-session');
-const { CacheCheck } = require('../lib/cache-check');
+const { CacheCheck } = require('../lib/cache/cache-check');
+const { Cause } = require('../lib/cache/held-sessions');
 
 const MINUTE = 60 * 1000;
 const start = Date.now();
@@ -63,7 +64,7 @@ test('a session stored under an id that just expired is not deleted with the old
   logger.debug = (message) => {
     const until = performance.now() + 0.1;
     while (performance.now() < until);
-    if (!imported && / deleting s0$/.test(message)) {
+    if (!imported && / s0 leaves memory: expired$/.test(message)) {
       imported = true;
       setImmediate(() => store.addSerializedSession('s0', serialized('s0')));
     }
@@ -99,10 +100,10 @@ test('an expired session that a cache check is writing out is deleted by the cle
 
 test('a cache check that ends inside its last slice stops slicing', async () => {
   let slices = 0;
-  const slice = CacheCheck.prototype._slice;
-  jest.spyOn(CacheCheck.prototype, '_slice').mockImplementation(function counted() {
+  const endOfSlice = CacheCheck.prototype._queueBatch;
+  jest.spyOn(CacheCheck.prototype, '_queueBatch').mockImplementation(function counted() {
     slices++;
-    return slice.call(this);
+    return endOfSlice.call(this);
   });
   const store = h.openFileCache(h.tempDir(), { cacheTimeout: 1, logger: h.recordingLogger() });
   // Only reachable by holding a session under an id no file can have: its write fails at once.
@@ -113,6 +114,6 @@ test('a cache check that ends inside its last slice stops slicing', async () => 
   const atEnd = slices;
   await h.sleep(50);
   expect(slices).toBe(atEnd);
-  store.held.drop(store.sessions.get('x\uD800'));
+  store.held.drop(store.sessions.get('x\uD800'), Cause.DELETED);
   store.close();
 });

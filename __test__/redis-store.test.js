@@ -581,9 +581,9 @@ describe('when replies come late', () => {
     const big = JSON.parse(GOOD_JSON);
     big.data.fill = 'x'.repeat(50_000);
     const ids = Array.from({ length: 3000 }, (_, i) => `bulk${i}`);
+    const json = JSON.stringify(big);
     a.backend.queueWrites(
-      ids,
-      ids.map(() => JSON.stringify(big)),
+      ids.map((id) => ({ id, json, base: null })),
       () => {},
     );
     setCookie(b.get('s'), 'fromB=1; Path=/');

@@ -4,9 +4,9 @@
 // the command the same verbs, so every command works on either, and `copy` between them.
 
 const native = require('../index.js');
-const { redacted } = require('../lib/redis-backend');
-const { splitIdList } = require('../lib/id-list');
-const { DEFAULT_MAX_SESSION_BYTES } = require('../lib/options');
+const { redacted } = require('../lib/backends/redis-backend');
+const { splitIdList } = require('../lib/backends/id-list');
+const { DEFAULT_MAX_SESSION_BYTES } = require('../lib/stores/options');
 
 const BATCH = 500;
 const REDIS_TIMEOUT_MS = 5000;

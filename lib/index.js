@@ -1,9 +1,9 @@
 'use strict';
 
-const { RammerheadSessionAbstractStore } = require('./abstract-store');
-const { RammerheadSessionMemoryStore } = require('./memory-store');
-const { RammerheadSessionFileCache } = require('./file-cache');
-const { RammerheadSessionRedisStore } = require('./redis-store');
+const { RammerheadSessionAbstractStore } = require('./api/abstract-store');
+const { RammerheadSessionMemoryStore } = require('./stores/memory-store');
+const { RammerheadSessionFileCache } = require('./stores/file-cache');
+const { RammerheadSessionRedisStore } = require('./stores/redis-store');
 
 module.exports = {
   RammerheadSessionAbstractStore,

@@ -2,6 +2,7 @@
 
 use napi::bindgen_prelude::{Float64ArraySlice, Utf16String};
 use napi_derive::napi;
+use session_core::session::held_index::Cursor;
 use session_core::session::id;
 use session_core::{ExpiryPolicy, HeldIndex};
 
@@ -10,6 +11,14 @@ use session_core::{ExpiryPolicy, HeldIndex};
 #[derive(Default)]
 pub struct JsHeldIndex {
     index: HeldIndex<Vec<u16>>,
+}
+
+/// A page of [`JsHeldIndex::used_since`], and where the next one starts (null: no more).
+#[napi(object)]
+pub struct UsedPage {
+    pub ids: Vec<Utf16String>,
+    pub next_at: Option<f64>,
+    pub next_slot: Option<u32>,
 }
 
 fn ids_out(ids: Vec<Vec<u16>>) -> Vec<Utf16String> {
@@ -79,5 +88,26 @@ impl JsHeldIndex {
     ) -> Vec<Utf16String> {
         let policy = ExpiryPolicy::new(stale_timeout, max_to_live);
         ids_out(self.index.expired(now, policy, limit as usize))
+    }
+
+    /// Up to `limit` ids last used at `since` or later, the most recently used first, starting
+    /// after the entry `(afterAt, afterSlot)` that the previous page ended with.
+    #[napi]
+    pub fn used_since(
+        &self,
+        since: f64,
+        after_at: Option<f64>,
+        after_slot: Option<u32>,
+        limit: u32,
+    ) -> UsedPage {
+        let cursor = after_at
+            .zip(after_slot)
+            .map(|(at, slot)| Cursor { at, slot });
+        let (ids, next) = self.index.used_since(since, cursor, limit as usize);
+        UsedPage {
+            ids: ids_out(ids),
+            next_at: next.map(|c| c.at),
+            next_slot: next.map(|c| c.slot),
+        }
     }
 }

@@ -108,6 +108,24 @@ pub fn expired_indices(
         .collect()
 }
 
+/// Whether a session with these times has expired at `now`, by the same rule as
+/// `expiredIndices`: for judging one session right before it is removed.
+#[napi]
+pub fn is_expired(
+    created_at: f64,
+    last_used: f64,
+    now: f64,
+    stale_timeout: Option<f64>,
+    max_to_live: Option<f64>,
+) -> bool {
+    let known = |t: f64| (!t.is_nan()).then_some(t);
+    ExpiryPolicy::new(stale_timeout, max_to_live).is_expired(
+        known(created_at),
+        known(last_used),
+        now,
+    )
+}
+
 /// A digest of the serialized session that leaves out `data.lastUsed` and each cookie's
 /// `lastAccessed`, as a number (53 bits); null for text that is not a JSON object.
 #[napi]

@@ -1,26 +1,30 @@
 'use strict';
 
 /**
- * The JavaScript side of a directory's native write queue. One background task writes at a
- * time: on a small machine, parallel writers would take the CPU from the JavaScript thread
- * instead of leaving it to requests. Every queued write is settled exactly once, in queue order:
- * the native queue gives each write a ticket, and reports name the writes they settle by ticket,
- * never by id, so no id, however odd, can leave a write unsettled or settle another's.
+ * The JavaScript side of the core's write queue. One background task writes at a time: on a
+ * small machine, parallel writers would take the CPU from the JavaScript thread instead of
+ * leaving it to requests. Every queued write is settled exactly once, in queue order: the core
+ * gives each write a ticket, and reports name the writes they settle by ticket, never by id, so
+ * no id, however odd, can leave a write unsettled or settle another's.
  */
 class BackgroundWrites {
   /**
-   * @param {import('../index').FileSessions} directory
-   * @param {() => void} onReport called after each task's report has been settled
+   * @param {{ writeQueued(): Promise<import('../../index').WriteReport> }} native the core's
+   *   queue, as bound
+   * @param {(items: import('./contract').WriteItem[]) => import('../../index').QueuedBatch}
+   *   queueNative hands items to the core's queue
    */
-  constructor(directory, onReport) {
-    this.directory = directory;
-    this.onReport = onReport;
-    /** ticket -> [id, settle] of every queued write not yet settled, oldest first. */
+  constructor(native, queueNative) {
+    this.native = native;
+    this.queueNative = queueNative;
+    /** ticket -> [item, settle] of every queued write not yet settled, oldest first. */
     this.waiting = new Map();
     /** id -> how many of its writes are waiting. */
     this.counts = new Map();
     this.running = false;
     this.idleWaiters = [];
+    /** Called after each report has been settled. */
+    this.reportListeners = new Set();
   }
 
   /** Ids with a write queued or in progress. */
@@ -34,26 +38,23 @@ class BackgroundWrites {
   }
 
   /**
-   * Queues `contents[i]` as the file of `ids[i]`. `settle(id, failure, version)` is called once
-   * the write is done (written, or replaced by a newer write or a delete: `failure` undefined)
-   * or has failed (`failure` is `{ id, code, message }`, plus `version` and `stored` for a
-   * conflict; an id that cannot name a file fails with `ERR_INVALID_SESSION_ID` at once,
-   * without holding up the others). `version` is the version stored, for backends that keep
-   * versions. `more` are further arguments of the native `queueWrites`.
+   * Queues the items; `settle(item, failure, version)` is called once for each, when it is done
+   * (stored as `version`, or replaced by a newer write or a delete: `failure` undefined) or has
+   * failed (`failure` is `{ code, message }`, plus `version` and `json` for a conflict; an id
+   * that cannot name a session fails with `ERR_INVALID_SESSION_ID` at once, without holding
+   * up the others).
    */
-  queue(ids, contents, settle, ...more) {
-    const { tickets, refused } = this.directory.queueWrites(ids, contents, ...more);
+  queue(items, settle) {
+    const { tickets, refused } = this.queueNative(items);
     const refusedAt = new Set(refused.map((f) => f.index));
     let next = 0;
-    ids.forEach((id, index) => {
+    items.forEach((item, index) => {
       if (refusedAt.has(index)) return;
-      this.waiting.set(tickets[next++], [id, settle]);
-      this.counts.set(id, (this.counts.get(id) || 0) + 1);
+      this.waiting.set(tickets[next++], [item, settle]);
+      this.counts.set(item.id, (this.counts.get(item.id) || 0) + 1);
     });
     this._run();
-    for (const { index, code, message } of refused) {
-      settle(ids[index], { id: ids[index], code, message });
-    }
+    for (const { index, code, message } of refused) settle(items[index], { code, message }, 0);
   }
 
   /** Resolves once nothing is queued or being written. */
@@ -62,13 +63,19 @@ class BackgroundWrites {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Calls `listener` after each report; returns its removal. */
+  onReport(listener) {
+    this.reportListeners.add(listener);
+    return () => this.reportListeners.delete(listener);
+  }
+
   _run() {
     if (this.running || this.counts.size === 0) return;
     this.running = true;
-    this.directory.writeQueued().then(
+    this.native.writeQueued().then(
       (report) => this._settleReport(report),
       // The task itself cannot fail; this is Node-API failing to deliver its report.
-      (error) => this._settleReport({ tickets: [], failures: [] }, error),
+      (error) => this._settleReport({ tickets: [], failures: [], versions: [] }, error),
     );
   }
 
@@ -77,13 +84,7 @@ class BackgroundWrites {
     const thrown = [];
     tickets.forEach((ticket, index) => {
       const f = failed.get(index);
-      const failure = f && {
-        code: f.code,
-        message: f.message,
-        version: f.version,
-        json: f.json,
-      };
-      this._settle(ticket, failure, thrown, versions && versions[index]);
+      this._settle(ticket, f && failureOf(f), thrown, versions[index]);
     });
     // A task that took nothing while writes wait would be run again forever, and a lost report
     // leaves its writes unsettled: either way the waiting writes are failed rather than left
@@ -93,50 +94,55 @@ class BackgroundWrites {
       const failure = { code: cause.code || 'EIO', message: cause.message };
       for (const ticket of Array.from(this.waiting.keys())) this._settle(ticket, failure, thrown);
     }
-    this._next();
+    this._next(thrown);
     // Reported only once every write is settled and the next task has started.
     if (thrown.length > 0) throw thrown[0];
   }
 
   /** Settles one write; a callback that throws (a logger, say) does not stop the others. */
-  _settle(ticket, failure, thrown, version) {
-    const item = this.waiting.get(ticket);
-    if (item === undefined) return;
+  _settle(ticket, failure, thrown, version = 0) {
+    const waiting = this.waiting.get(ticket);
+    if (waiting === undefined) return;
     this.waiting.delete(ticket);
-    const [id, settle] = item;
-    const count = this.counts.get(id) - 1;
-    if (count === 0) this.counts.delete(id);
-    else this.counts.set(id, count);
+    const [item, settle] = waiting;
+    const count = this.counts.get(item.id) - 1;
+    if (count === 0) this.counts.delete(item.id);
+    else this.counts.set(item.id, count);
     try {
-      settle(id, failure && { id, ...failure }, version);
+      settle(item, failure, version);
     } catch (error) {
       thrown.push(error);
     }
   }
 
-  _next() {
+  _next(thrown) {
     this.running = false;
     this._run();
     if (this.counts.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
-    this.onReport();
+    for (const listener of this.reportListeners) {
+      try {
+        listener();
+      } catch (error) {
+        thrown.push(error);
+      }
+    }
   }
 }
 
 /**
- * What every backend with a native write queue shares: the background writes of the interface
- * `CachedStore` documents, over `native` (which has `queueWrites` and `writeQueued`).
+ * What every backend over the core's write queue shares: the background writes of the backend
+ * contract (`contract.d.ts`).
  */
 class QueuedWritesBackend {
-  constructor(native) {
-    /** Called after each report of background writes has been settled. */
-    this.onWritesReported = () => {};
-    this.writes = new BackgroundWrites(native, () => this.onWritesReported());
+  /** @param {ConstructorParameters<typeof BackgroundWrites>} args */
+  constructor(...args) {
+    this.writes = new BackgroundWrites(...args);
   }
 
-  queueWrites(ids, contents, settle) {
-    this.writes.queue(ids, contents, settle);
+  queueWrites(items, settle) {
+    this.writes.queue(items, settle);
   }
 
   /** Ids with a background write queued or under way. */
@@ -151,6 +157,29 @@ class QueuedWritesBackend {
   whenWritten() {
     return this.writes.whenIdle();
   }
+
+  onWritesReported(listener) {
+    return this.writes.onReport(listener);
+  }
 }
 
-module.exports = { BackgroundWrites, QueuedWritesBackend };
+/** A failure reported by the core, as the backend contract has it. */
+function failureOf({ code, message, version, json }) {
+  return { code, message, version, json };
+}
+
+/**
+ * One result per item from the failures of a batch, told by position: stored unless it failed
+ * (as version 0: a batch written at once reports no versions, and its sessions leave memory).
+ *
+ * @param {import('./contract').WriteItem[]} items
+ * @param {import('../../index').WriteFailure[]} failures
+ * @returns {import('./contract').WriteResult[]}
+ */
+function writeResults(items, failures) {
+  const results = items.map(() => ({ version: 0 }));
+  for (const f of failures) results[f.index] = { failure: failureOf(f) };
+  return results;
+}
+
+module.exports = { BackgroundWrites, QueuedWritesBackend, writeResults };

@@ -1,13 +1,14 @@
 'use strict';
 
-const { FileSessions } = require('../index.js');
-const { QueuedWritesBackend } = require('./background-writes');
+const { FileSessions } = require('../../index.js');
+const { QueuedWritesBackend, writeResults } = require('./background-writes');
 const { splitIdList } = require('./id-list');
 
 /**
- * The backend of the file cache: one directory of `<id>.rhfsession` files, through the native
- * `FileSessions`. It implements the interface `CachedStore` documents; every call that
- * touches the disk for long runs in the background.
+ * One directory of `<id>.rhfsession` files, through the core's `FileSessions`; every call that
+ * touches the disk for long runs in the background. Files keep no versions.
+ *
+ * @implements {import('./contract').SessionBackend}
  */
 class DirectoryBackend extends QueuedWritesBackend {
   /**
@@ -15,51 +16,66 @@ class DirectoryBackend extends QueuedWritesBackend {
    * @param {{ durable: boolean, maxSessionBytes: number }} settings
    */
   constructor(path, { durable, maxSessionBytes }) {
-    const directory = new FileSessions(path, durable, maxSessionBytes);
-    super(directory);
-    this.directory = directory;
+    const files = new FileSessions(path, durable, maxSessionBytes);
+    super(files, (items) =>
+      files.queueWrites(
+        items.map((item) => item.id),
+        items.map((item) => item.json),
+      ),
+    );
+    this.files = files;
   }
 
   ids(held) {
-    return splitIdList(this.directory.idList(held));
+    return splitIdList(this.files.idList(held));
   }
 
   load(id) {
-    const copy = this.directory.load(id);
-    return copy === null ? null : copy.json;
+    return this.files.load(id);
   }
 
   rejectLoaded(id) {
-    this.directory.rejectLoaded(id);
+    this.files.rejectLoaded(id);
   }
 
+  /** The core remembers the version of the file it found corrupt, or rejected after loading. */
   removeCorrupt(id) {
-    return this.directory.removeCorrupt(id);
+    return this.files.removeCorrupt(id);
   }
 
-  saveNow(id, json) {
-    this.directory.import(id, json);
+  import(id, json) {
+    return this.files.import(id, json);
   }
 
-  saveAllNow(ids, contents) {
-    return this.directory.writeNow(ids, contents);
+  writeNow(items) {
+    const failures = this.files.writeNow(
+      items.map((item) => item.id),
+      items.map((item) => item.json),
+    );
+    return writeResults(items, failures);
   }
 
   remove(id) {
-    return this.directory.remove(id);
+    return this.files.remove(id);
   }
 
   removeLater(ids) {
-    return this.directory.removeLater(ids);
+    return this.files.removeLater(ids);
   }
 
   release(ids) {
-    if (ids.length > 0) this.directory.release(ids);
+    if (ids.length > 0) this.files.release(ids);
   }
 
-  sweep(now, staleTimeout, maxToLive, removeCorrupt) {
-    return this.directory.sweep(now, staleTimeout, maxToLive, removeCorrupt);
+  sweep(now, { staleTimeout, maxToLive }, removeCorrupt) {
+    return this.files.sweep(now, staleTimeout, maxToLive, removeCorrupt);
   }
+
+  stats() {
+    return {};
+  }
+
+  close() {}
 }
 
 module.exports = { DirectoryBackend };

@@ -1,14 +1,17 @@
 'use strict';
 
-const { RedisSessions } = require('../index.js');
-const { QueuedWritesBackend } = require('./background-writes');
+const { RedisSessions } = require('../../index.js');
+const { QueuedWritesBackend, writeResults } = require('./background-writes');
 const { splitIdList } = require('./id-list');
 
 /**
- * The backend of the Redis store: sessions under one key prefix on one Redis server, through
- * the native `RedisSessions`. It implements the interface `CachedStore` documents. Every change
- * runs in the order it was asked for; while Redis cannot be reached, every call fails at once
- * with `ERR_REDIS_UNAVAILABLE` and the connection is re-established in the background.
+ * Sessions under one key prefix on Redis, through the core's `RedisSessions`. Every change runs
+ * in the order it was asked for; while Redis cannot be reached, every call fails at once with
+ * `ERR_REDIS_UNAVAILABLE` and the connection is made again in the background. Besides the
+ * backend contract, what the Redis store's helpers use: other stores' announcements, fetches of
+ * newer copies, expiry refreshes and the data set's token.
+ *
+ * @implements {import('./contract').SessionBackend}
  */
 class RedisBackend extends QueuedWritesBackend {
   /**
@@ -24,22 +27,18 @@ class RedisBackend extends QueuedWritesBackend {
       settings.maxSessionBytes,
       settings.tlsCa,
     );
-    super(redis);
+    super(redis, (items) => redis.queueWrites(...columns(items)));
     this.redis = redis;
-    /** The last copy `load` returned, for `removeCorrupt` to delete only that copy. */
-    this.loaded = { id: undefined, json: null, version: undefined };
-    /**
-     * Set by the store: the version a write of `id` is based on (null: new here, -1: whatever
-     * Redis holds), and the JSON a conflicting write of `id` becomes once merged with the
-     * newer stored copy (undefined: not held any more).
-     */
-    this.baseOf = () => -1;
-    this.resolveConflict = () => undefined;
   }
 
-  /** The version of the copy `load` returned last. */
-  get loadedVersion() {
-    return this.loaded.version;
+  /** Whether Redis is reachable, as far as the last command and reconnection know. */
+  get available() {
+    return this.redis.available;
+  }
+
+  /** Why Redis cannot be reached, while it cannot (else null). */
+  get unavailableBecause() {
+    return this.redis.unavailableBecause;
   }
 
   /** Calls `wake()` when other stores' changes arrive; see `takeRemoteChanges()`. */
@@ -54,30 +53,31 @@ class RedisBackend extends QueuedWritesBackend {
 
   /**
    * The stored copies newer than `versions[i]` of `ids[i]`: `{ id, version, json }`, json null
-   * when deleted since. Rejects (with `code`) when Redis cannot be reached.
+   * when deleted since.
    */
   fetch(ids, versions) {
-    return this.redis.fetch(ids, versions).catch(rethrowWithCode);
+    return this.redis.fetch(ids, versions);
   }
 
-  /** Whether Redis is reachable, as far as the last command and reconnection know. */
-  get available() {
-    return this.redis.available;
+  /**
+   * Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone,
+   * or null (nothing done) when the data set is no longer the one of token `dataset`.
+   */
+  refresh(ids, dataset) {
+    return this.redis.refresh(ids, dataset);
   }
 
-  /** Why Redis cannot be reached, while it cannot (else null). */
-  get unavailableBecause() {
-    return this.redis.unavailableBecause;
+  /**
+   * Writes the expiry policy when given one and resolves with the data set's token, which
+   * changes when Redis loses its data.
+   */
+  check(policy) {
+    return this.redis.check(...policyArgs(policy));
   }
 
-  /** Connections made so far: a new number means the store reconnected. */
-  get connects() {
-    return this.redis.connects;
-  }
-
-  /** Disconnects for good; every call fails from then on. */
-  close() {
-    this.redis.close();
+  /** `check`, before returning. */
+  checkNow(policy) {
+    return this.redis.checkNow(...policyArgs(policy));
   }
 
   ids(held) {
@@ -85,70 +85,23 @@ class RedisBackend extends QueuedWritesBackend {
   }
 
   load(id) {
-    this.loaded = { id, json: null, version: undefined };
-    const loaded = this.redis.load(id);
-    if (loaded === null) return null;
-    this.loaded = { id, json: loaded.json, version: loaded.version };
-    return loaded.json;
+    return this.redis.load(id);
   }
 
-  /** The copy `load` just returned is what `removeCorrupt` will delete. */
+  /** The copy `load` returned is what `removeCorrupt` is given back. */
   rejectLoaded() {}
 
-  removeCorrupt(id) {
-    // null: the copy `load` refused itself, which the native side remembers.
-    return this.redis.removeCorrupt(id, this.loaded.id === id ? this.loaded.json : null);
+  removeCorrupt(id, copy) {
+    // null: the copy `load` refused itself, which the core remembers.
+    return this.redis.removeCorrupt(id, copy === null ? null : copy.json);
   }
 
-  /** Stores `json` whatever Redis holds; returns the version stored. */
-  saveNow(id, json) {
+  import(id, json) {
     return this.redis.import(id, json);
   }
 
-  /**
-   * Stores every item before returning. A write refused for a newer stored copy is merged with
-   * it (`resolveConflict`) and tried again, based as `baseOf` says (at last whatever Redis
-   * holds); one refused for a delete elsewhere is not a failure: the session is gone for every
-   * host.
-   */
-  saveAllNow(ids, contents) {
-    const failures = [];
-    let pending = ids.map((id, index) => index);
-    while (pending.length > 0) {
-      const batch = pending.map((index) => ids[index]);
-      const bases = batch.map((id) => this.baseOf(id));
-      const next = [];
-      const results = this.redis.writeNow(
-        batch,
-        pending.map((index) => contents[index]),
-        bases,
-      );
-      for (const failure of results) {
-        const index = pending[failure.index];
-        if (failure.code === 'ERR_SESSION_DELETED') continue;
-        const merged =
-          failure.code === 'ERR_SESSION_CONFLICT'
-            ? this.resolveConflict(ids[index], failure)
-            : undefined;
-        if (merged !== undefined) {
-          contents[index] = merged;
-          next.push(index);
-        } else {
-          failures.push({ ...failure, index });
-        }
-      }
-      pending = next;
-    }
-    return failures;
-  }
-
-  queueWrites(ids, contents, settle) {
-    this.writes.queue(
-      ids,
-      contents,
-      settle,
-      ids.map((id) => this.baseOf(id)),
-    );
+  writeNow(items) {
+    return writeResults(items, this.redis.writeNow(...columns(items)));
   }
 
   remove(id) {
@@ -164,7 +117,7 @@ class RedisBackend extends QueuedWritesBackend {
 
   /**
    * Redis deletes expired sessions by itself; a sweep drops their ids from the index. Resolves
-   * with the summary `CachedStore` logs.
+   * with the summary the cache logs.
    */
   async sweep() {
     const summary = {
@@ -182,35 +135,31 @@ class RedisBackend extends QueuedWritesBackend {
       const pruned = await this.redis.prune();
       Object.assign(summary, { scanned: pruned, expired: pruned, removed: pruned });
     } catch (error) {
-      summary.unreadable.push({ id: '(index)', code: codeOf(error), message: error.message });
+      summary.unreadable.push({ id: '(index)', code: error.code, message: error.message });
     }
     return summary;
   }
 
   /**
-   * Refreshes the expiry of sessions in use; resolves with the ids whose stored copy is gone,
-   * or null (nothing done) when the data set is no longer the one of token `dataset`. Rejects
-   * (with `code`) when Redis cannot be reached.
+   * `available` (Redis reachable) and `connects` (connections made so far: a new number means
+   * the store reconnected).
    */
-  refresh(ids, dataset) {
-    return this.redis.refresh(ids, dataset).catch(rethrowWithCode);
+  stats() {
+    return { available: this.redis.available, connects: this.redis.connects };
   }
 
-  /**
-   * Writes the expiry policy when given one and resolves with the data set's token, which
-   * changes when Redis loses its data. Rejects (with `code`) when Redis cannot be reached.
-   */
-  check(policy) {
-    return this.redis.check(...policyArgs(policy)).catch(rethrowWithCode);
-  }
-
-  /** `check`, before returning: the token, or a throw with `code`. */
-  checkNow(policy) {
-    return this.redis.checkNow(...policyArgs(policy));
+  /** Disconnects for good; every call fails from then on. */
+  close() {
+    this.redis.close();
   }
 }
 
-/** A store's `staleCleanupOptions` (or null) as the native `check` takes them. */
+/** Items as the core's write calls take them: ids, contents and bases apart. */
+function columns(items) {
+  return [items.map((item) => item.id), items.map((item) => item.json), items.map((i) => i.base)];
+}
+
+/** A store's `staleCleanupOptions` (or null) as the core's `check` takes them. */
 function policyArgs(policy) {
   const { staleTimeout = null, maxToLive = null } = policy || {};
   return [Boolean(policy), staleTimeout, maxToLive];
@@ -225,17 +174,6 @@ function redacted(url) {
   } catch {
     return '(unparsable URL)';
   }
-}
-
-/** Native promise rejections carry the code at the start of their message. */
-function codeOf(error) {
-  const match = /^(E[A-Z_]+): /.exec(error.message);
-  return error.code && error.code !== 'GenericFailure' ? error.code : match ? match[1] : 'EIO';
-}
-
-function rethrowWithCode(error) {
-  error.code = codeOf(error);
-  throw error;
 }
 
 module.exports = { RedisBackend, redacted };

@@ -1,32 +1,26 @@
 'use strict';
 
-const { performance } = require('perf_hooks');
-const { timeOf } = require('./held-sessions');
+const { isIdle } = require('./expiry');
+const { Cause } = require('./held-sessions');
 
-/** Longest stretch a cache check holds the event loop before it yields. */
-const SLICE_MS = 1;
 /** Candidates asked of the index at once. */
 const BATCH = 64;
 /** Sessions that may be waiting to be written before a check serializes more. */
 const MAX_QUEUED = 1024;
 
 /**
- * One cache check: the held sessions idle for longer than the cache timeout leave memory
- * (written first, unless never used), and sessions whose file may be missing or old are written
- * while they stay. Its phases run in order: `retrying` (writes of the unwritten sessions),
- * `evicting` (the idle sessions, as the index names them), `writing` (waiting for the last
- * writes), `done`; `paused` stands in for either of the first two while too many writes wait.
+ * One cache check: sessions whose stored copy may be missing or old are written while they stay
+ * (first), then the held sessions idle for longer than the cache timeout leave memory, written
+ * first unless never used or unchanged since stored; the check ends once every write of it has
+ * settled. Both passes run in the housekeeper's slices, and wait while too many writes are
+ * queued: serializing outruns most disks, and the wait bounds what a check holds in memory.
  */
 class CacheCheck {
-  /** @param {import('./cached-store').CachedStore} store */
-  constructor(store, now) {
-    this.store = store;
+  /** @param {import('./cached-store').CachedStore} cache */
+  constructor(cache, now) {
+    this.cache = cache;
     this.now = now;
-    this.phase = 'retrying';
-    /** The phase to go back to after a pause. */
-    this.resumes = null;
-    this.unwritten = Array.from(store.unwritten);
-    /** id -> [held, its write, its JSON], for every write of a leaving session not settled yet. */
+    /** id -> the write of a leaving session, for every one not settled yet. */
     this.leaving = new Map();
     /** Writes of sessions that stay in memory not settled yet. */
     this.staying = 0;
@@ -34,162 +28,182 @@ class CacheCheck {
     this.setAside = [];
     /** Written and out of memory; released to the backend once per report. */
     this.released = [];
+    /** Leaving sessions serialized in this turn, queued in one batch at its end. */
+    this.batch = [];
+    /** Called when a report leaves room for writes, or settles the last one. */
+    this.wake = () => {};
     this.done = new Promise((resolve) => {
       this._resolve = resolve;
     });
   }
 
   start() {
-    this._slice();
+    this._run().then(this._resolve, (error) => {
+      this.cache.logger.error(`(${this.cache.name}.checkCache) ${error.stack}`);
+      this._resolve();
+    });
     return this.done;
   }
 
   /** The sessions this check is writing out of memory right now. */
   *leavingSessions() {
-    for (const [held] of this.leaving.values()) if (held.leaving) yield held;
+    for (const write of this.leaving.values()) if (write.held.leaving) yield write.held;
   }
 
-  /** After each report of background writes. */
-  onWritesReported() {
-    this.store.backend.release(this.released.splice(0));
-    if (this.phase === 'paused' && this.store.backend.writesPending < MAX_QUEUED / 2) {
-      this.phase = this.resumes;
-      setImmediate(() => this._slice());
-    } else {
-      this._finishIfWritten();
-    }
-  }
-
-  _slice() {
-    // Serializing outruns most disks; waiting here bounds what the check holds in memory.
-    if (this.store.backend.writesPending >= MAX_QUEUED) {
-      this.resumes = this.phase;
-      this.phase = 'paused';
-      return;
-    }
-    const deadline = performance.now() + SLICE_MS;
-    const batch = { ids: [], contents: [] };
-    if (this.phase === 'retrying') this._retrySlice(deadline);
-    if (this.phase === 'evicting') this._evictSlice(deadline, batch);
-    this.store.backend.release(this.released.splice(0));
-    if (batch.ids.length > 0) {
-      this.store.backend.queueWrites(batch.ids, batch.contents, (id, failure) =>
-        this._settleLeaving(id, failure),
-      );
-    }
-    if (this.phase === 'writing') this._finishIfWritten();
-    // A write refused at once may have ended the check already.
-    else if (this.phase !== 'done') setImmediate(() => this._slice());
-  }
-
-  /** Writes the sessions whose file may be missing or old and that are not about to leave. */
-  _retrySlice(deadline) {
-    const { store } = this;
-    while (this.unwritten.length > 0) {
-      const held = this.unwritten.pop();
-      const due =
-        store.fate(held, false) === 'write' &&
-        !this._isIdle(held) &&
-        !store.backend.isWriting(held.id);
-      const json = due ? store.serialize(held, 'checkCache') : undefined;
-      if (json !== undefined) {
-        this.staying++;
-        store.writeStaying(held, json, () => {
-          this.staying--;
-          this._finishIfWritten();
-        });
+  async _run() {
+    const { cache } = this;
+    const { housekeeper, backend } = cache;
+    const stopReporting = backend.onWritesReported(() => {
+      backend.release(this.released.splice(0));
+      this.wake();
+    });
+    try {
+      await housekeeper.inSlices(this._candidates(), ([pass, held]) => pass.call(this, held), {
+        beforeTurn: () => this._roomForWrites(),
+        afterTurn: () => this._queueBatch(),
+      });
+      await this._settled();
+    } finally {
+      stopReporting();
+      backend.release(this.released.splice(0));
+      for (const held of this.setAside) {
+        if (!held.leaving) cache.held.setIndexed(held, true);
       }
-      if (performance.now() >= deadline) return;
     }
-    this.phase = 'evicting';
   }
 
-  /** Moves idle sessions out of memory, named by the index, oldest first. */
-  _evictSlice(deadline, batch) {
-    const { held: heldSessions, cacheTimeout } = this.store;
+  /** Nothing while a check may add writes; else a promise of room for them. */
+  _roomForWrites() {
+    const { backend } = this.cache;
+    if (backend.writesPending < MAX_QUEUED) return undefined;
+    return new Promise((resolve) => {
+      this.wake = () => {
+        if (backend.writesPending >= MAX_QUEUED / 2) return;
+        this.wake = () => {};
+        resolve();
+      };
+    });
+  }
+
+  /** Resolves once every write this check started has settled. */
+  async _settled() {
+    while (this.leaving.size > 0 || this.staying > 0) {
+      await new Promise((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  /**
+   * What the check looks at, with the pass that handles each: the unwritten sessions, then the
+   * held sessions idle at the check's time, named by the index, longest idle first.
+   */
+  *_candidates() {
+    for (const held of Array.from(this.cache.unwritten)) yield [this._retry, held];
+    const { held: heldSessions, cacheTimeout } = this.cache;
     for (;;) {
       const due = heldSessions.idle(this.now, cacheTimeout, BATCH);
-      if (due.length === 0) {
-        this.phase = 'writing';
-        return;
-      }
-      for (const held of due) {
-        this._evict(held, batch);
-        // Serializing is the costly step, so the clock is read after each one.
-        if (performance.now() >= deadline) return;
-      }
+      if (due.length === 0) return;
+      for (const held of due) yield [this._evict, held];
     }
   }
 
-  _evict(held, batch) {
-    const { store } = this;
-    // Used since it was indexed, or already leaving (taken back and met again): not now.
-    if (!this._isIdle(held) || this.leaving.has(held.id)) return this._setAside(held);
-    if (store.fate(held, true) === 'drop') {
-      store.forget(held);
+  /** Writes a session whose stored copy may be missing or old, unless it is about to leave. */
+  _retry(held) {
+    const { cache } = this;
+    if (!cache.unwritten.has(held) || !cache.held.holds(held)) return;
+    if (this._isIdle(held) || cache.backend.isWriting(held.id)) return;
+    const json = cache.serialize(held, 'checkCache');
+    if (json === undefined) return;
+    this.staying++;
+    cache.write(held, json, {
+      then: () => {
+        this.staying--;
+        this.wake();
+      },
+    });
+  }
+
+  _evict(held) {
+    const { cache } = this;
+    // Dropped meanwhile, used since it was indexed, or already leaving (taken back and met
+    // again): not now.
+    if (!cache.held.holds(held)) return;
+    if (!this._isIdle(held) || this.leaving.has(held.id)) {
+      this._setAside(held);
+      return;
+    }
+    const cause = cache._fate(held);
+    if (cause !== undefined) {
+      cache.drop(held, cause);
       this.released.push(held.id);
-      return undefined;
+      return;
     }
-    const json = store.serialize(held, 'checkCache');
+    const json = cache.serialize(held, 'checkCache');
     // It cannot be written now; it waits for the next check.
-    if (json === undefined) return this._setAside(held);
+    if (json === undefined) {
+      this._setAside(held);
+      return;
+    }
     held.leaving = true;
-    store.held.setIndexed(held, false);
-    this.leaving.set(held.id, [held, ++held.writes, json]);
-    batch.ids.push(held.id);
-    batch.contents.push(json);
-    return undefined;
+    cache.held.setIndexed(held, false);
+    const write = cache._startWrite(held, json, { leaving: true });
+    this.leaving.set(held.id, write);
+    this.batch.push(write.item);
   }
 
-  _settleLeaving(id, failure) {
-    const [held, write, json] = this.leaving.get(id) || [];
+  /** Queues the leaving sessions serialized in this turn, and releases those gone. */
+  _queueBatch() {
+    const { backend } = this.cache;
+    backend.release(this.released.splice(0));
+    if (this.batch.length === 0) return;
+    const items = this.batch.splice(0);
+    backend.queueWrites(items, (item, failure, version) => {
+      this._settleLeaving(item.id, { failure, version });
+      this.wake();
+    });
+  }
+
+  _settleLeaving(id, result) {
+    const write = this.leaving.get(id);
+    if (write === undefined) return;
     this.leaving.delete(id);
-    const { store } = this;
+    const { cache } = this;
+    const { held } = write;
     // Taken back by a get, deleted or replaced meanwhile: nothing left to do here.
-    if (held !== undefined && held.leaving && store.held.map.get(id) === held) {
-      held.leaving = false;
-      if (held.writes !== write) {
-        // Written again since (by close()): that write decides, and the session stays.
-        store.held.setIndexed(held, true);
-      } else if (failure === undefined) {
-        store.forget(held);
-        this.released.push(id);
-      } else if (store.writeRefused(held, failure)) {
-        // Merged with a newer copy (and written again), or deleted elsewhere and dropped.
-        if (store.held.map.get(id) === held) this.setAside.push(held);
-        else this.released.push(id);
+    if (!held.leaving || !cache.held.holds(held)) return;
+    held.leaving = false;
+    const settled = cache._settle(write, result);
+    if (settled.superseded) {
+      // Written again since (by close()): that write decides, and the session stays.
+      cache.held.setIndexed(held, true);
+    } else if (settled.stored) {
+      cache.drop(held, Cause.IDLE);
+      this.released.push(id);
+    } else if (settled.dropped) {
+      this.released.push(id);
+    } else {
+      // Merged with a newer copy (and written again), or kept in memory and retried at the
+      // next check, so nothing is lost.
+      this.setAside.push(held);
+      if (settled.retry !== undefined) {
+        cache.write(held, settled.retry);
       } else {
-        // Kept in memory and retried at the next check, so nothing is lost.
-        store.unconfirmed(held, json);
-        store.unwritten.add(held);
-        this.setAside.push(held);
-        store.logger.error(
-          `(${store.name}.checkCache) cannot save ${id}, keeping it in memory: ${failure.code} ${failure.message}`,
+        const { code, message } = result.failure;
+        cache.logger.error(
+          `(${cache.name}.checkCache) cannot save ${id}, keeping it in memory: ${code} ${message}`,
         );
       }
     }
-    this._finishIfWritten();
   }
 
   _isIdle(held) {
-    return this.now - timeOf(held.session.lastUsed) > this.store.cacheTimeout;
+    return isIdle(held.session, this.now, this.cache.cacheTimeout);
   }
 
   _setAside(held) {
-    this.store.held.setIndexed(held, false);
+    this.cache.held.setIndexed(held, false);
     this.setAside.push(held);
-    return undefined;
-  }
-
-  /** Ends the check once every idle session is handled and every write of it has settled. */
-  _finishIfWritten() {
-    if (this.phase !== 'writing' || this.leaving.size > 0 || this.staying > 0) return;
-    this.phase = 'done';
-    this.store.backend.release(this.released.splice(0));
-    for (const held of this.setAside) {
-      if (!held.leaving) this.store.held.setIndexed(held, true);
-    }
-    this._resolve();
   }
 }
 

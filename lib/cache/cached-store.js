@@ -1,18 +1,22 @@
 'use strict';
 
-const { checkSessionId } = require('../index.js');
-const { RammerheadSessionAbstractStore } = require('./abstract-store');
+const { checkSessionId } = require('../../index.js');
+const { RammerheadSessionAbstractStore } = require('../api/abstract-store');
+const { requireString } = require('../api/arguments');
 const { CacheCheck } = require('./cache-check');
-const { removeExpired, hasExpired } = require('./expired-sessions');
-const { HeldSessions } = require('./held-sessions');
+const { Verdict } = require('./copies');
+const { removeExpired, hasExpired } = require('./expiry');
+const { Cause, HeldSessions } = require('./held-sessions');
+const { Housekeeper } = require('./housekeeper');
 const { useClock } = require('./coarse-clock');
-const options = require('./options');
 
 const CORRUPT = 'ERR_CORRUPT_SESSION';
 /** Expired sessions whose stored copies one background task deletes. */
 const REMOVAL_BATCH = 256;
 /** Errors of `addSerializedSession` that are the input's fault, thrown as the original does. */
 const REFUSED_INPUT = new Set(['ERR_INVALID_SESSION', 'ERR_SESSION_TOO_LARGE']);
+/** Refused writes written again at once in `close()`, at most, before it gives up on them. */
+const MAX_CLOSE_ROUNDS = 16;
 
 function unsavedError(failures) {
   const list = failures.map((f) => `${f.id} (${f.code})`).join(', ');
@@ -23,30 +27,23 @@ function unsavedError(failures) {
 }
 
 /**
- * Sessions held in memory while in use, in front of a backend that keeps them otherwise. The
- * hot path (`get`/`has` of a held session) is one Map lookup; everything that touches the
- * backend for long runs in the background or in slices of about a millisecond.
+ * Sessions held in memory while in use, in front of a backend that keeps them otherwise (see
+ * `backends/contract.d.ts`). The hot path (`get`/`has` of a held session) is one Map lookup;
+ * everything that touches the backend for long runs in the background or in the housekeeper's
+ * slices.
  *
- * A backend has these methods (`DirectoryBackend` is one): `ids(held)`, the stored ids but
- * those the native index `held` holds (every id, without it); `load(id)`,
- * the stored JSON or null, throwing with `code` (`ERR_CORRUPT_SESSION` for what is not a
- * session); `rejectLoaded(id)` and `removeCorrupt(id)` for a loaded copy that does not revive;
- * `saveNow(id, json)`, stored before it returns (returning the version stored, for backends
- * that keep versions, which also tell `loadedVersion`, the version `load` returned last);
- * `saveAllNow(ids, contents)`, returning the
- * failures by index; `queueWrites(ids, contents, settle)` in the background, with
- * `writesPending`, `isWriting(id)`, `whenWritten()` and the `onWritesReported` hook;
- * `remove(id)`, true when something was removed, throwing when it cannot be; `removeLater(ids)`
- * and `release(ids)` for sessions that leave memory; `sweep(now, staleTimeout, maxToLive,
- * removeCorrupt)`, deleting expired stored sessions in the background.
+ * What differs between backends is passed in, never overridden: the backend itself, and
+ * `copies` (see `copies.js`), which tracks how the copy a held session is based on relates to
+ * the stored one. The stores are this class with their options and those two.
  */
 class CachedStore extends RammerheadSessionAbstractStore {
   /**
    * @param {string} name the store's name in log messages
    * @param {object} settings parsed options
-   * @param {object} backend
+   * @param {import('../backends/contract').SessionBackend} backend
+   * @param {import('./copies').Copies} copies
    */
-  constructor(name, settings, backend) {
+  constructor(name, settings, backend, copies) {
     super();
     this.name = name;
     this.logger = settings.logger;
@@ -56,8 +53,11 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.deleteCorruptedSessions = settings.deleteCorruptedSessions;
     this.staleCleanupOptions = settings.staleCleanupOptions;
     this.sessionClass = settings.sessionClass;
+    this.maxSessionBytes = settings.maxSessionBytes;
     this.backend = backend;
-    this.held = new HeldSessions();
+    this.copies = copies;
+    this.housekeeper = new Housekeeper();
+    this.held = new HeldSessions(this.housekeeper, this.logger, name);
     /** The Map of `held`, read directly by the hot path. */
     this.sessions = this.held.map;
     /** Held sessions whose stored copy may be missing or old: a cache check writes them. */
@@ -69,17 +69,25 @@ class CachedStore extends RammerheadSessionAbstractStore {
     /** The running cache check and stale cleanup, so that neither overlaps itself. */
     this.check = null;
     this.staleSweep = null;
-    backend.onWritesReported = () => {
-      if (this.check) this.check.onWritesReported();
-    };
+    /** What the store's helpers may do with this cache, and nothing more. */
+    this.view = Object.freeze({
+      name,
+      logger: this.logger,
+      housekeeper: this.housekeeper,
+      held: this.held,
+      isUnwritten: (held) => this.unwritten.has(held),
+      unwritten: () => Array.from(this.unwritten),
+      markUnwritten: (held) => this.unwritten.add(held),
+      serialize: (held, job) => this.serialize(held, job),
+      write: (held, json, fingerprint) => this.write(held, json, { fingerprint }),
+      drop: (held, cause) => this.drop(held, cause),
+    });
 
     this.releaseClock = useClock();
-    this.cacheCheckTimer = setInterval(() => this.checkCache(), this.cacheCheckInterval);
-    this.cacheCheckTimer.unref();
+    this.housekeeper.every(this.cacheCheckInterval, () => this.checkCache());
     if (this.staleCleanupOptions) {
       const { staleCheckInterval } = this.staleCleanupOptions;
-      this.staleCheckTimer = setInterval(() => this.removeStaleSessions(), staleCheckInterval);
-      this.staleCheckTimer.unref();
+      this.housekeeper.every(staleCheckInterval, () => this.removeStaleSessions());
       this.removeStaleSessions();
     }
   }
@@ -112,13 +120,13 @@ class CachedStore extends RammerheadSessionAbstractStore {
     const held = this.sessions.get(id);
     if (held === undefined) return this._getUncached(id, updateActiveTimestamp);
     if (held.leaving) this._takeBack(held);
-    if (updateActiveTimestamp && held.isTouchDue()) this.touch(held);
+    if (updateActiveTimestamp && held.isTouchDue()) this.held.touch(held);
     return held.session;
   }
 
   /** Stored in the background, starting at once; see `whenWritten()`. */
   add(id) {
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     checkSessionId(id);
     if (this.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
@@ -126,7 +134,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.removing.delete(id);
     const held = this.held.hold(id, session);
     this.unwritten.add(held);
-    this.writeStaying(held, json);
+    this.write(held, json);
     this.logger.debug(`(${this.name}.add) added ${id}`);
     return session;
   }
@@ -141,7 +149,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * stored copy cannot be deleted: the error is logged with its code and the session stays.
    */
   delete(id) {
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     let removed;
     try {
       removed = this.backend.remove(id);
@@ -152,8 +160,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
       return false;
     }
     const held = this.sessions.get(id);
-    const wasHeld = held !== undefined && this.forget(held);
-    if (removed || wasHeld) this.logger.debug(`(${this.name}.delete) deleted ${id}`);
+    const wasHeld = held !== undefined && this.drop(held, Cause.DELETED);
+    if (removed) this.logger.debug(`(${this.name}.delete) deleted ${id}`);
     return removed || wasHeld;
   }
 
@@ -164,16 +172,16 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * only then.
    */
   addSerializedSession(id, serializedSession) {
-    options.requireString(id, 'id');
-    options.requireString(serializedSession, 'serializedSession');
+    requireString(id, 'id');
+    requireString(serializedSession, 'serializedSession');
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
     const before = this.sessions.get(id);
     let version;
     try {
-      version = this.backend.saveNow(id, serializedSession);
+      version = this.backend.import(id, serializedSession);
     } catch (error) {
       if (error.name === 'TypeError' || REFUSED_INPUT.has(error.code)) throw error;
-      if (before !== undefined) this.forget(before);
+      if (before !== undefined) this.drop(before, Cause.REPLACED);
       this.removing.delete(id);
       this.unwritten.add(this.held.hold(id, session));
       this.keptInMemory++;
@@ -182,67 +190,71 @@ class CachedStore extends RammerheadSessionAbstractStore {
       );
       return;
     }
-    if (before !== undefined) this.forget(before);
+    if (before !== undefined) this.drop(before, Cause.REPLACED);
     this.removing.delete(id);
-    this.imported(id, session, serializedSession, version);
+    // The process that made it (rammerhead's `/newsession`) is the one its browser comes back
+    // to; a backend shared by hosts keeps it held there (see `Copies.holdsImports`).
+    if (this.copies.holdsImports) {
+      this.copies.tracked(this.held.hold(id, session), { json: serializedSession, version });
+    }
     this.logger.debug(`(${this.name}.addSerializedSession) added ${id}`);
   }
 
   /**
-   * Stops the timers and stores every session held in memory before returning. Throws one error
-   * listing the sessions that could not be saved, after trying all of them; those stay held.
+   * Stops the housekeeper and stores every session held in memory before returning, then lets
+   * the backend go. Throws one error listing the sessions that could not be saved, after trying
+   * all of them; those stay held, and the backend stays open, so that a later `close()` can
+   * store them.
    */
   close() {
-    clearInterval(this.cacheCheckTimer);
-    clearInterval(this.staleCheckTimer);
+    this.housekeeper.stop();
     this.releaseClock();
-    const written = [];
-    const contents = [];
     const failures = [];
+    let writes = [];
     const dropped = [];
     for (const held of this.sessions.values()) {
-      if (this.fate(held, true) === 'drop') {
-        dropped.push(held);
+      const fate = this._fate(held);
+      if (fate !== undefined) {
+        dropped.push([held, fate]);
         continue;
       }
-      try {
-        contents.push(held.session.serializeSession());
-        written.push(held);
-      } catch (error) {
-        failures.push({ id: held.id, code: 'ERR_SERIALIZE', message: error.message });
-      }
+      const json = this.serialize(held, 'close', (error) =>
+        failures.push({ id: held.id, code: 'ERR_SERIALIZE', message: error.message }),
+      );
+      if (json !== undefined) writes.push(this._startWrite(held, json, { leaving: true }));
     }
-    const ids = written.map((held) => held.id);
-    // Writes still under way for these sessions are superseded: whatever they report, this one
-    // decides.
-    for (const held of written) held.writes++;
-    const failed = new Set();
-    for (const { index, code, message } of this.backend.saveAllNow(ids, contents)) {
-      failures.push({ id: ids[index], code, message });
-      failed.add(index);
+    // A write refused for a newer stored copy is merged with it and tried again at once.
+    for (let round = 0; writes.length > 0; round++) {
+      const results = this.backend.writeNow(writes.map(({ item }) => item));
+      const again = [];
+      writes.forEach((write, index) => {
+        const { held } = write;
+        const settled = this._settle(write, results[index], round < MAX_CLOSE_ROUNDS);
+        if (settled.stored) this.drop(held, Cause.CLOSED);
+        else if (settled.retry !== undefined) {
+          again.push(this._startWrite(held, settled.retry, { leaving: true }));
+        } else if (settled.failure !== undefined) {
+          // It stays, to be stored by a later close() or cache check.
+          const { code, message } = settled.failure;
+          failures.push({ id: held.id, code, message });
+          if (held.leaving) this._takeBack(held);
+        }
+      });
+      writes = again;
     }
-    written.forEach((held, index) => {
-      if (!failed.has(index)) {
-        this.forget(held);
-        return;
-      }
-      // It stays, to be saved by a later close() or cache check.
-      this.unconfirmed(held, contents[index]);
-      this.unwritten.add(held);
-      if (held.leaving) this._takeBack(held);
-    });
-    for (const held of dropped) this.forget(held);
-    this.backend.release(dropped.map((held) => held.id));
+    for (const [held, cause] of dropped) this.drop(held, cause);
+    this.backend.release(dropped.map(([held]) => held.id));
     for (const f of failures) {
       this.logger.error(`(${this.name}.close) cannot save ${f.id}: ${f.code} ${f.message}`);
     }
     if (failures.length > 0) throw unsavedError(failures);
+    this.backend.close();
   }
 
   /**
    * Moves sessions idle for longer than cacheTimeout out of memory, stored first unless never
-   * used, and stores those whose stored copy may be missing or old. Resolves when every write
-   * has finished.
+   * used (or unchanged since stored), and stores those whose stored copy may be missing or
+   * old. Resolves when every write has finished.
    */
   checkCache() {
     if (this.check) return this.check.done;
@@ -259,16 +271,16 @@ class CachedStore extends RammerheadSessionAbstractStore {
   removeStaleSessions() {
     if (this.staleSweep) return this.staleSweep;
     if (!this.staleCleanupOptions) return Promise.resolve(undefined);
-    const { staleTimeout, maxToLive } = this.staleCleanupOptions;
+    const policy = this.staleCleanupOptions;
     const now = Date.now();
-    const stored = this.backend.sweep(now, staleTimeout, maxToLive, this.deleteCorruptedSessions);
-    this.staleSweep = Promise.all([stored, this._expireHeld(now, staleTimeout, maxToLive)])
+    const stored = this.backend.sweep(now, policy, this.deleteCorruptedSessions);
+    this.staleSweep = Promise.all([stored, this._expireHeld(now, policy)])
       .then(([summary]) => {
         this._logSweep(summary);
         return summary;
       })
       .catch((error) => {
-        this.logger.error(`(${this.name}.removeStaleSessions) ${error.message}`);
+        this.logger.error(`(${this.name}.removeStaleSessions) ${error.code} ${error.message}`);
         return undefined;
       })
       .finally(() => {
@@ -278,54 +290,10 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * A write of `json` for a held session failed, maybe without telling whether it was stored. A
-   * store that tells its own stored copies from others' records it here; this one has no need.
-   */
-  unconfirmed() {}
-
-  /**
-   * What a cache check or `close()` does with a held session: `drop` it unstored, `write` it, or
-   * `keep` it as it is. `leaving`: it is to leave memory (idle, or the store is closing).
-   */
-  fate(held, leaving) {
-    if (leaving) return this._isUnused(held) ? 'drop' : 'write';
-    return this.unwritten.has(held) ? 'write' : 'keep';
-  }
-
-  /**
-   * Calls `updateLastUsed()` on a held session: when it is loaded, and from `get` at most once a
-   * second per session.
-   */
-  touch(held) {
-    this.held.touch(held);
-  }
-
-  /**
-   * The stored copy of a held session is now `json` (loaded, or written while it stays), whose
-   * fingerprint may be known already, stored as `version` by backends that keep versions. A
-   * store that tells changes from what is stored records it here; this one has no need.
-   */
-  stored() {}
-
-  /**
-   * `addSerializedSession` stored `session` as `json` (as `version`, for backends that keep
-   * versions). This store leaves it to be loaded when first used, as the original does.
-   */
-  imported() {}
-
-  /**
-   * A background write of a held session failed with `failure`; the session is marked
-   * unwritten. True when the store dealt with the failure (it is not logged). This store has
-   * no failures of its own.
-   */
-  writeRefused() {
-    return false;
-  }
-
-  /**
    * What the store holds and how its writes fare: `held` sessions, `unwritten` ones (changed or
    * new, not stored yet), `writesPending` in the background, and `keptInMemory`, the imports
-   * (`addSerializedSession`) that could not be stored at once and were kept in memory instead.
+   * (`addSerializedSession`) that could not be stored at once and were kept in memory instead;
+   * then what the backend and the copies tell of themselves.
    */
   stats() {
     return {
@@ -333,67 +301,123 @@ class CachedStore extends RammerheadSessionAbstractStore {
       unwritten: this.unwritten.size,
       writesPending: this.backend.writesPending,
       keptInMemory: this.keptInMemory,
+      ...this.backend.stats(),
+      ...this.copies.stats(),
     };
   }
 
-  /** The session's JSON, or undefined (logged) when it cannot be serialized now. */
-  serialize(held, job) {
+  /**
+   * The session's JSON, or undefined when it cannot be serialized now: logged, naming `job`,
+   * or handed to `failed`.
+   */
+  serialize(held, job, failed) {
     try {
       return held.session.serializeSession();
     } catch (error) {
-      this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`);
+      if (failed) failed(error);
+      else this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`);
       return undefined;
     }
   }
 
   /**
-   * Stores `json` in the background while the session stays held; `then()` once settled.
-   * `fingerprint`: what `stored()` will be told of it, if already known.
+   * Stores `json` of a held session that stays in memory, in the background. `fingerprint`: its
+   * change fingerprint, if known already (see `Copies.writing`). `then` is called with the
+   * settled write (see `_settle`).
    */
-  writeStaying(held, json, then, fingerprint) {
-    const write = ++held.writes;
-    // The JSON is kept for `stored()` only when its fingerprint is not known: kept until the
-    // write settles, a large session's text would outlive the young generation for nothing.
-    const kept = fingerprint === undefined ? json : undefined;
-    this.backend.queueWrites([held.id], [json], (id, failure, version) => {
-      this._settleStaying(held, write, failure, kept, fingerprint, version);
-      if (then) then();
+  write(held, json, { fingerprint, then } = {}) {
+    const write = this._startWrite(held, json, { fingerprint });
+    this.backend.queueWrites([write.item], (item, failure, version) => {
+      const settled = this._settle(write, { failure, version });
+      // Merged with a newer stored copy: written again at once.
+      if (settled.retry !== undefined) this.write(held, settled.retry);
+      else if (settled.failure !== undefined) {
+        this.logger.error(
+          `(${this.name}) cannot write ${held.id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
+        );
+      }
+      if (then) then(settled);
     });
   }
 
-  _settleStaying(held, write, failure, json, fingerprint, version) {
-    // Replaced meanwhile (imported, or deleted): what was stored is not what is held. Written
-    // again since: the later write decides.
-    if (this.sessions.get(held.id) !== held || held.writes !== write) return;
-    if (failure === undefined) {
+  /**
+   * Drops a held session, if it is still the one held under its id, and what the store knew
+   * of it; returns whether it was held.
+   */
+  drop(held, cause) {
+    this.unwritten.delete(held);
+    return this.held.drop(held, cause);
+  }
+
+  /**
+   * What leaving memory (idle, or the store closing) means for a held session: the cause it
+   * is dropped for unwritten, or undefined when it is written first.
+   */
+  _fate(held) {
+    if (this._isUnused(held)) return Cause.UNUSED;
+    if (
+      !this.unwritten.has(held) &&
+      !this.backend.isWriting(held.id) &&
+      this.copies.isStored(held)
+    ) {
+      return Cause.UNCHANGED;
+    }
+    return undefined;
+  }
+
+  /**
+   * A write of `json` begins: the one place a session's write counter is raised. `leaving`: the
+   * session is to leave memory once stored; `fingerprint`: its change fingerprint, if known
+   * already (see `Copies.writing`). The item goes to the backend.
+   */
+  _startWrite(held, json, { fingerprint, leaving = false } = {}) {
+    const number = ++held.writes;
+    const copy = this.copies.writing(held, json, { fingerprint, leaving });
+    return { held, number, copy, item: { id: held.id, json, base: copy.base } };
+  }
+
+  /**
+   * Settles a write with its result (`{ version }`, or `{ failure }` with its code): the copies
+   * learn of it, and the session is marked stored, dropped (deleted elsewhere) or unwritten.
+   * Returns `{ stored }`, `{ dropped }`, `{ retry: json }` when a refused write is to be tried
+   * again with contents merged with the newer stored copy (unless `mayRetry` is false), or
+   * `{ failure }`; `{ superseded }` when the session was replaced or written again since, so
+   * that this write says nothing of what is stored.
+   */
+  _settle(write, { version, failure }, mayRetry = true) {
+    const { held, number } = write;
+    if (!this.held.holds(held) || held.writes !== number) return { superseded: true };
+    const verdict = this.copies.settled(held, write.copy, failure, version);
+    if (verdict === Verdict.STORED) {
       this.unwritten.delete(held);
-      this.stored(held, json, fingerprint, version);
-      return;
+      return { stored: true };
+    }
+    if (verdict === Verdict.DELETED) {
+      this.drop(held, Cause.DELETED_ELSEWHERE);
+      return { dropped: true };
     }
     this.unwritten.add(held);
-    if (this.writeRefused(held, failure)) return;
-    this.logger.error(
-      `(${this.name}) cannot write ${held.id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
-    );
+    if (verdict.retry !== undefined && mayRetry) return { retry: verdict.retry };
+    return { failure };
   }
 
   // Out of has(), which stays small enough to be inlined into its callers.
   _hasUncached(id) {
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     if (this.removing.has(id) || this._load(id, false) === undefined) return false;
     this.backend.release([id]);
     return true;
   }
 
   _getUncached(id, updateActiveTimestamp) {
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     if (this.removing.has(id)) return undefined;
     const loaded = this._load(id);
     if (loaded === undefined) return undefined;
-    const [session, json] = loaded;
+    const [session, copy] = loaded;
     const held = this.held.hold(id, session);
-    this.stored(held, json, undefined, this.backend.loadedVersion);
-    if (updateActiveTimestamp) this.touch(held);
+    this.copies.tracked(held, copy);
+    if (updateActiveTimestamp) this.held.touch(held);
     return session;
   }
 
@@ -404,49 +428,44 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * Reads and revives a stored session: [session, its JSON], or undefined; never throws into the
-   * caller's request handling. `report`: log what cannot be read, and delete what is corrupt if
-   * so configured.
+   * Reads and revives a stored session: [session, the copy loaded], or undefined; never throws
+   * into the caller's request handling. `report`: log what cannot be read, and delete what is
+   * corrupt if so configured.
    */
   _load(id, report = true) {
-    let json;
+    let copy;
     try {
-      json = this.backend.load(id);
+      copy = this.backend.load(id);
     } catch (error) {
       if (!report) return undefined;
-      if (error.code === CORRUPT) this._dropCorrupt(id, error);
+      if (error.code === CORRUPT) this._dropCorrupt(id, null, error);
       else
         this.logger.warn(
           `(${this.name}.get) cannot read session ${id}: ${error.code} ${error.message}`,
         );
       return undefined;
     }
-    if (json === null) return undefined;
+    if (copy === null) return undefined;
     try {
-      return [this.sessionClass.DeserializeSession(id, json), json];
+      return [this.sessionClass.DeserializeSession(id, copy.json), copy];
     } catch (error) {
       this.backend.rejectLoaded(id);
-      if (report) this._dropCorrupt(id, error);
+      if (report) this._dropCorrupt(id, copy, error);
       return undefined;
     }
   }
 
-  _dropCorrupt(id, error) {
+  /** `copy`: the copy found corrupt, or null when the backend refused it itself. */
+  _dropCorrupt(id, copy, error) {
     const action = this.deleteCorruptedSessions ? 'deleting it' : 'leaving it in place';
     this.logger.warn(`(${this.name}.get) session ${id} is corrupt, ${action}: ${error.message}`);
     if (!this.deleteCorruptedSessions) return;
     try {
       // Only the copy found corrupt: another process may have stored the session since.
-      this.backend.removeCorrupt(id);
+      this.backend.removeCorrupt(id, copy);
     } catch (removeError) {
       this.logger.warn(`(${this.name}.get) cannot delete corrupt ${id}: ${removeError.code}`);
     }
-  }
-
-  /** Drops a held session and what the store knew of it; false if it was not held. */
-  forget(held) {
-    this.unwritten.delete(held);
-    return this.held.drop(held);
   }
 
   /**
@@ -464,11 +483,11 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * Deletes expired held sessions, named by the index, in slices of about a millisecond. They
-   * leave memory at once and are absent from then on; their stored copies are deleted in the
+   * Deletes expired held sessions, named by the index, in the housekeeper's slices. They leave
+   * memory at once and are absent from then on; their stored copies are deleted in the
    * background, since one unlink can hold a thread for tens of milliseconds.
    */
-  async _expireHeld(now, staleTimeout, maxToLive) {
+  async _expireHeld(now, policy) {
     const removals = [];
     let batch = [];
     // Before the event loop runs again: a session stored under one of these ids afterwards is
@@ -479,16 +498,15 @@ class CachedStore extends RammerheadSessionAbstractStore {
       batch = [];
     };
     const remove = (held) => {
-      this.logger.debug(`(${this.name}.removeStaleSessions) deleting ${held.id}`);
-      this.forget(held);
+      this.drop(held, Cause.EXPIRED);
       this.removing.add(held.id);
       if (batch.push(held.id) === REMOVAL_BATCH) removeLater();
     };
-    await removeExpired(this.held, now, staleTimeout, maxToLive, remove, removeLater);
+    await removeExpired(this.held, this.housekeeper, now, policy, remove, removeLater);
     // Sessions being written out by a cache check are not in the index's answers.
     if (this.check) {
       for (const held of this.check.leavingSessions()) {
-        if (hasExpired(held.session, now, staleTimeout, maxToLive)) remove(held);
+        if (hasExpired(held.session, now, policy)) remove(held);
       }
     }
     removeLater();

@@ -1,6 +1,6 @@
 'use strict';
 
-const { HeldIndex: NativeIndex } = require('../index.js');
+const { HeldIndex } = require('../../index.js');
 const { clock } = require('./coarse-clock');
 
 /**
@@ -9,8 +9,34 @@ const { clock } = require('./coarse-clock');
  * costs several times the rest of the lookup.
  */
 const TOUCH_INTERVAL_MS = 1000;
-/** Ids whose index entry may be out of date before they are sent to the index in one call. */
+/** Ids whose index entry may be out of date before the index is brought up to date. */
 const SYNC_BATCH = 512;
+/** Ids brought up to date per turn of the event loop, at most, in the background. */
+const SYNC_PER_TURN = 256;
+/** Ids asked of the index at once by `usedSince`. */
+const USED_PAGE = 256;
+
+/** Why a held session leaves memory: every path out of memory names one. */
+const Cause = Object.freeze({
+  /** `delete()`. */
+  DELETED: 'deleted',
+  /** Replaced by `addSerializedSession`. */
+  REPLACED: 'replaced by an import',
+  /** Past `staleTimeout` or `maxToLive`. */
+  EXPIRED: 'expired',
+  /** Idle for longer than `cacheTimeout`, and stored. */
+  IDLE: 'idle, stored',
+  /** Never used: dropped unstored, as the original does with `deleteUnused`. */
+  UNUSED: 'never used',
+  /** Unchanged since stored: dropped without a write. */
+  UNCHANGED: 'unchanged since stored',
+  /** Stored by `close()`. */
+  CLOSED: 'stored at close',
+  /** Deleted by another host. */
+  DELETED_ELSEWHERE: 'deleted by another host',
+  /** Gone from the backend (expired there, or deleted by a process that does not announce). */
+  GONE: 'gone from the backend',
+});
 
 /** A timestamp as the index orders it: anything but a finite number is never due. */
 function timeOf(value) {
@@ -42,18 +68,12 @@ class Held {
     this.leaving = false;
     /** Listed by the index; a session a job has set aside is not, until the job ends. */
     this.indexed = true;
-    /** For stores that tell changes from what is stored: the stored copy's fingerprint. */
-    this.stored = undefined;
-    // For stores that keep versions (Redis), declared here so that every held session has one
-    // shape and the hot path's property reads stay monomorphic: the stored version this copy
-    // is based on (undefined: created here), the merge base of that copy, the copies of its
-    // writes whose outcome it has not learnt (null: none), merges in a row, and whether cookie
-    // changes are watched.
-    this.version = undefined;
-    this.base = undefined;
-    this.sent = null;
-    this.conflicts = 0;
-    this.watched = false;
+    /**
+     * What a backend that versions its copies knows of the copy this one is based on (see
+     * `Copies`); null for the others. Declared here, so that every held session has one shape
+     * and the hot path's property reads stay monomorphic.
+     */
+    this.copy = null;
   }
 
   /** Whether a `get` should call `updateLastUsed()` now. */
@@ -68,21 +88,29 @@ class Held {
 
 /**
  * The sessions a store holds, by id, and their index in the core, which answers "idle for
- * longer than X" and "expired" in time proportional to the sessions due. The Map is the truth;
- * the index follows it in batches, sent before every query and on the next turn of the event
- * loop once SYNC_BATCH ids wait, so the hot path makes no native call and a session costs at
- * most one index update per second of use. The index learns a session's times when it is held
- * and when the store calls `updateLastUsed()`; times set on a held session by other code count
- * only from the store's next update of it.
+ * longer than X", "expired" and "used since" in time proportional to the sessions it names.
+ * The Map is the truth; the index follows it in batches, brought up to date before every query
+ * and in the background once SYNC_BATCH ids wait, so the hot path makes no native call and a
+ * session costs at most one index update per second of use. The index learns a session's times
+ * when it is held and when the store calls `updateLastUsed()`; times set on a held session by
+ * other code count only from the store's next update of it.
  */
 class HeldSessions {
-  constructor() {
+  /**
+   * @param {import('./housekeeper').Housekeeper} housekeeper runs the background updates
+   * @param {{ debug: (message: string) => void }} logger told of every session that leaves
+   * @param {string} name the store's name in its messages
+   */
+  constructor(housekeeper, logger, name) {
+    this.housekeeper = housekeeper;
+    this.logger = logger;
+    this.name = name;
     /** id -> Held: the hot path of `get` and `has` is one lookup here. */
     this.map = new Map();
-    this.index = new NativeIndex();
+    this.index = new HeldIndex();
     /** Ids whose index entry may be out of date, each once. */
     this.outOfDate = new Set();
-    this.syncScheduled = false;
+    this.syncing = false;
   }
 
   /** Holds `session` under `id`, replacing what was held; returns its Held. */
@@ -106,12 +134,21 @@ class HeldSessions {
     this._changed(held.id);
   }
 
-  /** Drops `held` if it is still the one held under its id; returns whether it was. */
-  drop(held) {
+  /**
+   * Drops `held`, for `cause` (a `Cause`), if it is still the one held under its id; returns
+   * whether it was.
+   */
+  drop(held, cause) {
     if (this.map.get(held.id) !== held) return false;
     this.map.delete(held.id);
     this._changed(held.id);
+    this.logger.debug(`(${this.name}) ${held.id} leaves memory: ${cause}`);
     return true;
+  }
+
+  /** Whether `held` is still the one held under its id. */
+  holds(held) {
+    return this.map.get(held.id) === held;
   }
 
   /** Up to `limit` held sessions unused for longer than `timeout` at `now`, oldest first. */
@@ -126,6 +163,20 @@ class HeldSessions {
     return this._held(this.index.expired(now, staleTimeout, maxToLive, limit));
   }
 
+  /**
+   * The held sessions last used at `since` or later, the most recently used first, read a page
+   * at a time as they are iterated (so a sliced loop never waits for all of them at once). One
+   * used again meanwhile is not named again.
+   */
+  *usedSince(since) {
+    let after = { nextAt: null, nextSlot: null };
+    do {
+      this.sync();
+      after = this.index.usedSince(since, after.nextAt, after.nextSlot, USED_PAGE);
+      yield* this._held(after.ids);
+    } while (after.nextAt !== null && after.nextAt !== undefined);
+  }
+
   /** The index, up to date: every id it holds is in the Map. */
   syncedIndex() {
     this.sync();
@@ -135,36 +186,59 @@ class HeldSessions {
   /** Brings the index up to date with the Map. */
   sync() {
     if (this.outOfDate.size === 0) return;
-    const ids = [];
+    const ids = Array.from(this.outOfDate);
+    this.outOfDate.clear();
+    this._sync(ids);
+  }
+
+  _changed(id) {
+    this.outOfDate.add(id);
+    if (this.outOfDate.size < SYNC_BATCH || this.syncing) return;
+    this.syncing = true;
+    let batch = [];
+    const sendBatch = () => {
+      this._sync(batch);
+      batch = [];
+    };
+    // Read lazily: ids that change meanwhile are sent in this run, once.
+    const take = function* (outOfDate) {
+      for (const id of outOfDate) {
+        outOfDate.delete(id);
+        yield id;
+      }
+    };
+    this.housekeeper
+      .inSlices(take(this.outOfDate), (next) => batch.push(next), {
+        maxPerTurn: SYNC_PER_TURN,
+        afterTurn: sendBatch,
+      })
+      .finally(() => {
+        this.syncing = false;
+      });
+  }
+
+  /** Sends the current entries of `ids` (or their removal) to the index, in one call each. */
+  _sync(ids) {
+    if (ids.length === 0) return;
+    const recorded = [];
     const createdAt = [];
     const lastUsed = [];
     const removed = [];
-    for (const id of this.outOfDate) {
+    for (const id of ids) {
       const held = this.map.get(id);
       if (held === undefined || !held.indexed) {
         removed.push(id);
         continue;
       }
       const [created, used] = timesOf(held.session);
-      ids.push(id);
+      recorded.push(id);
       createdAt.push(created);
       lastUsed.push(used);
     }
-    this.outOfDate.clear();
     if (removed.length > 0) this.index.remove(removed);
-    if (ids.length > 0) {
-      this.index.record(ids, Float64Array.from(createdAt), Float64Array.from(lastUsed));
+    if (recorded.length > 0) {
+      this.index.record(recorded, Float64Array.from(createdAt), Float64Array.from(lastUsed));
     }
-  }
-
-  _changed(id) {
-    this.outOfDate.add(id);
-    if (this.outOfDate.size < SYNC_BATCH || this.syncScheduled) return;
-    this.syncScheduled = true;
-    setImmediate(() => {
-      this.syncScheduled = false;
-      this.sync();
-    });
   }
 
   _held(ids) {
@@ -177,4 +251,4 @@ class HeldSessions {
   }
 }
 
-module.exports = { HeldSessions, timeOf };
+module.exports = { Cause, Held, HeldSessions, timeOf };

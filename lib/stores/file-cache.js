@@ -1,7 +1,8 @@
 'use strict';
 
-const { CachedStore } = require('./cached-store');
-const { DirectoryBackend } = require('./directory-backend');
+const { DirectoryBackend } = require('../backends/directory-backend');
+const { CachedStore } = require('../cache/cached-store');
+const { unversionedCopies } = require('../cache/copies');
 const options = require('./options');
 const { defaultSaveDirectory } = require('./session-class');
 
@@ -24,10 +25,10 @@ function settingsOf(opts) {
 class RammerheadSessionFileCache extends CachedStore {
   constructor(opts) {
     const settings = settingsOf(opts);
-    super('FileCache', settings, new DirectoryBackend(settings.saveDirectory, settings));
+    const backend = new DirectoryBackend(settings.saveDirectory, settings);
+    super('FileCache', settings, backend, unversionedCopies);
     this.saveDirectory = settings.saveDirectory;
     this.durable = settings.durable;
-    this.maxSessionBytes = settings.maxSessionBytes;
   }
 }
 

@@ -1,10 +1,12 @@
 'use strict';
 
-const { RammerheadSessionAbstractStore } = require('./abstract-store');
-const { checkSession, checkSessionId } = require('../index.js');
-const { removeExpired } = require('./expired-sessions');
-const { HeldSessions } = require('./held-sessions');
-const { useClock } = require('./coarse-clock');
+const { checkSession, checkSessionId } = require('../../index.js');
+const { useClock } = require('../cache/coarse-clock');
+const { removeExpired } = require('../cache/expiry');
+const { Cause, HeldSessions } = require('../cache/held-sessions');
+const { Housekeeper } = require('../cache/housekeeper');
+const { RammerheadSessionAbstractStore } = require('../api/abstract-store');
+const { requireString } = require('../api/arguments');
 const options = require('./options');
 const { resolveSessionClass } = require('./session-class');
 
@@ -21,14 +23,14 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
     this.maxToLive = options.limit('maxToLive', o.maxToLive, 1000 * 60 * 60 * 4);
     this.cleanupInterval = options.interval('cleanupInterval', o.cleanupInterval, 1000 * 60);
     this.sessionClass = resolveSessionClass(options.sessionClass(o.sessionClass));
-    this.held = new HeldSessions();
+    this.housekeeper = new Housekeeper();
+    this.held = new HeldSessions(this.housekeeper, this.logger, 'MemoryStore');
     /** The Map of `held`, read directly by the hot path. */
     this.sessions = this.held.map;
     /** The running cleanup, so that a slow one is never overlapped by the next. */
     this.cleanup = null;
     this.releaseClock = useClock();
-    this.interval = setInterval(() => this._removeStaleSessions(), this.cleanupInterval);
-    this.interval.unref();
+    this.housekeeper.every(this.cleanupInterval, () => this._removeStaleSessions());
   }
 
   keys() {
@@ -37,7 +39,7 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
 
   has(id) {
     if (this.sessions.has(id)) return true;
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     return false;
   }
 
@@ -47,12 +49,12 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
       if (updateActiveTimestamp && held.isTouchDue()) this.held.touch(held);
       return held.session;
     }
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     return undefined;
   }
 
   add(id) {
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     checkSessionId(id);
     if (this.sessions.has(id)) throw new Error(`session ${id} already exists`);
     const session = new this.sessionClass({ id });
@@ -62,14 +64,14 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
   }
 
   delete(id) {
-    options.requireString(id, 'id');
+    requireString(id, 'id');
     const held = this.sessions.get(id);
-    return held !== undefined && this.held.drop(held);
+    return held !== undefined && this.held.drop(held, Cause.DELETED);
   }
 
   addSerializedSession(id, serializedSession) {
-    options.requireString(id, 'id');
-    options.requireString(serializedSession, 'serializedSession');
+    requireString(id, 'id');
+    requireString(serializedSession, 'serializedSession');
     checkSessionId(id);
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
     checkSession(serializedSession);
@@ -80,21 +82,16 @@ class RammerheadSessionMemoryStore extends RammerheadSessionAbstractStore {
 
   /** Stops the cleanup timer. Sessions stay in memory until the process exits. */
   close() {
-    clearInterval(this.interval);
+    this.housekeeper.stop();
     this.releaseClock();
   }
 
-  /**
-   * Removes expired sessions, named by the index, in slices of about a millisecond; resolves
-   * when done.
-   */
+  /** Removes expired sessions, named by the index, in slices; resolves when done. */
   _removeStaleSessions() {
     if (this.cleanup) return this.cleanup;
-    const remove = (held) => {
-      this.held.drop(held);
-      this.logger.debug(`(MemoryStore._removeStaleSessions) removing ${held.id}`);
-    };
-    this.cleanup = removeExpired(this.held, Date.now(), this.staleTimeout, this.maxToLive, remove)
+    const policy = { staleTimeout: this.staleTimeout, maxToLive: this.maxToLive };
+    const remove = (held) => this.held.drop(held, Cause.EXPIRED);
+    this.cleanup = removeExpired(this.held, this.housekeeper, Date.now(), policy, remove)
       .catch((error) => this.logger.error(`(MemoryStore._removeStaleSessions) ${error.message}`))
       .finally(() => {
         this.cleanup = null;

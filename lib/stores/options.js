@@ -1,17 +1,11 @@
 'use strict';
 
+const { describe } = require('../api/arguments');
 const { silentLogger } = require('./logger');
 const { resolveSessionClass } = require('./session-class');
 
 /** setTimeout and setInterval turn longer delays into 1 ms. */
 const MAX_INTERVAL = 2 ** 31 - 1;
-
-function describe(value) {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return typeof value;
-}
 
 function optionError(name, rule, value) {
   return new TypeError(`option ${name} must be ${rule}, got ${describe(value)}`);
@@ -98,13 +92,6 @@ function sessionClass(value) {
   return value;
 }
 
-/** Throws the TypeError the original's string handling gives for a non-string id. */
-function requireString(value, name) {
-  if (typeof value !== 'string') {
-    throw new TypeError(`${name} must be a string, got ${describe(value)}`);
-  }
-}
-
 /** Far above real sessions (cookies and synced localStorage); a guard against hostile data. */
 const DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024;
 
@@ -150,5 +137,4 @@ module.exports = {
   certificates,
   logger,
   sessionClass,
-  requireString,
 };

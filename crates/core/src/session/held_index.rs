@@ -32,6 +32,13 @@ fn key(at: f64) -> Option<Millis> {
     at.is_finite().then_some(Millis(at))
 }
 
+/// Where a [`HeldIndex::used_since`] listing stopped: the last entry it named.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub at: f64,
+    pub slot: u32,
+}
+
 #[derive(Debug)]
 struct Held<K> {
     id: K,
@@ -121,6 +128,33 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
             .take(limit)
             .map(|&(_, slot)| self.id_at(slot))
             .collect()
+    }
+
+    /// Up to `limit` ids last used at `since` or later, the most recently used first, starting
+    /// after `cursor` (from the most recent without one); with the cursor to go on from, `None`
+    /// once none is left. An id used again meanwhile moves ahead of the cursor and is not named.
+    pub fn used_since(
+        &self,
+        since: f64,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> (Vec<K>, Option<Cursor>) {
+        let newer = match cursor {
+            Some(Cursor { at, slot }) => self.by_last_used.range(..(Millis(at), slot)),
+            None => self.by_last_used.range(..),
+        };
+        let page: Vec<(Millis, u32)> = newer
+            .rev()
+            .take_while(|(at, _)| at.0 >= since)
+            .take(limit)
+            .copied()
+            .collect();
+        let next = match page.last() {
+            Some(&(at, slot)) if page.len() == limit => Some(Cursor { at: at.0, slot }),
+            _ => None,
+        };
+        let ids = page.into_iter().map(|(_, slot)| self.id_at(slot)).collect();
+        (ids, next)
     }
 
     /// Up to `limit` ids that break the policy at `now`: the stale ones first, then those past
@@ -239,6 +273,33 @@ mod tests {
         assert!(index
             .expired(100.0, ExpiryPolicy::new(None, None), 10)
             .is_empty());
+    }
+
+    #[test]
+    fn used_since_names_the_most_recent_first_a_page_at_a_time() {
+        let index = index(&[
+            ("a", 0.0, 10.0),
+            ("b", 0.0, 30.0),
+            ("c", 0.0, 20.0),
+            ("d", 0.0, 30.0),
+        ]);
+        let (all, next) = index.used_since(15.0, None, 10);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2], "c");
+        assert!(next.is_none());
+        // Page by page, every id once, even two used at the same moment across a page break.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = index.used_since(0.0, cursor, 1);
+            seen.extend(page);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["a", "b", "c", "d"]);
     }
 
     #[test]

@@ -1,0 +1,105 @@
+// What a backend is to the cache (lib/cache/cached-store.js): where sessions are kept while they
+// are not held in memory. `npm run lint` checks every backend and the command-line tool's
+// places against these types (tsc --checkJs).
+
+import type { HeldIndex, SweepSummary } from '../../index';
+
+/** A stored copy, as loaded. */
+export interface Loaded {
+  json: string;
+  /** The version it was stored as, for backends that keep versions (Redis); else 0. */
+  version: number;
+}
+
+/** One session's JSON to store. */
+export interface WriteItem {
+  id: string;
+  json: string;
+  /**
+   * What the JSON is based on, for backends that keep versions: the version its copy was loaded
+   * or last stored as, null for a session created here, -1 for whatever is stored.
+   */
+  base: number | null;
+}
+
+/** Why an item was not stored: `code` is an errno name (`ENOSPC`) or an `ERR_*` code. */
+export interface WriteFailure {
+  code: string;
+  message: string;
+  /** For `ERR_SESSION_CONFLICT`: the newer version stored, and its JSON. */
+  version?: number | null;
+  json?: string | null;
+}
+
+/** How a write ended: stored (as `version`, 0 where none is kept), or not, for `failure`. */
+export type WriteResult = { version: number; failure?: undefined } | { failure: WriteFailure };
+
+/** A failure of one item of a batch, told by id. */
+export interface Failure {
+  id: string;
+  code: string;
+  message: string;
+}
+
+/** The expiry limits in milliseconds; null or 0 disables one. */
+export interface ExpiryPolicy {
+  staleTimeout: number | null;
+  maxToLive: number | null;
+}
+
+/**
+ * Sessions kept somewhere other than memory. Every method that can fail throws (or rejects)
+ * with an error whose `code` says why; none blocks the JavaScript thread for long but `load`,
+ * `import`, `remove`, `removeCorrupt` and `writeNow`, which must answer before they return.
+ */
+export interface SessionBackend {
+  /** The ids stored, but those `held` holds (every id, without it). */
+  ids(held?: HeldIndex): string[];
+  /**
+   * The stored copy, or null when there is none or the id cannot name one; `ERR_CORRUPT_SESSION`
+   * for a copy that is not a session.
+   */
+  load(id: string): Loaded | null;
+  /** The caller could not revive the copy `load` just returned: it counts as corrupt. */
+  rejectLoaded(id: string): void;
+  /**
+   * Deletes a copy found corrupt, only as it was found: `copy` (loaded, then rejected), or, when
+   * null, the one `load` refused itself. True when it was deleted.
+   */
+  removeCorrupt(id: string, copy: Loaded | null): boolean;
+  /**
+   * Stores JSON from outside before returning, whatever is stored, after checking that `load`
+   * accepts it (`ERR_INVALID_SESSION`); a bad id throws a TypeError. Returns the version stored.
+   */
+  import(id: string, json: string): number;
+  /** Stores every item before returning (at shutdown): one result per item, in order. */
+  writeNow(items: WriteItem[]): WriteResult[];
+  /**
+   * Stores the items in the background, in order; `settle` is called once for each, with the
+   * version stored, or its failure. A later `import`, `remove` or write of an id supersedes
+   * an earlier write of it (settled as stored: what it stored is outdated anyway).
+   */
+  queueWrites(
+    items: WriteItem[],
+    settle: (item: WriteItem, failure: WriteFailure | undefined, version: number) => void,
+  ): void;
+  /** Ids with a background write queued or under way. */
+  readonly writesPending: number;
+  isWriting(id: string): boolean;
+  /** Resolves once no background write is queued or under way. */
+  whenWritten(): Promise<void>;
+  /** Calls `listener` after each report of background writes; returns its removal. */
+  onWritesReported(listener: () => void): () => void;
+  /** True when a stored copy was deleted; throws when it cannot be, and nothing changes. */
+  remove(id: string): boolean;
+  /** Deletes stored copies in the background, after every change asked for before. */
+  removeLater(ids: string[]): Promise<Failure[]>;
+  /** The caller no longer holds these sessions in memory (backends that protect held ones). */
+  release(ids: string[]): void;
+  /** Deletes expired stored sessions in the background; resolves with what it did. */
+  sweep(now: number, policy: ExpiryPolicy, removeCorrupt: boolean): Promise<SweepSummary>;
+  /** What the backend tells of itself in the store's `stats()`. */
+  stats(): Record<string, unknown>;
+  /** Lets go of the backend's resources for good. */
+  close(): void;
+}
