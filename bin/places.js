@@ -4,9 +4,11 @@
 // the command the same verbs, so every command works on either, and `copy` between them.
 
 const native = require('../index.js');
-const { redacted } = require('../lib/backends/redis-backend');
-const { splitIdList } = require('../lib/backends/id-list');
+const { codedError } = require('../lib/api/errors');
+const { RedisBackend, redacted } = require('../lib/backends/redis-backend');
 const { DEFAULT_MAX_SESSION_BYTES } = require('../lib/stores/options');
+
+/** @typedef {import('../lib/backends/contract').SessionPlace} SessionPlace */
 
 const BATCH = 500;
 const REDIS_TIMEOUT_MS = 5000;
@@ -15,7 +17,12 @@ function isRedisUrl(where) {
   return /^rediss?:\/\//i.test(where);
 }
 
-/** A sessions directory, through the native functions made for the command. */
+/**
+ * A sessions directory, through the core's functions made for the command: each opens the
+ * directory and holds no state, so they are safe beside a server using the same directory.
+ *
+ * @implements {SessionPlace}
+ */
 class DirectoryPlace {
   constructor(dir) {
     this.name = dir;
@@ -28,7 +35,10 @@ class DirectoryPlace {
     return native.listSessionFiles(this.dir);
   }
 
-  /** [{ id, size, createdAt, lastUsed, problem, message }], a batch at a time. */
+  /**
+   * @param {string[]} ids
+   * @param {(done: number) => void} [onBatch]
+   */
   inspect(ids, onBatch = () => {}) {
     const infos = [];
     for (let i = 0; i < ids.length; i += BATCH) {
@@ -67,35 +77,41 @@ class DirectoryPlace {
   close() {}
 }
 
-/** The sessions of one key prefix on Redis, as RammerheadSessionRedisStore keeps them. */
+/**
+ * The sessions of one key prefix on Redis, through the Redis store's backend.
+ *
+ * @implements {SessionPlace}
+ */
 class RedisPlace {
   constructor(url, prefix, tlsCa) {
     this.name = `${redacted(url)} (prefix ${prefix})`;
     this.unreadableKind = 'values';
-    this.redis = new native.RedisSessions(
-      url,
-      prefix,
-      REDIS_TIMEOUT_MS,
-      REDIS_TIMEOUT_MS,
-      DEFAULT_MAX_SESSION_BYTES,
+    this.backend = new RedisBackend({
+      redisUrl: url,
+      keyPrefix: prefix,
+      commandTimeout: REDIS_TIMEOUT_MS,
+      connectTimeout: REDIS_TIMEOUT_MS,
+      maxSessionBytes: DEFAULT_MAX_SESSION_BYTES,
       tlsCa,
-    );
+    });
   }
 
   /** Learns the expiry policy in Redis, so that sessions written here expire by it. */
   async prepare() {
-    if (!this.redis.available) {
-      const error = new Error(`cannot reach ${this.name}`);
-      error.code = 'ERR_REDIS_UNAVAILABLE';
-      throw error;
+    if (!this.backend.available) {
+      throw codedError(`cannot reach ${this.name}`, 'ERR_REDIS_UNAVAILABLE');
     }
-    await this.redis.check(false, null, null);
+    await this.backend.check(null);
   }
 
   ids() {
-    return splitIdList(this.redis.idList());
+    return this.backend.ids();
   }
 
+  /**
+   * @param {string[]} ids
+   * @param {(done: number) => void} [onBatch]
+   */
   inspect(ids, onBatch = () => {}) {
     const infos = ids.map((id, index) => {
       const info = this._inspectOne(id);
@@ -106,17 +122,13 @@ class RedisPlace {
   }
 
   read(id) {
-    const json = this._load(id);
-    if (json === null) {
-      const error = new Error(`no session ${id} in ${this.name}`);
-      error.code = 'ENOENT';
-      throw error;
-    }
-    return json;
+    const copy = this.backend.load(id);
+    if (copy === null) throw codedError(`no session ${id} in ${this.name}`, 'ENOENT');
+    return copy.json;
   }
 
   write(id, json) {
-    this.redis.import(id, json);
+    this.backend.import(id, json);
   }
 
   /**
@@ -134,31 +146,29 @@ class RedisPlace {
     total.corrupt = corrupt.length;
     if (options.dryRun) return total;
     for (const info of expired) {
-      this._remove(info.id, total, 'removed', () => this.redis.remove(info.id));
+      this._remove(info.id, total, 'removed', () => this.backend.remove(info.id));
     }
     if (options.removeCorrupt) {
       for (const info of corrupt) {
         // Loaded again so that the copy deleted is the one found corrupt now.
         if (this._inspectOne(info.id)?.problem !== 'ERR_CORRUPT_SESSION') continue;
-        this._remove(info.id, total, 'removedCorrupt', () => this.redis.removeCorrupt(info.id));
+        this._remove(info.id, total, 'removedCorrupt', () =>
+          this.backend.removeCorrupt(info.id, null),
+        );
       }
     }
     return total;
   }
 
   close() {
-    this.redis.close();
-  }
-
-  _load(id) {
-    const loaded = this.redis.load(id);
-    return loaded === null ? null : loaded.json;
+    this.backend.close();
   }
 
   _inspectOne(id) {
     try {
-      const json = this._load(id);
-      if (json === null) return null;
+      const copy = this.backend.load(id);
+      if (copy === null) return null;
+      const { json } = copy;
       const { data } = JSON.parse(json);
       const time = (at) => (typeof at === 'number' && Number.isFinite(at) ? at : undefined);
       return {

@@ -6,6 +6,7 @@
 // So it is safe to run beside a server using the same directory or Redis.
 
 const fs = require('fs');
+const { codedError } = require('../lib/api/errors');
 const { openPlace, expiredOf } = require('./places');
 
 const USAGE = `Usage: rammerhead-sessions <command> WHERE [options]
@@ -41,6 +42,7 @@ Exit status: 0 ok, 1 verify found unreadable sessions or some could not be handl
 `;
 
 const UNITS = { ms: 1, s: 1000, m: 60 * 1000, h: 60 * 60 * 1000, d: 24 * 60 * 60 * 1000 };
+/** @type {Array<[string, number]>} */
 const AGE_BUCKETS = [
   ['under 1 hour', UNITS.h],
   ['under 1 day', UNITS.d],
@@ -270,11 +272,10 @@ async function copy(from, to) {
  */
 function sessionIdArgument(id) {
   if (id.includes('\uFFFD')) {
-    const error = new Error(
+    throw codedError(
       'an ID given as an argument cannot contain U+FFFD: it stands for bytes that are not UTF-8',
+      'ERR_INVALID_SESSION_ID',
     );
-    error.code = 'ERR_INVALID_SESSION_ID';
-    throw error;
   }
   return id;
 }
@@ -284,14 +285,13 @@ async function run(args) {
   const needs = (count, what) => {
     if (args.positional.length !== count) throw new UsageError(`${command} needs ${what}`);
   };
+  /** Each command, with how many arguments it takes and what it does with its place. */
   const commands = {
-    stats: () => needs(2, 'WHERE') || ((place) => stats(place, args)),
-    verify: () => needs(2, 'WHERE') || verify,
-    prune: () => needs(2, 'WHERE') || ((place) => prune(place, args)),
-    export: () =>
-      needs(3, 'WHERE and ID') || ((place) => exportSession(place, sessionIdArgument(id))),
-    import: () =>
-      needs(3, 'WHERE and ID') || ((place) => importSession(place, sessionIdArgument(id))),
+    stats: [2, 'WHERE', (place) => stats(place, args)],
+    verify: [2, 'WHERE', verify],
+    prune: [2, 'WHERE', (place) => prune(place, args)],
+    export: [3, 'WHERE and ID', (place) => exportSession(place, sessionIdArgument(id))],
+    import: [3, 'WHERE and ID', (place) => importSession(place, sessionIdArgument(id))],
   };
   if (command === 'copy') {
     needs(3, 'FROM and TO');
@@ -300,7 +300,8 @@ async function run(args) {
   if (!commands[command]) {
     throw new UsageError(command ? `unknown command ${command}` : 'missing command');
   }
-  const action = commands[command]();
+  const [count, what, action] = commands[command];
+  needs(count, what);
   return withPlaces([where], args, ([place]) => action(place));
 }
 

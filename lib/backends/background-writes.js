@@ -163,7 +163,12 @@ class QueuedWritesBackend {
   }
 }
 
-/** A failure reported by the core, as the backend contract has it. */
+/**
+ * A failure reported by the core, as the backend contract has it.
+ *
+ * @param {import('../../index').WriteFailure} failure
+ * @returns {import('./contract').WriteFailure}
+ */
 function failureOf({ code, message, version, json }) {
   return { code, message, version, json };
 }
@@ -177,6 +182,7 @@ function failureOf({ code, message, version, json }) {
  * @returns {import('./contract').WriteResult[]}
  */
 function writeResults(items, failures) {
+  /** @type {import('./contract').WriteResult[]} */
   const results = items.map(() => ({ version: 0 }));
   for (const f of failures) results[f.index] = { failure: failureOf(f) };
   return results;

@@ -103,3 +103,60 @@ export interface SessionBackend {
   /** Lets go of the backend's resources for good. */
   close(): void;
 }
+
+/** One stored session as the command-line tool reports it. */
+export interface SessionInfo {
+  id: string;
+  /** Bytes. */
+  size: number;
+  createdAt?: number | null;
+  lastUsed?: number | null;
+  /** Why it is not a readable session (`ERR_CORRUPT_SESSION`, `EACCES`…), if it is not. */
+  problem?: string | null;
+  message?: string | null;
+}
+
+/** What `prune` deletes: the limits from `now`, and whether corrupt copies go too. */
+export interface PruneOptions {
+  now: number;
+  staleTimeout?: number | null;
+  maxToLive?: number | null;
+  removeCorrupt: boolean;
+  dryRun: boolean;
+}
+
+/** What `prune` did. */
+export interface PruneTotals {
+  scanned: number;
+  expired: number;
+  removed: number;
+  keptBusy: number;
+  corrupt: number;
+  removedCorrupt: number;
+  failed: Failure[];
+  temporariesRemoved: number;
+}
+
+/**
+ * Where the command-line tool (`rammerhead-sessions`) finds sessions: a directory, or a key
+ * prefix on Redis. Both offer the same verbs, so every command works on either, and `copy`
+ * between them.
+ */
+export interface SessionPlace {
+  /** The place, in messages. */
+  readonly name: string;
+  /** What a session that cannot be read is, in messages (`files`, `values`). */
+  readonly unreadableKind: string;
+  /** Gets ready for writes (Redis: reachable, and its expiry policy learnt). */
+  prepare(): Promise<void>;
+  ids(): string[];
+  /** What each id holds, a batch at a time; `onBatch(done)` after each batch. */
+  inspect(ids: string[], onBatch?: (done: number) => void): SessionInfo[];
+  /** The session's JSON; `ENOENT` when there is none. */
+  read(id: string): string;
+  /** Stores JSON from outside, checked to be a session. */
+  write(id: string, json: string): void;
+  /** Deletes the expired (and, if asked, corrupt) sessions among `ids`, re-checking each. */
+  prune(ids: string[], options: PruneOptions, onBatch: (done: number) => void): PruneTotals;
+  close(): void;
+}

@@ -4,11 +4,13 @@ const { FileSessions } = require('../../index.js');
 const { QueuedWritesBackend, writeResults } = require('./background-writes');
 const { splitIdList } = require('./id-list');
 
+/** @typedef {import('./contract').SessionBackend} SessionBackend */
+
 /**
  * One directory of `<id>.rhfsession` files, through the core's `FileSessions`; every call that
  * touches the disk for long runs in the background. Files keep no versions.
  *
- * @implements {import('./contract').SessionBackend}
+ * @implements {SessionBackend}
  */
 class DirectoryBackend extends QueuedWritesBackend {
   /**

@@ -4,6 +4,8 @@ const { RedisSessions } = require('../../index.js');
 const { QueuedWritesBackend, writeResults } = require('./background-writes');
 const { splitIdList } = require('./id-list');
 
+/** @typedef {import('./contract').SessionBackend} SessionBackend */
+
 /**
  * Sessions under one key prefix on Redis, through the core's `RedisSessions`. Every change runs
  * in the order it was asked for; while Redis cannot be reached, every call fails at once with
@@ -11,7 +13,7 @@ const { splitIdList } = require('./id-list');
  * backend contract, what the Redis store's helpers use: other stores' announcements, fetches of
  * newer copies, expiry refreshes and the data set's token.
  *
- * @implements {import('./contract').SessionBackend}
+ * @implements {SessionBackend}
  */
 class RedisBackend extends QueuedWritesBackend {
   /**
@@ -154,12 +156,22 @@ class RedisBackend extends QueuedWritesBackend {
   }
 }
 
-/** Items as the core's write calls take them: ids, contents and bases apart. */
+/**
+ * Items as the core's write calls take them: ids, contents and bases apart.
+ *
+ * @param {import('./contract').WriteItem[]} items
+ * @returns {[string[], string[], Array<number | null>]}
+ */
 function columns(items) {
   return [items.map((item) => item.id), items.map((item) => item.json), items.map((i) => i.base)];
 }
 
-/** A store's `staleCleanupOptions` (or null) as the core's `check` takes them. */
+/**
+ * A store's `staleCleanupOptions` (or null) as the core's `check` takes them.
+ *
+ * @param {Partial<import('./contract').ExpiryPolicy> | null} policy
+ * @returns {[boolean, number | null, number | null]}
+ */
 function policyArgs(policy) {
   const { staleTimeout = null, maxToLive = null } = policy || {};
   return [Boolean(policy), staleTimeout, maxToLive];

@@ -30,7 +30,10 @@ class CacheCheck {
     this.released = [];
     /** Leaving sessions serialized in this turn, queued in one batch at its end. */
     this.batch = [];
-    /** Called when a report leaves room for writes, or settles the last one. */
+    /**
+     * Called when a report leaves room for writes, or settles the last one.
+     * @type {() => void}
+     */
     this.wake = () => {};
     this.done = new Promise((resolve) => {
       this._resolve = resolve;
@@ -80,7 +83,7 @@ class CacheCheck {
       this.wake = () => {
         if (backend.writesPending >= MAX_QUEUED / 2) return;
         this.wake = () => {};
-        resolve();
+        resolve(undefined);
       };
     });
   }
@@ -89,7 +92,7 @@ class CacheCheck {
   async _settled() {
     while (this.leaving.size > 0 || this.staying > 0) {
       await new Promise((resolve) => {
-        this.wake = resolve;
+        this.wake = () => resolve(undefined);
       });
     }
   }

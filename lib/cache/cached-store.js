@@ -2,7 +2,7 @@
 
 const { checkSessionId } = require('../../index.js');
 const { RammerheadSessionAbstractStore } = require('../api/abstract-store');
-const { requireString } = require('../api/arguments');
+const { codedError, requireString } = require('../api/errors');
 const { CacheCheck } = require('./cache-check');
 const { Verdict } = require('./copies');
 const { removeExpired, hasExpired } = require('./expiry');
@@ -20,10 +20,8 @@ const MAX_CLOSE_ROUNDS = 16;
 
 function unsavedError(failures) {
   const list = failures.map((f) => `${f.id} (${f.code})`).join(', ');
-  const error = new Error(`could not save ${failures.length} session(s): ${list}`);
-  error.code = 'ERR_SESSIONS_NOT_SAVED';
-  error.failures = failures;
-  return error;
+  const message = `could not save ${failures.length} session(s): ${list}`;
+  return codedError(message, 'ERR_SESSIONS_NOT_SAVED', { failures });
 }
 
 /**
@@ -324,6 +322,10 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * Stores `json` of a held session that stays in memory, in the background. `fingerprint`: its
    * change fingerprint, if known already (see `Copies.writing`). `then` is called with the
    * settled write (see `_settle`).
+   *
+   * @param {import('./held-sessions').Held} held
+   * @param {string} json
+   * @param {{ fingerprint?: number, then?: (settled: object) => void }} [options]
    */
   write(held, json, { fingerprint, then } = {}) {
     const write = this._startWrite(held, json, { fingerprint });
@@ -369,6 +371,10 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * A write of `json` begins: the one place a session's write counter is raised. `leaving`: the
    * session is to leave memory once stored; `fingerprint`: its change fingerprint, if known
    * already (see `Copies.writing`). The item goes to the backend.
+   *
+   * @param {import('./held-sessions').Held} held
+   * @param {string} json
+   * @param {{ fingerprint?: number, leaving?: boolean }} [options]
    */
   _startWrite(held, json, { fingerprint, leaving = false } = {}) {
     const number = ++held.writes;
@@ -383,6 +389,10 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * again with contents merged with the newer stored copy (unless `mayRetry` is false), or
    * `{ failure }`; `{ superseded }` when the session was replaced or written again since, so
    * that this write says nothing of what is stored.
+   *
+   * @param {{ held: import('./held-sessions').Held, number: number, copy: object }} write
+   * @param {{ version?: number, failure?: import('../backends/contract').WriteFailure }} result
+   * @param {boolean} [mayRetry]
    */
   _settle(write, { version, failure }, mayRetry = true) {
     const { held, number } = write;
@@ -397,7 +407,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       return { dropped: true };
     }
     this.unwritten.add(held);
-    if (verdict.retry !== undefined && mayRetry) return { retry: verdict.retry };
+    if (typeof verdict === 'object' && mayRetry) return { retry: verdict.retry };
     return { failure };
   }
 

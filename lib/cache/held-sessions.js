@@ -169,12 +169,14 @@ class HeldSessions {
    * used again meanwhile is not named again.
    */
   *usedSince(since) {
-    let after = { nextAt: null, nextSlot: null };
+    let nextAt = null;
+    let nextSlot = null;
     do {
       this.sync();
-      after = this.index.usedSince(since, after.nextAt, after.nextSlot, USED_PAGE);
-      yield* this._held(after.ids);
-    } while (after.nextAt !== null && after.nextAt !== undefined);
+      const page = this.index.usedSince(since, nextAt, nextSlot, USED_PAGE);
+      yield* this._held(page.ids);
+      ({ nextAt = null, nextSlot = null } = page);
+    } while (nextAt !== null);
   }
 
   /** The index, up to date: every id it holds is in the Map. */

@@ -58,6 +58,12 @@ class Housekeeper {
    * turn starts at once, in the caller's. `beforeTurn()` may return a promise to wait for first
    * (while the work it feeds piles up); `afterTurn()` runs at the end of each turn. Resolves with
    * true once every item is handled, false when the housekeeper stopped first.
+   *
+   * @template T
+   * @param {Iterable<T>} items
+   * @param {(item: T) => void} step
+   * @param {{ maxPerTurn?: number, beforeTurn?: () => Promise<void> | undefined,
+   *   afterTurn?: () => void }} [options]
    */
   async inSlices(items, step, { maxPerTurn = Infinity, beforeTurn, afterTurn } = {}) {
     const { generation } = this;

@@ -49,7 +49,8 @@ class VersionedCopy {
  */
 class VersionedCopies {
   /**
-   * @param {{ name: string, logger: object, sessionClass: Function,
+   * @param {{ name: string, logger: object,
+   *   sessionClass: { DeserializeSession(id: string, json: string): any },
    *   onCookieChange: (held: object) => void }} settings
    */
   constructor({ name, logger, sessionClass, onCookieChange }) {

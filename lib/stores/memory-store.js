@@ -6,7 +6,7 @@ const { removeExpired } = require('../cache/expiry');
 const { Cause, HeldSessions } = require('../cache/held-sessions');
 const { Housekeeper } = require('../cache/housekeeper');
 const { RammerheadSessionAbstractStore } = require('../api/abstract-store');
-const { requireString } = require('../api/arguments');
+const { requireString } = require('../api/errors');
 const options = require('./options');
 const { resolveSessionClass } = require('./session-class');
 

@@ -1,6 +1,6 @@
 'use strict';
 
-const { describe } = require('../api/arguments');
+const { describe } = require('../api/errors');
 const { silentLogger } = require('./logger');
 const { resolveSessionClass } = require('./session-class');
 

@@ -2,6 +2,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const { codedError } = require('../api/errors');
 
 const CLASS_FILE = path.join('src', 'classes', 'RammerheadSession.js');
 
@@ -47,14 +48,13 @@ function resolveSessionClass(explicit) {
   if (explicit) return explicit;
   const root = rammerheadRoot();
   if (root) return require(path.join(root, CLASS_FILE));
-  const error = new Error(
+  throw codedError(
     'rammerhead-session-store cannot find the session class: no `rammerhead` package is ' +
       'installed and the program does not run from a rammerhead source tree. Pass it as ' +
       "an option, for instance new RammerheadSessionFileCache({ sessionClass: require('" +
       "<path to rammerhead>/src/classes/RammerheadSession') })",
+    'ERR_NO_SESSION_CLASS',
   );
-  error.code = 'ERR_NO_SESSION_CLASS';
-  throw error;
 }
 
 /** Where the original keeps its files: rammerhead's own `sessions` folder, else `./sessions`. */
