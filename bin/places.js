@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 // Where `rammerhead-sessions` finds sessions: a directory, or a key prefix on Redis. Both give

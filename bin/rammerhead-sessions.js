@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 
 // Looks after rammerhead sessions in a directory or in Redis. Every access goes through the

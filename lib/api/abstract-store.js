@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** The interface every store implements; hammerhead uses it as `proxy.openSessions`. */

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 // The errors every store throws, as the original's do: a TypeError for an argument of the wrong

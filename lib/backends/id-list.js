@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** Ids as the native side lists them: one string, separated by '/', which no id contains. */

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 /** How often the coarse clock is refreshed while a store is open. */

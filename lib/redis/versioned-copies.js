@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 const { MergeBase, changeFingerprint, mergeSessions } = require('../../index.js');

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 const { DirectoryBackend } = require('../backends/directory-backend');

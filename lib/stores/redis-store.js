@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 
 const { RedisBackend, redacted } = require('../backends/redis-backend');
