@@ -4,10 +4,13 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use session_core::redis::{Announcement, Fetched, RedisPolicy, RedisSessions, RedisSettings};
+use session_core::redis::scripts::EXPIRY_RULE;
+use session_core::redis::{
+    limit_args, Announcement, Fetched, RedisPolicy, RedisSessions, RedisSettings,
+};
 use session_core::session::Loaded;
 use session_core::writes::{Base, Outcome, Write, WriteTarget};
-use session_core::{SessionId, StoreError};
+use session_core::{ExpiryPolicy, SessionId, StoreError};
 
 /// A `redis-server` of the test's own; a machine without one fails the test, loudly.
 struct Server {
@@ -580,4 +583,92 @@ fn a_newer_copy_above_the_size_limit_is_neither_merged_nor_fetched() {
     let refused = write(&small, "s", &session_json("c"), Base::Version(1));
     assert_eq!(refused.unwrap_err().code(), "ERR_SESSION_TOO_LARGE");
     assert!(fetch(&small, "s", 1).is_empty());
+}
+
+/// The expiry rule as the Lua scripts apply it, for each case of (created, last used, now,
+/// stale timeout, max to live): true when expired. Times of None are passed as '' (nil in Lua).
+fn lua_verdicts(server: &Server, cases: &[Case]) -> Vec<bool> {
+    let script = format!(
+        "{EXPIRY_RULE}
+local verdicts = {{}}
+for i = 1, #ARGV, 5 do
+  local at = deadline(tonumber(ARGV[i + 1]), tonumber(ARGV[i + 3]), tonumber(ARGV[i]),
+    tonumber(ARGV[i + 4]))
+  verdicts[#verdicts + 1] = is_past(tonumber(ARGV[i + 2]), at) and 1 or 0
+end
+return verdicts"
+    );
+    let time = |t: Option<f64>| t.map_or(String::new(), |t| t.to_string());
+    let mut args = vec!["EVAL".to_string(), script, "0".into()];
+    for &(created, last_used, now, stale, max) in cases {
+        let (stale, max) = limit_args(Some(RedisPolicy {
+            stale_timeout: stale,
+            max_to_live: max,
+        }));
+        args.extend([time(created), time(last_used), now.to_string(), stale, max]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    server
+        .cli(&args)
+        .lines()
+        .map(|line| line.trim() == "1")
+        .collect()
+}
+
+/// Created, last used, now, stale timeout, max to live.
+type Case = (Option<f64>, Option<f64>, f64, Option<f64>, Option<f64>);
+
+#[test]
+fn the_lua_expiry_rule_agrees_with_the_core() {
+    let server = Server::start();
+    // Every boundary around a limit, with limits disabled (None, 0) and times missing, then a
+    // spread of others from a fixed seed.
+    let mut cases: Vec<Case> = Vec::new();
+    let limits = [None, Some(0.0), Some(1.0), Some(1000.0), Some(1.5)];
+    let now = 10_000.0;
+    for stale in limits {
+        for max in limits {
+            for offset in [-1.0, -0.5, 0.0, 0.5, 1.0] {
+                let too_old = Some(now - max.unwrap_or(0.0) + offset);
+                let stale_at = Some(now - stale.unwrap_or(0.0) + offset);
+                for (created, last_used) in [
+                    (too_old, Some(now)),
+                    (Some(0.0), stale_at),
+                    (None, stale_at),
+                    (too_old, None),
+                ] {
+                    cases.push((created, last_used, now, stale, max));
+                }
+            }
+        }
+    }
+    let mut seed: u64 = 0x5eed;
+    let mut next = |below: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % below
+    };
+    for _ in 0..2000 {
+        let now = 1_000_000.0 + next(10_000) as f64;
+        let created = now - next(20_000) as f64;
+        let last_used = now - next(20_000) as f64;
+        let mut limit = || match next(4) {
+            0 => None,
+            1 => Some(0.0),
+            _ => Some(next(20_000) as f64),
+        };
+        let (stale, max) = (limit(), limit());
+        cases.push((Some(created), Some(last_used), now, stale, max));
+    }
+    let lua: Vec<bool> = cases
+        .chunks(400)
+        .flat_map(|chunk| lua_verdicts(&server, chunk))
+        .collect();
+    assert_eq!(lua.len(), cases.len());
+    for (case, lua) in cases.iter().zip(lua) {
+        let &(created, last_used, now, stale, max) = case;
+        let core = ExpiryPolicy::new(stale, max).is_expired(created, last_used, now);
+        assert_eq!(lua, core, "{case:?}");
+    }
 }

@@ -10,4 +10,4 @@ pub mod writer;
 
 pub use announcements::Announcement;
 pub use sessions::{Pending, RedisSessions, RedisSettings};
-pub use writer::{Fetched, RedisPolicy};
+pub use writer::{limit_args, Fetched, RedisPolicy};

@@ -5,7 +5,8 @@
 //!   expiry when the expiry policy sets one;
 //! - `P index`: a sorted set of the ids, scored by the time their key expires (`+inf`: never),
 //!   so listing sessions never scans the database;
-//! - `P deadlines`: a sorted set of the time each session reaches `maxToLive`;
+//! - `P created`: a sorted set of the time each session was created, as its first save knew it,
+//!   from which `maxToLive` counts;
 //! - `P policy`: a hash with the expiry policy (`staleTimeout`, `maxToLive`, in milliseconds,
 //!   and `set`, present whenever the hash is), written by the stores that have one and read by
 //!   every script, so that stores without one (rammerhead's cluster workers) still store
@@ -30,7 +31,7 @@ use redis::Script;
 pub struct Keys {
     prefix: String,
     pub index: String,
-    pub deadlines: String,
+    pub created: String,
     pub policy: String,
     pub dataset: String,
     pub versions: String,
@@ -43,7 +44,7 @@ impl Keys {
         Self {
             prefix: prefix.to_owned(),
             index: format!("{prefix}index"),
-            deadlines: format!("{prefix}deadlines"),
+            created: format!("{prefix}created"),
             policy: format!("{prefix}policy"),
             dataset: format!("{prefix}dataset"),
             versions: format!("{prefix}versions"),
@@ -57,7 +58,26 @@ impl Keys {
     }
 }
 
-/// Shared by the scripts that give a key its expiry. KEYS[1] index, KEYS[2] deadlines,
+/// The expiry rule of the core (`ExpiryPolicy`), where Lua must apply it: a session has expired
+/// once `now` is past the earlier of its last use plus `stale` and its creation plus
+/// `max_to_live` (a limit of nil is disabled; so is a time of nil). Redis expires a key the same
+/// way: once the time is past its `PEXPIREAT`. The tests hold it against `ExpiryPolicy`.
+pub const EXPIRY_RULE: &str = r"
+local function deadline(last_used, stale, created, max_to_live)
+  local at = nil
+  if stale and last_used then at = last_used + stale end
+  if max_to_live and created then
+    local too_old = created + max_to_live
+    if not at or too_old < at then at = too_old end
+  end
+  return at
+end
+local function is_past(now, at)
+  return at ~= nil and now > at
+end
+";
+
+/// Shared by the scripts that give a key its expiry. KEYS[1] index, KEYS[2] created,
 /// KEYS[3] policy, KEYS[4] versions, KEYS[5] tombstones; ARGV[1] and ARGV[2] the policy the
 /// caller last saw ('' for no limit), used while the policy hash is missing.
 const EXPIRY: &str = r"
@@ -65,25 +85,21 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- When the session `id` expires (nil: never); `age` is how long ago it was created.
 local function policy()
   local p = redis.call('HMGET', KEYS[3], 'staleTimeout', 'maxToLive', 'set')
   if not p[3] then p = { ARGV[1], ARGV[2] } end
   return tonumber(p[1]), tonumber(p[2])
 end
+-- When the session `id`, in use `now`, expires (nil: never); `age` is how long ago it was
+-- created, by the clock of the host that first stores it.
 local function expires_at(now, id, age)
   local stale, max_to_live = policy()
-  local at = nil
-  if stale then at = now + stale end
-  if max_to_live then
-    local deadline = tonumber(redis.call('ZSCORE', KEYS[2], id))
-    if not deadline then
-      deadline = now + max_to_live - age
-      redis.call('ZADD', KEYS[2], deadline, id)
-    end
-    if not at or deadline < at then at = deadline end
+  local created = tonumber(redis.call('ZSCORE', KEYS[2], id))
+  if not created then
+    created = now - age
+    redis.call('ZADD', KEYS[2], created, id)
   end
-  return at
+  return deadline(now, stale, created, max_to_live)
 end
 local function forget(key, id)
   redis.call('ZREM', KEYS[1], id)
@@ -117,7 +133,7 @@ end
 -- Gives `key` the expiry of `id`; false when it has expired already (and is deleted).
 local function expire(key, now, id, age)
   local at = expires_at(now, id, age)
-  if at and at <= now then
+  if is_past(now, at) then
     forget(key, id)
     redis.call('HDEL', KEYS[4], id)
     return false
@@ -232,10 +248,11 @@ end
 return newer
 ";
 
-/// Drops from the index, in batches, the ids whose key has expired. Returns how many.
+/// Drops from the index, in batches, the ids whose key has expired (by `is_past`: a score
+/// below now). Returns how many.
 const PRUNE: &str = r"
 local now = now_ms()
-local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 10000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, 10000)
 for _, id in ipairs(gone) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
@@ -274,7 +291,7 @@ pub struct Scripts {
 
 impl Scripts {
     pub fn new() -> Self {
-        let with_expiry = |body: &str| Script::new(&format!("{EXPIRY}{body}"));
+        let with_expiry = |body: &str| Script::new(&format!("{EXPIRY_RULE}{EXPIRY}{body}"));
         Self {
             save: with_expiry(SAVE),
             refresh: with_expiry(REFRESH),

@@ -417,7 +417,7 @@ fn expiry_invocation<'a>(
     let mut invocation = script.prepare_invoke();
     invocation
         .key(&keys.index)
-        .key(&keys.deadlines)
+        .key(&keys.created)
         .key(&keys.policy)
         .key(&keys.versions)
         .key(&keys.tombstones)
@@ -426,10 +426,11 @@ fn expiry_invocation<'a>(
     invocation
 }
 
-/// A policy's limits as script arguments: whole milliseconds, '' for none.
-fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
+/// A policy's limits as script arguments: milliseconds, '' for none (as `ExpiryPolicy` reads
+/// them, a limit of 0 is none).
+pub fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
     let arg = |limit: Option<f64>| match limit.filter(|ms| *ms > 0.0) {
-        Some(ms) => (ms as i64).to_string(),
+        Some(ms) => ms.to_string(),
         None => String::new(),
     };
     policy.map_or_else(Default::default, |p| {
