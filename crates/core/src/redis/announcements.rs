@@ -1,15 +1,14 @@
-//! What other stores announce on the changes channel (see `scripts`): a subscription of
-//! its own, re-established whenever it drops, collecting announcements for the store to take.
+//! What other stores announce on the changes channel (see `scripts`), heard on the store's own
+//! connection (RESP3 pushes), collected for the store to take.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use redis::{PushInfo, PushKind, Value};
 
-use crate::redis::connection::Connection;
+use crate::redis::connection::{Connection, Pushes};
 
-/// How often a lost subscription is tried again, and how often a live one checks that the
-/// store's own connection has not been re-established meanwhile (a sign the server restarted).
+/// How often a subscription the server refused is asked for again.
 const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +20,7 @@ pub enum Announcement {
     /// The subscription was (re-)established: announcements made meanwhile are lost, so the
     /// versions held are to be checked again.
     Subscribed,
-    /// The subscription could not be made (the first failure of a streak), and why.
+    /// The subscription could not be made, or was lost with the connection, and why.
     Unsubscribed { why: String },
 }
 
@@ -88,69 +87,72 @@ fn parse(payload: &str, own_origin: &str) -> Option<Announcement> {
     }
 }
 
+/// The text of the `index`th part of a push, if it is text.
+fn text_at(push: &PushInfo, index: usize) -> Option<String> {
+    match push.data.get(index)? {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// What one store hears on its connection, for `sink`: other stores' announcements on
+/// `channel`, and whether it is subscribed.
+#[derive(Clone)]
 pub(crate) struct Listener {
-    /// The store's connection: its client makes the subscription, and when its count of
-    /// connections moves, the server may have restarted, and the subscription is made again.
     pub connection: Arc<Connection>,
     pub channel: String,
     pub origin: String,
-    pub connect_timeout: Duration,
     pub sink: Arc<Announcements>,
 }
 
 impl Listener {
-    pub async fn listen(self) {
-        let mut failing = false;
-        while !self.connection.is_closed() {
-            let connects = self.connection.connects();
-            let subscribed = tokio::time::timeout(self.connect_timeout, async {
-                let mut pubsub = self.connection.client.get_async_pubsub().await?;
-                pubsub.subscribe(&self.channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            })
-            .await;
-            match subscribed {
-                Ok(Ok(mut pubsub)) => {
-                    failing = false;
-                    self.sink.push(Announcement::Subscribed);
-                    self.relay(&mut pubsub, connects).await;
+    /// Reads the connection's pushes until it is gone. A lost connection is told to the
+    /// connection (and, while subscribed, to the sink); the manager subscribes again on the
+    /// next one, which the sink hears as `Subscribed`.
+    pub async fn hear(self, mut pushes: Pushes) {
+        let mut subscribed = false;
+        while let Some(push) = pushes.recv().await {
+            let on_channel = || text_at(&push, 0).as_deref() == Some(self.channel.as_str());
+            match push.kind {
+                PushKind::Disconnection => {
+                    self.connection.lost();
+                    if subscribed {
+                        subscribed = false;
+                        let why = "the connection was lost".into();
+                        self.sink.push(Announcement::Unsubscribed { why });
+                    }
                 }
-                failed if !failing => {
-                    failing = true;
-                    let why = match failed {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => format!("no answer within {:?}", self.connect_timeout),
-                    };
-                    self.sink.push(Announcement::Unsubscribed { why });
+                PushKind::Subscribe if on_channel() => {
+                    subscribed = true;
+                    self.sink.push(Announcement::Subscribed);
+                }
+                PushKind::Message if on_channel() => {
+                    let announced = text_at(&push, 1).and_then(|p| parse(&p, &self.origin));
+                    if let Some(announcement) = announced {
+                        self.sink.push(announcement);
+                    }
                 }
                 _ => {}
             }
-            tokio::time::sleep(RETRY_INTERVAL).await;
         }
     }
 
-    /// Passes on other stores' announcements until the subscription drops, the store closes,
-    /// or the store's own connection was made again.
-    async fn relay(&self, pubsub: &mut redis::aio::PubSub, connects: u64) {
-        let mut messages = pubsub.on_message();
-        let mut check = tokio::time::interval(RETRY_INTERVAL);
-        loop {
-            tokio::select! {
-                message = messages.next() => match message {
-                    Some(message) => {
-                        let payload: String = message.get_payload().unwrap_or_default();
-                        if let Some(a) = parse(&payload, &self.origin) {
-                            self.sink.push(a);
-                        }
-                    }
-                    None => return,
-                },
-                _ = check.tick() => {
-                    if self.connection.is_closed() || self.connection.connects() != connects {
-                        return;
-                    }
+    /// Subscribes to the channel, asking again every RETRY_INTERVAL while it cannot (the first
+    /// failure of a streak is told to the sink); from then on the connection manager
+    /// subscribes again on every new connection.
+    pub async fn subscribe(self) {
+        let mut failing = false;
+        while !self.connection.is_closed() {
+            match self.connection.subscribe(&self.channel).await {
+                Ok(()) => return,
+                Err(why) if !failing => {
+                    failing = true;
+                    self.sink.push(Announcement::Unsubscribed { why });
                 }
+                Err(_) => {}
             }
+            tokio::time::sleep(RETRY_INTERVAL).await;
         }
     }
 }

@@ -152,7 +152,8 @@ end
 /// Stores a session. KEYS[6] its key, KEYS[7] the changes channel; ARGV[3..8] id, JSON, age
 /// in ms, what the JSON is based on (the version its copy was loaded or last stored as; 'new'
 /// for a session created here; 'any' to store it whatever Redis holds), the writer's origin,
-/// the longest value a store reads. Returns { outcome, version, json }: 1 stored as `version`;
+/// the longest value a store reads. Returns { outcome, version, json } (json '' but for 0 and
+/// 3): 1 stored as `version`;
 /// 2 the session had expired already; 0 Redis holds another `version`, `json` (the writer
 /// merges and tries again); 3 likewise, but that value is longer than the limit (`json` is its
 /// length); -1 the session was deleted after the copy was loaded. Only 1 stores.
@@ -162,7 +163,7 @@ local id, mode = ARGV[3], ARGV[6]
 local base = tonumber(mode) or 0
 local current = version_of(id)
 local claims = mode == 'new' or mode == 'any'
-if not claims and is_deleted(now, id) then return { -1, current, false } end
+if not claims and is_deleted(now, id) then return { -1, current, '' } end
 -- Another version than the base is stored: a newer one, or, after Redis lost its data, one
 -- written back by another host. A copy expired meanwhile is simply stored again.
 if mode ~= 'any' and current ~= base and redis.call('EXISTS', KEYS[6]) == 1 then
@@ -175,9 +176,9 @@ if claims then redis.call('ZREM', KEYS[5], id) end
 local version = math.max(current, base) + 1
 redis.call('SET', KEYS[6], ARGV[4])
 redis.call('HSET', KEYS[4], id, version)
-if not expire(KEYS[6], now, id, tonumber(ARGV[5])) then return { 2, version, false } end
+if not expire(KEYS[6], now, id, tonumber(ARGV[5])) then return { 2, version, '' } end
 announce(KEYS[7], ARGV[7] .. ' s ' .. version .. ' ' .. id)
-return { 1, version, false }
+return { 1, version, '' }
 ";
 
 /// Refreshes the expiry of sessions in use. KEYS[6] the dataset key, KEYS[7..] their keys;
@@ -227,7 +228,8 @@ return 0
 
 /// The stored copies newer than the caller's. KEYS[6..] the sessions' keys; ARGV[3] the longest
 /// value a store reads, ARGV[4..] pairs of id and the version the caller holds. Returns, for
-/// each newer one, { id, version, json }, with json false when the session was deleted since
+/// each newer one, { id, version, deleted, json }: deleted 1 (and json '') when the session was
+/// deleted since, else 0
 /// (one merely expired, or longer than the limit, is left out).
 const FETCH: &str = r"
 local now = now_ms()
@@ -239,9 +241,9 @@ for i = 4, #ARGV, 2 do
   local version = version_of(id)
   if version > known then
     if is_deleted(now, id) then
-      newer[#newer + 1] = { id, version, false }
+      newer[#newer + 1] = { id, version, 1, '' }
     elseif redis.call('EXISTS', key) == 1 and redis.call('STRLEN', key) <= limit then
-      newer[#newer + 1] = { id, version, redis.call('GET', key) }
+      newer[#newer + 1] = { id, version, 0, redis.call('GET', key) }
     end
   end
 end

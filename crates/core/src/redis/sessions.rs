@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use redis::{Client, TlsCertificates};
+use redis::{Client, IntoConnectionInfo, ProtocolVersion, TlsCertificates};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
 use crate::random::random_token;
-use crate::redis::announcements::{Announcement, Announcements, Listener};
+use crate::redis::announcements::{Announcement, Listener};
 use crate::redis::connection::Connection;
 use crate::redis::scripts::{Keys, Scripts};
 use crate::redis::writer::{
@@ -66,7 +66,8 @@ fn unexpected(result: WriteResult) -> StoreError {
 /// The sessions of one key prefix on one Redis server.
 pub struct RedisSessions {
     shared: Arc<Shared>,
-    announcements: Arc<Announcements>,
+    /// What the connection hears, for the store.
+    listener: Listener,
     /// Whether the subscription to other stores' announcements was started.
     listening: AtomicBool,
     /// The last value `load` found corrupt, by id, for `remove_corrupt`.
@@ -81,41 +82,61 @@ impl RedisSessions {
     /// waiting at most the connect timeout. A server that cannot be reached now is not an
     /// error: the store starts unavailable and connects as soon as it can.
     pub fn connect(settings: RedisSettings) -> Result<Self, StoreError> {
+        let invalid = |e: redis::RedisError| StoreError::InvalidUrl(e.to_string());
+        let info = settings
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(invalid)?;
+        // RESP3: other stores' announcements arrive as pushes on the store's own connection.
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(resp3);
         let client = match &settings.tls_ca {
-            None => Client::open(settings.url.as_str()),
+            None => Client::open(info),
             Some(pem) => Client::build_with_tls(
-                settings.url.as_str(),
+                info,
                 TlsCertificates {
                     client_tls: None,
                     root_cert: Some(pem.clone()),
                 },
             ),
         }
-        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        .map_err(invalid)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("rhfs-redis")
             .enable_all()
             .build()
             .map_err(|e| StoreError::io("start a thread for", "Redis", e))?;
-        let connection = Connection::open(
+        let (connection, pushes) = Connection::open(
             client,
             settings.connect_timeout,
             settings.command_timeout,
             runtime.handle().clone(),
-        );
+        )?;
+        let origin = format!("{:016x}", random_token());
+        let listener = Listener {
+            connection: connection.clone(),
+            channel: Keys::new(&settings.key_prefix).changes,
+            origin: origin.clone(),
+            sink: Arc::default(),
+        };
+        runtime.spawn(listener.clone().hear(pushes));
         let shared = Arc::new(Shared {
             connection,
             keys: Keys::new(&settings.key_prefix),
             scripts: Scripts::new(),
             settings,
             policy: Mutex::new(None),
-            origin: format!("{:016x}", random_token()),
+            origin,
         });
         let (writer, jobs) = mpsc::unbounded_channel();
         runtime.spawn(write_in_order(shared.clone(), jobs));
         Ok(Self {
-            announcements: Arc::default(),
+            listener,
             listening: AtomicBool::new(false),
             shared,
             corrupt: Mutex::new(None),
@@ -196,25 +217,16 @@ impl RedisSessions {
     /// command-line tool, never subscribes). `wake` is called, from another thread, when some
     /// arrive and none were waiting to be taken.
     pub fn on_announcements(&self, wake: Box<dyn Fn() + Send + Sync>) {
-        self.announcements.on_arrival(wake);
+        self.listener.sink.on_arrival(wake);
         if self.listening.swap(true, Ordering::SeqCst) {
             return;
         }
-        self.runtime.spawn(
-            Listener {
-                connection: self.shared.connection.clone(),
-                channel: self.shared.keys.changes.clone(),
-                origin: self.shared.origin.clone(),
-                connect_timeout: self.shared.settings.connect_timeout,
-                sink: self.announcements.clone(),
-            }
-            .listen(),
-        );
+        self.runtime.spawn(self.listener.clone().subscribe());
     }
 
     /// Other stores' writes and deletes announced since the last call, oldest first.
     pub fn take_announcements(&self) -> Vec<Announcement> {
-        self.announcements.take()
+        self.listener.sink.take()
     }
 
     fn strlen(&self, key: &str) -> Result<u64, StoreError> {

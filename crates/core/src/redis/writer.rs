@@ -442,31 +442,34 @@ fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResul
     let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
     match (op, &value) {
         (WriteOp::Save { id, .. }, _) => {
-            let (outcome, version, json): (i64, u64, Option<String>) =
+            let (outcome, version, json): (i64, u64, String) =
                 redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
-            match (outcome, json) {
-                (1, _) => Ok(WriteResult::Saved(version)),
-                (2, _) => Ok(WriteResult::Expired),
-                (0, Some(json)) => Err(StoreError::Conflict { version, json }),
-                (-1, _) => Err(StoreError::Deleted),
-                (3, Some(len)) => Err(StoreError::TooLarge {
+            match outcome {
+                1 => Ok(WriteResult::Saved(version)),
+                2 => Ok(WriteResult::Expired),
+                0 => Err(StoreError::Conflict { version, json }),
+                -1 => Err(StoreError::Deleted),
+                3 => Err(StoreError::TooLarge {
                     place: shared.keys.session(id.as_str()),
-                    len: len.parse().unwrap_or(u64::MAX),
+                    len: json.parse().unwrap_or(u64::MAX),
                     limit: shared.settings.max_session_bytes,
                 }),
                 _ => Err(unexpected(&value)),
             }
         }
         (WriteOp::Fetch { .. }, _) => {
-            let newer: Vec<(String, u64, Option<Vec<u8>>)> =
+            let newer: Vec<(String, u64, i64, Vec<u8>)> =
                 redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
             Ok(WriteResult::Fetched(
                 newer
                     .into_iter()
                     // A copy that is not text is no session: left out, so that the others in
                     // the batch are still taken in.
-                    .filter_map(|(id, version, json)| {
-                        let json = json.map(String::from_utf8).transpose().ok()?;
+                    .filter_map(|(id, version, deleted, json)| {
+                        let json = match deleted {
+                            1 => None,
+                            _ => Some(String::from_utf8(json).ok()?),
+                        };
                         Some(Fetched { id, version, json })
                     })
                     .collect(),
