@@ -6,7 +6,7 @@
 // or `original` (rammerhead's own store, with RAMMERHEAD_DIR).
 const fs = require('fs');
 const path = require('path');
-const { timeSync, timeAsync, timeLoads, withStall, settle } = require('./measure');
+const { timeSync, timeAsync, timeLoads, withStall, settle, printFigure } = require('./measure');
 const stores = require('./stores');
 
 const { DAY, NEVER, template, tempDir, removeDir } = stores;
@@ -197,13 +197,4 @@ const FIGURES = {
   },
 };
 
-FIGURES[figure]().then(
-  (result) => {
-    process.stdout.write(JSON.stringify(result));
-    process.exit(0);
-  },
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+printFigure(FIGURES[figure]);

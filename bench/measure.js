@@ -60,4 +60,21 @@ function settle() {
   if (global.gc) global.gc();
 }
 
-module.exports = { timeSync, timeAsync, timeLoads, withStall, settle };
+/**
+ * Runs one figure in a child process of the benchmark: prints its result as one JSON line and
+ * exits, or prints the error and exits with 1.
+ */
+function printFigure(figure) {
+  figure().then(
+    (result) => {
+      process.stdout.write(JSON.stringify(result));
+      process.exit(0);
+    },
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { timeSync, timeAsync, timeLoads, withStall, settle, printFigure };

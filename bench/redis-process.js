@@ -5,7 +5,7 @@
 // every earlier phase left behind). The FileCache's `addSerializedSession` is measured here
 // too, so that the two are compared side by side.
 // node redis-process.js FIGURE URL N prints the figure as one JSON line.
-const { timeSync, timeLoads, withStall, settle } = require('./measure');
+const { timeSync, timeLoads, withStall, settle, printFigure } = require('./measure');
 const {
   ourFileCache,
   ourRedisStore,
@@ -99,13 +99,4 @@ const FIGURES = {
   },
 };
 
-FIGURES[figure]().then(
-  (result) => {
-    process.stdout.write(JSON.stringify(result));
-    process.exit(0);
-  },
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+printFigure(FIGURES[figure]);

@@ -123,10 +123,7 @@ impl JsFileSessions {
     /// The ids of the session files, separated by '/', leaving out those `held` holds.
     #[napi]
     pub fn id_list(&self, env: Env, held: Option<&JsHeldIndex>) -> Result<String> {
-        self.sessions()
-            .ids()
-            .map(|ids| unheld_id_list(ids.iter().map(SessionId::as_str), held))
-            .map_err(|e| js_error(&env, e))
+        unheld_id_list(&env, self.sessions().ids(), held)
     }
 
     /// Queues writes, copying the contents out of JavaScript at once. Returns the ticket of each

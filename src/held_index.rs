@@ -1,10 +1,13 @@
 //! `HeldIndex`: the core's index of the sessions a store holds in memory.
 
 use napi::bindgen_prelude::{Float64ArraySlice, Utf16String};
+use napi::{Env, Result};
 use napi_derive::napi;
 use session_core::session::held_index::Cursor;
 use session_core::session::id;
-use session_core::{ExpiryPolicy, HeldIndex};
+use session_core::{ExpiryPolicy, HeldIndex, StoreError};
+
+use crate::errors::js_error;
 
 /// Ids are kept as the exact UTF-16 JavaScript holds, so no two ids ever share an entry.
 #[napi(js_name = "HeldIndex")]
@@ -27,20 +30,23 @@ fn ids_out(ids: Vec<Vec<u16>>) -> Vec<Utf16String> {
 
 /// The stored ids as one list for JavaScript (see `id::join`), without those `held` holds: the
 /// caller lists its held sessions itself, and comparing here costs about half of turning each
-/// id into a JavaScript string to look it up there.
-pub fn unheld_id_list<'a>(
-    ids: impl IntoIterator<Item = &'a str>,
+/// id into a JavaScript string to look it up there. A listing that failed is thrown.
+pub fn unheld_id_list<S: AsRef<str>>(
+    env: &Env,
+    listed: std::result::Result<Vec<S>, StoreError>,
     held: Option<&JsHeldIndex>,
-) -> String {
+) -> Result<String> {
+    let listed = listed.map_err(|e| js_error(env, e))?;
+    let ids = listed.iter().map(AsRef::as_ref);
     let Some(held) = held else {
-        return id::join(ids);
+        return Ok(id::join(ids));
     };
     let mut utf16 = Vec::new();
-    id::join(ids.into_iter().filter(|id| {
+    Ok(id::join(ids.filter(|id| {
         utf16.clear();
         utf16.extend(id.encode_utf16());
         !held.index.holds(&utf16[..])
-    }))
+    })))
 }
 
 #[napi]

@@ -346,10 +346,7 @@ impl JsRedisSessions {
     /// Every stored id, from the index, separated by '/', leaving out those `held` holds.
     #[napi]
     pub fn id_list(&self, env: Env, held: Option<&JsHeldIndex>) -> Result<String> {
-        self.sessions()
-            .ids()
-            .map(|ids| unheld_id_list(ids.iter().map(String::as_str), held))
-            .map_err(|e| js_error(&env, e))
+        unheld_id_list(&env, self.sessions().ids(), held)
     }
 
     /// Drops expired ids from the index; resolves with how many.
