@@ -426,9 +426,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
     const loaded = this._load(id);
     if (loaded === undefined) return undefined;
     const [session, copy] = loaded;
-    const held = this.held.hold(id, session);
+    const held = this.held.hold(id, session, updateActiveTimestamp);
     this.copies.tracked(held, copy);
-    if (updateActiveTimestamp) this.held.touch(held);
     return session;
   }
 

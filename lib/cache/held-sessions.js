@@ -114,11 +114,15 @@ class HeldSessions {
     this.syncing = false;
   }
 
-  /** Holds `session` under `id`, replacing what was held; returns its Held. */
-  hold(id, session) {
+  /**
+   * Holds `session` under `id`, replacing what was held; returns its Held. `touch`: it is used
+   * now (see `touch`).
+   */
+  hold(id, session, touch = false) {
     const held = new Held(id, session);
     this.map.set(id, held);
-    this._changed(id);
+    if (touch) this.touch(held);
+    else this._changed(id);
     return held;
   }
 
