@@ -62,6 +62,8 @@ class CacheCheck {
       this.wake();
     });
     try {
+      const waiting = cache.held.catchUp();
+      if (waiting) await waiting;
       await housekeeper.inSlices(this._candidates(), ([pass, held]) => pass.call(this, held), {
         beforeTurn: () => this._roomForWrites(),
         afterTurn: () => this._queueBatch(),

@@ -99,8 +99,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
   keys() {
     const ids = Array.from(this.sessions.keys());
     // The core leaves out the stored copies of most held sessions, listed already; those the
-    // index does not list (being written before they leave memory) are left out here.
-    for (const id of this.backend.ids(this.held.syncedIndex())) {
+    // index does not list (being written before they leave memory, or held too lately for it
+    // to know) are left out here.
+    for (const id of this.backend.ids(this.held.indexOfHeld())) {
       if (!this.sessions.has(id) && !this.removing.has(id)) ids.push(id);
     }
     return ids;

@@ -62,6 +62,8 @@ async function removeExpired(held, housekeeper, now, policy, remove, afterTurn) 
       setAside.push(h);
     }
   };
+  const waiting = held.catchUp();
+  if (waiting) await waiting;
   try {
     return await housekeeper.inSlices(candidates(), judge, {
       maxPerTurn: MAX_PER_TURN,

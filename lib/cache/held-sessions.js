@@ -90,11 +90,15 @@ class Held {
 /**
  * The sessions a store holds, by id, and their index in the core, which answers "idle for
  * longer than X", "expired" and "used since" in time proportional to the sessions it names.
- * The Map is the truth; the index follows it in batches, brought up to date before every query
- * and in the background once SYNC_BATCH ids wait, so the hot path makes no native call and a
- * session costs at most one index update per second of use. The index learns a session's times
- * when it is held and when the store calls `updateLastUsed()`; times set on a held session by
- * other code count only from the store's next update of it.
+ * The Map is the truth; the index follows it in batches, so the hot path makes no native call
+ * and a session costs at most one index update per second of use. The index learns a session's
+ * times when it is held and when the store calls `updateLastUsed()`; times set on a held
+ * session by other code count only from the store's next update of it.
+ *
+ * Once SYNC_BATCH ids wait, the index is brought up to date in the background, in slices (a
+ * burst of loads leaves its index work to later turns). A query brings it fully up to date
+ * first, so a background job asks `catchUp()` before its first query. What left the index
+ * (sessions dropped or set aside) is sent at once before `keys()` lists stored ids beside it.
  */
 class HeldSessions {
   /**
@@ -111,7 +115,10 @@ class HeldSessions {
     this.index = new HeldIndex();
     /** Ids whose index entry may be out of date, each once. */
     this.outOfDate = new Set();
-    this.syncing = false;
+    /** Ids dropped or set aside since the index last heard of them. */
+    this.leftIndex = new Set();
+    /** The background update under way, if any. */
+    this.syncing = null;
   }
 
   /**
@@ -136,6 +143,7 @@ class HeldSessions {
   /** Keeps `held` out of the index's answers, or puts it back. */
   setIndexed(held, indexed) {
     held.indexed = indexed;
+    if (!indexed) this.leftIndex.add(held.id);
     this._changed(held.id);
   }
 
@@ -146,6 +154,7 @@ class HeldSessions {
   drop(held, cause) {
     if (this.map.get(held.id) !== held) return false;
     this.map.delete(held.id);
+    this.leftIndex.add(held.id);
     this._changed(held.id);
     this.logger.debug(`(${this.name}) ${held.id} leaves memory: ${cause}`);
     return true;
@@ -184,9 +193,19 @@ class HeldSessions {
     } while (nextAt !== null);
   }
 
-  /** The index, up to date: every id it holds is in the Map. */
-  syncedIndex() {
-    this.sync();
+  /**
+   * The index, holding nothing but held sessions (it may not hold every one of them yet): what
+   * it holds, a listing of stored ids may leave out.
+   */
+  indexOfHeld() {
+    if (this.leftIndex.size === 0) return this.index;
+    const gone = [];
+    for (const id of this.leftIndex) {
+      const held = this.map.get(id);
+      if (held === undefined || !held.indexed) gone.push(id);
+    }
+    this.leftIndex.clear();
+    if (gone.length > 0) this.index.remove(gone);
     return this.index;
   }
 
@@ -195,13 +214,31 @@ class HeldSessions {
     if (this.outOfDate.size === 0) return;
     const ids = Array.from(this.outOfDate);
     this.outOfDate.clear();
+    this.leftIndex.clear();
     this._sync(ids);
+  }
+
+  /**
+   * For a background job about to query the index: brings it up to date at once when little
+   * waits, else returns a promise of the background update's end, so that no query catches up
+   * on a burst at once.
+   */
+  catchUp() {
+    if (this.outOfDate.size < SYNC_BATCH && this.syncing === null) {
+      this.sync();
+      return undefined;
+    }
+    return this._syncInBackground();
   }
 
   _changed(id) {
     this.outOfDate.add(id);
-    if (this.outOfDate.size < SYNC_BATCH || this.syncing) return;
-    this.syncing = true;
+    if (this.outOfDate.size >= SYNC_BATCH) this._syncInBackground();
+  }
+
+  /** Brings the index up to date in the housekeeper's slices; resolves when it is. */
+  _syncInBackground() {
+    if (this.syncing !== null) return this.syncing;
     let batch = [];
     const sendBatch = () => {
       this._sync(batch);
@@ -214,14 +251,15 @@ class HeldSessions {
         yield id;
       }
     };
-    this.housekeeper
+    this.syncing = this.housekeeper
       .inSlices(take(this.outOfDate), (next) => batch.push(next), {
         maxPerTurn: SYNC_PER_TURN,
         afterTurn: sendBatch,
       })
-      .finally(() => {
-        this.syncing = false;
+      .then(() => {
+        this.syncing = null;
       });
+    return this.syncing;
   }
 
   /** Sends the current entries of `ids` (or their removal) to the index, in one call each. */

@@ -142,6 +142,8 @@ class ChangeWriter {
       const unchanged = this._writeIfChanged(held) === null;
       if (unchanged && timeOf(held.session.lastUsed) >= usedSince) refresh.push(held);
     };
+    const waiting = this.cache.held.catchUp();
+    if (waiting) await waiting;
     await this.cache.housekeeper.inSlices(this._candidates(), look);
     return refresh;
   }

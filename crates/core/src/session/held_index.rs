@@ -5,6 +5,7 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::hash::Hash;
 
 use crate::session::expiry::ExpiryPolicy;
@@ -46,22 +47,116 @@ struct Held<K> {
     last_used: Option<Millis>,
 }
 
+/// Tables an index's ids are spread over, and entries per chunk of its store of entries.
+const SHARDS: usize = 32;
+const CHUNK: usize = 4096;
+
+/// A map from ids to slots that never holds its caller for long as it grows: a hash table is
+/// rebuilt whole when it grows, which at 60,000 sessions held one call for 5 to 10 ms, so the
+/// ids are spread over SHARDS tables that each grow on their own.
+#[derive(Debug)]
+struct Slots<K> {
+    shards: Vec<HashMap<K, u32, foldhash::quality::RandomState>>,
+    pick: foldhash::quality::RandomState,
+}
+
+impl<K: Hash + Eq> Slots<K> {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
+            pick: Default::default(),
+        }
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, id: &Q) -> usize {
+        (self.pick.hash_one(id) % SHARDS as u64) as usize
+    }
+
+    fn get<Q>(&self, id: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shards[self.shard(id)].get(id).copied()
+    }
+
+    fn insert(&mut self, id: K, slot: u32) {
+        let shard = self.shard(&id);
+        self.shards[shard].insert(id, slot);
+    }
+
+    fn remove<Q>(&mut self, id: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let shard = self.shard(id);
+        self.shards[shard].remove(id)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+}
+
+/// Entries by slot, in chunks of CHUNK, so that adding one never copies all the others.
+#[derive(Debug)]
+struct Entries<K> {
+    chunks: Vec<Vec<Option<Held<K>>>>,
+    len: usize,
+}
+
+impl<K> Entries<K> {
+    fn get(&self, slot: u32) -> &Held<K> {
+        let slot = slot as usize;
+        self.chunks[slot / CHUNK][slot % CHUNK]
+            .as_ref()
+            .expect("a slot in use")
+    }
+
+    fn get_mut(&mut self, slot: u32) -> &mut Held<K> {
+        let slot = slot as usize;
+        self.chunks[slot / CHUNK][slot % CHUNK]
+            .as_mut()
+            .expect("a slot in use")
+    }
+
+    fn set(&mut self, slot: u32, held: Option<Held<K>>) {
+        let slot = slot as usize;
+        self.chunks[slot / CHUNK][slot % CHUNK] = held;
+    }
+
+    /// Adds an entry in a new slot; returns the slot.
+    fn push(&mut self, held: Held<K>) -> u32 {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        self.chunks.last_mut().expect("a chunk").push(Some(held));
+        self.len += 1;
+        u32::try_from(self.len - 1).expect("fewer than 2^32 sessions held")
+    }
+}
+
 /// Held sessions by id. `K` is the id as the caller holds it (the exact UTF-16 of a JavaScript
 /// string, for the stores), so that no two ids ever share an entry.
 #[derive(Debug)]
 pub struct HeldIndex<K> {
-    slots: HashMap<K, u32>,
-    held: Vec<Option<Held<K>>>,
+    slots: Slots<K>,
+    held: Entries<K>,
     free: Vec<u32>,
     by_last_used: BTreeSet<(Millis, u32)>,
     by_created_at: BTreeSet<(Millis, u32)>,
 }
 
-impl<K> Default for HeldIndex<K> {
+impl<K: Hash + Eq> Default for HeldIndex<K> {
     fn default() -> Self {
         Self {
-            slots: HashMap::new(),
-            held: Vec::new(),
+            slots: Slots::new(),
+            held: Entries {
+                chunks: Vec::new(),
+                len: 0,
+            },
             free: Vec::new(),
             by_last_used: BTreeSet::new(),
             by_created_at: BTreeSet::new(),
@@ -79,13 +174,13 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
     {
         let (created_at, last_used) = (key(created_at), key(last_used));
         let slot = match self.slots.get(id) {
-            Some(&slot) => {
+            Some(slot) => {
                 self.unorder(slot);
                 slot
             }
             None => self.new_slot(id.to_owned()),
         };
-        let held = self.held[slot as usize].as_mut().expect("a slot in use");
+        let held = self.held.get_mut(slot);
         held.created_at = created_at;
         held.last_used = last_used;
         if let Some(at) = last_used {
@@ -106,7 +201,7 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
             return false;
         };
         self.unorder(slot);
-        self.held[slot as usize] = None;
+        self.held.set(slot, None);
         self.free.push(slot);
         true
     }
@@ -117,7 +212,7 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.slots.contains_key(id)
+        self.slots.get(id).is_some()
     }
 
     /// Up to `limit` ids idle for longer than `timeout` at `now`, the longest idle first.
@@ -172,7 +267,7 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
             .map(|&(_, slot)| slot)
             // A stale one is listed already.
             .filter(|&slot| {
-                let held = self.held[slot as usize].as_ref().expect("a slot in use");
+                let held = self.held.get(slot);
                 !policy.is_stale(held.last_used.map(|at| at.0), now)
             });
         stale
@@ -183,28 +278,21 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
     }
 
     fn id_at(&self, slot: u32) -> K {
-        self.held[slot as usize]
-            .as_ref()
-            .expect("a slot in use")
-            .id
-            .clone()
+        self.held.get(slot).id.clone()
     }
 
     fn new_slot(&mut self, id: K) -> u32 {
-        let held = Some(Held {
+        let held = Held {
             id: id.clone(),
             created_at: None,
             last_used: None,
-        });
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.held[slot as usize] = held;
+                self.held.set(slot, Some(held));
                 slot
             }
-            None => {
-                self.held.push(held);
-                u32::try_from(self.held.len() - 1).expect("fewer than 2^32 sessions held")
-            }
+            None => self.held.push(held),
         };
         self.slots.insert(id, slot);
         slot
@@ -212,7 +300,7 @@ impl<K: Hash + Eq + Clone> HeldIndex<K> {
 
     /// Takes the slot out of both orders.
     fn unorder(&mut self, slot: u32) {
-        let held = self.held[slot as usize].as_ref().expect("a slot in use");
+        let held = self.held.get(slot);
         if let Some(at) = held.last_used {
             self.by_last_used.remove(&(at, slot));
         }
