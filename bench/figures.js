@@ -64,7 +64,7 @@ function writeSessionFiles(dir, age) {
 /** A FileCache holding the N sessions of fresh files, loaded by `get`. */
 async function loadedFileCache(dir, options) {
   const cache = store.fileCache(dir, options);
-  const coldGet = perOp(await timeLoads(() => ids.forEach((id) => cache.get(id))));
+  const coldGet = perOp(await timeLoads(cache, () => ids.forEach((id) => cache.get(id))));
   settle();
   return { cache, coldGet };
 }
@@ -161,7 +161,7 @@ const FIGURES = {
     const staleCleanupOptions = { staleTimeout: DAY, maxToLive: null, staleCheckInterval: NEVER };
     const cache = store.fileCache(dir, { staleCleanupOptions });
     await store.startupCleanup(cache);
-    for (const id of ids) cache.get(id);
+    await timeLoads(cache, () => ids.forEach((id) => cache.get(id)));
     advanceClock(2 * DAY);
     writeSessionFiles(dir, 0);
     settle();
@@ -176,7 +176,7 @@ const FIGURES = {
   /** One MemoryStore cleanup over N sessions, none of them expired. */
   async memoryCleanupNone() {
     const memory = store.memoryStore();
-    for (const id of ids) memory.add(id);
+    await timeLoads(memory, () => ids.forEach((id) => memory.add(id)));
     settle();
     const none = await withStall(() => store.memoryCleanup(memory));
     if (memory.close) memory.close();
@@ -186,7 +186,7 @@ const FIGURES = {
   /** One MemoryStore cleanup over N sessions, all of them expired. */
   async memoryCleanupAll() {
     const memory = store.memoryStore();
-    for (const id of ids) memory.add(id);
+    await timeLoads(memory, () => ids.forEach((id) => memory.add(id)));
     advanceClock(DAY);
     settle();
     const all = await withStall(() => store.memoryCleanup(memory));

@@ -21,13 +21,15 @@ async function timeAsync(fn) {
 }
 
 /**
- * Times loads of sessions made in one synchronous stretch, until the next turn of the event
- * loop: the work a store leaves for that turn (ours: its index of held sessions) is theirs.
+ * Times loads of sessions made in one synchronous stretch into `store`, and the work they leave
+ * for later turns of the event loop: ours brings its index of held sessions up to date in the
+ * background, in slices, which is theirs too (the original leaves nothing).
  */
-function timeLoads(fn) {
+function timeLoads(store, fn) {
   return timeAsync(async () => {
     fn();
     await new Promise(setImmediate);
+    if (store.held && store.held.catchUp) await store.held.catchUp();
   });
 }
 

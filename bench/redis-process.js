@@ -49,7 +49,7 @@ async function holdingBig(prefix) {
   store.close();
   settle();
   store = ourRedisStore(url, prefix);
-  const coldGet = perOp(await timeLoads(() => ids.forEach((id) => store.get(id))));
+  const coldGet = perOp(await timeLoads(store, () => ids.forEach((id) => store.get(id))));
   settle();
   return { store, coldGet, bigBytes: big.length };
 }
