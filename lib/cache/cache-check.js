@@ -110,7 +110,7 @@ class CacheCheck {
     for (;;) {
       const due = heldSessions.idle(this.now, cacheTimeout, BATCH);
       if (due.length === 0) return;
-      for (const held of due) yield [this._evict, held];
+      for (const held of due) yield [this._leave, held];
     }
   }
 
@@ -130,7 +130,7 @@ class CacheCheck {
     });
   }
 
-  _evict(held) {
+  _leave(held) {
     const { cache } = this;
     // Dropped meanwhile, used since it was indexed, or already leaving (taken back and met
     // again): not now.

@@ -101,7 +101,7 @@ local function expires_at(now, id, age)
   end
   return deadline(now, stale, created, max_to_live)
 end
-local function forget(key, id)
+local function remove(key, id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   return redis.call('DEL', key)
@@ -134,7 +134,7 @@ end
 local function expire(key, now, id, age)
   local at = expires_at(now, id, age)
   if is_past(now, at) then
-    forget(key, id)
+    remove(key, id)
     redis.call('HDEL', KEYS[4], id)
     return false
   end
@@ -207,7 +207,7 @@ return gone
 const REMOVE: &str = r"
 local now = now_ms()
 local id = ARGV[3]
-local removed = forget(KEYS[6], id)
+local removed = remove(KEYS[6], id)
 local version = redis.call('HINCRBY', KEYS[4], id, 1)
 local stale = policy()
 redis.call('ZADD', KEYS[5], now + (stale or 86400000), id)
@@ -221,7 +221,7 @@ return removed
 const REMOVE_IF_UNCHANGED: &str = r"
 if redis.call('GET', KEYS[6]) == ARGV[4] then
   redis.call('HDEL', KEYS[4], ARGV[3])
-  return forget(KEYS[6], ARGV[3])
+  return remove(KEYS[6], ARGV[3])
 end
 return 0
 ";
