@@ -7,7 +7,7 @@ const { codedError, requireString } = require('../api/errors');
 const { CacheCheck } = require('./cache-check');
 const { Verdict } = require('./copies');
 const { removeExpired, hasExpired } = require('./expiry');
-const { Cause, HeldSessions } = require('./held-sessions');
+const { Cause, HeldSessions, serialized } = require('./held-sessions');
 const { Housekeeper } = require('./housekeeper');
 const { useClock } = require('./coarse-clock');
 
@@ -77,7 +77,6 @@ class CachedStore extends RammerheadSessionAbstractStore {
       isUnwritten: (held) => this.unwritten.has(held),
       unwritten: () => Array.from(this.unwritten),
       markUnwritten: (held) => this.unwritten.add(held),
-      serialize: (held, job) => this.serialize(held, job),
       write: (held, json, fingerprint) => this.write(held, json, { fingerprint }),
       drop: (held, cause) => this.drop(held, cause),
     });
@@ -310,14 +309,13 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * The session's JSON, or undefined when it cannot be serialized now: logged, naming `job`,
    * or handed to `failed`.
    */
-  serialize(held, job, failed) {
-    try {
-      return held.session.serializeSession();
-    } catch (error) {
-      if (failed) failed(error);
-      else this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`);
-      return undefined;
-    }
+  serialize(
+    held,
+    job,
+    failed = (error) =>
+      this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`),
+  ) {
+    return serialized(held, failed);
   }
 
   /**

@@ -53,6 +53,19 @@ function timesOf(session) {
   }
 }
 
+/**
+ * The JSON of a held session, or undefined when it cannot be serialized now (a session class's
+ * getter that throws, say); `failed(error)` is told why.
+ */
+function serialized(held, failed) {
+  try {
+    return held.session.serializeSession();
+  } catch (error) {
+    failed(error);
+    return undefined;
+  }
+}
+
 /** One session held in memory, with what the store knows of it. */
 class Held {
   constructor(id, session) {
@@ -296,4 +309,4 @@ class HeldSessions {
   }
 }
 
-module.exports = { Cause, Held, HeldSessions, timeOf };
+module.exports = { Cause, Held, HeldSessions, serialized, timeOf };

@@ -3,6 +3,7 @@
 
 const { MergeBase, changeFingerprint, mergeSessions } = require('../../index.js');
 const { ANY, Verdict } = require('../cache/copies');
+const { serialized } = require('../cache/held-sessions');
 
 /**
  * Merges in a row after which a session is stored whatever Redis holds (last writer wins): each
@@ -195,12 +196,9 @@ class VersionedCopies {
 
   /** The session's JSON, or undefined (logged, naming `job`) when it cannot be serialized now. */
   serialize(held, job) {
-    try {
-      return held.session.serializeSession();
-    } catch (error) {
-      this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`);
-      return undefined;
-    }
+    return serialized(held, (error) =>
+      this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`),
+    );
   }
 
   /** The held copy is now the stored copy `stored` ({ base, fingerprint }), as `version`. */
