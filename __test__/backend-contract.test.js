@@ -89,8 +89,8 @@ describe.each(BACKENDS)('%s backend', (kind, make, versioned) => {
   function queued(backend, items) {
     return new Promise((resolve) => {
       const settled = [];
-      backend.queueWrites(items, (item, failure, version) => {
-        settled.push({ id: item.id, failure, version });
+      backend.queueWrites(items, (id, failure, version) => {
+        settled.push({ id, failure, version });
         if (settled.length === items.length) resolve(settled);
       });
     });

@@ -18,7 +18,11 @@ class BackgroundWrites {
   constructor(native, queueNative) {
     this.native = native;
     this.queueNative = queueNative;
-    /** ticket -> [item, settle] of every queued write not yet settled, oldest first. */
+    /**
+     * ticket -> [id, settle] of every queued write not yet settled, oldest first. Never the
+     * JSON: kept until its write settles, a large session's text would outlive the young
+     * generation, and a round writing many sessions fill the old one.
+     */
     this.waiting = new Map();
     /** id -> how many of its writes are waiting. */
     this.counts = new Map();
@@ -39,7 +43,7 @@ class BackgroundWrites {
   }
 
   /**
-   * Queues the items; `settle(item, failure, version)` is called once for each, when it is done
+   * Queues the items; `settle(id, failure, version)` is called once for each, when it is done
    * (stored as `version`, or replaced by a newer write or a delete: `failure` undefined) or has
    * failed (`failure` is `{ code, message }`, plus `version` and `json` for a conflict; an id
    * that cannot name a session fails with `ERR_INVALID_SESSION_ID` at once, without holding
@@ -49,13 +53,13 @@ class BackgroundWrites {
     const { tickets, refused } = this.queueNative(items);
     const refusedAt = new Set(refused.map((f) => f.index));
     let next = 0;
-    items.forEach((item, index) => {
+    items.forEach(({ id }, index) => {
       if (refusedAt.has(index)) return;
-      this.waiting.set(tickets[next++], [item, settle]);
-      this.counts.set(item.id, (this.counts.get(item.id) || 0) + 1);
+      this.waiting.set(tickets[next++], [id, settle]);
+      this.counts.set(id, (this.counts.get(id) || 0) + 1);
     });
     this._run();
-    for (const { index, code, message } of refused) settle(items[index], { code, message }, 0);
+    for (const { index, code, message } of refused) settle(items[index].id, { code, message }, 0);
   }
 
   /** Resolves once nothing is queued or being written. */
@@ -105,12 +109,12 @@ class BackgroundWrites {
     const waiting = this.waiting.get(ticket);
     if (waiting === undefined) return;
     this.waiting.delete(ticket);
-    const [item, settle] = waiting;
-    const count = this.counts.get(item.id) - 1;
-    if (count === 0) this.counts.delete(item.id);
-    else this.counts.set(item.id, count);
+    const [id, settle] = waiting;
+    const count = this.counts.get(id) - 1;
+    if (count === 0) this.counts.delete(id);
+    else this.counts.set(id, count);
     try {
-      settle(item, failure, version);
+      settle(id, failure, version);
     } catch (error) {
       thrown.push(error);
     }

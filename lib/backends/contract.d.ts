@@ -75,13 +75,14 @@ export interface SessionBackend {
   /** Stores every item before returning (at shutdown): one result per item, in order. */
   writeNow(items: WriteItem[]): WriteResult[];
   /**
-   * Stores the items in the background, in order; `settle` is called once for each, with the
-   * version stored, or its failure. A later `import`, `remove` or write of an id supersedes
-   * an earlier write of it (settled as stored: what it stored is outdated anyway).
+   * Stores the items in the background, in order; `settle` is called once for each, with its
+   * id and the version stored, or its failure. A later `import`, `remove` or write of an id
+   * supersedes an earlier write of it (settled as stored: what it stored is outdated anyway).
+   * The backend keeps no reference to the JSON once it is handed over.
    */
   queueWrites(
     items: WriteItem[],
-    settle: (item: WriteItem, failure: WriteFailure | undefined, version: number) => void,
+    settle: (id: string, failure: WriteFailure | undefined, version: number) => void,
   ): void;
   /** Ids with a background write queued or under way. */
   readonly writesPending: number;

@@ -1,6 +1,7 @@
 // @ts-check
 'use strict';
 
+const { itemOf } = require('./copies');
 const { isIdle } = require('./expiry');
 const { Cause } = require('./held-sessions');
 
@@ -155,7 +156,7 @@ class CacheCheck {
     cache.held.setIndexed(held, false);
     const write = cache._startWrite(held, json, { leaving: true });
     this.leaving.set(held.id, write);
-    this.batch.push(write.item);
+    this.batch.push(itemOf(write, json));
   }
 
   /** Queues the leaving sessions serialized in this turn, and releases those gone. */
@@ -164,8 +165,8 @@ class CacheCheck {
     backend.release(this.released.splice(0));
     if (this.batch.length === 0) return;
     const items = this.batch.splice(0);
-    backend.queueWrites(items, (item, failure, version) => {
-      this._settleLeaving(item.id, { failure, version });
+    backend.queueWrites(items, (id, failure, version) => {
+      this._settleLeaving(id, { failure, version });
       this.wake();
     });
   }

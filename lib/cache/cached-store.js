@@ -5,7 +5,7 @@ const { checkSessionId } = require('../../index.js');
 const { RammerheadSessionAbstractStore } = require('../api/abstract-store');
 const { codedError, requireString } = require('../api/errors');
 const { CacheCheck } = require('./cache-check');
-const { Verdict } = require('./copies');
+const { Verdict, itemOf } = require('./copies');
 const { removeExpired, hasExpired } = require('./expiry');
 const { Cause, HeldSessions, serialized } = require('./held-sessions');
 const { Housekeeper } = require('./housekeeper');
@@ -209,6 +209,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.housekeeper.stop();
     this.releaseClock();
     const failures = [];
+    /** [write, json] of every session to store. */
     let writes = [];
     const dropped = [];
     for (const held of this.sessions.values()) {
@@ -220,18 +221,18 @@ class CachedStore extends RammerheadSessionAbstractStore {
       const json = this.serialize(held, 'close', (error) =>
         failures.push({ id: held.id, code: 'ERR_SERIALIZE', message: error.message }),
       );
-      if (json !== undefined) writes.push(this._startWrite(held, json, { leaving: true }));
+      if (json !== undefined) writes.push([this._startWrite(held, json, { leaving: true }), json]);
     }
     // A write refused for a newer stored copy is merged with it and tried again at once.
     for (let round = 0; writes.length > 0; round++) {
-      const results = this.backend.writeNow(writes.map(({ item }) => item));
+      const results = this.backend.writeNow(writes.map(([write, json]) => itemOf(write, json)));
       const again = [];
-      writes.forEach((write, index) => {
+      writes.forEach(([write], index) => {
         const { held } = write;
         const settled = this._settle(write, results[index], round < MAX_CLOSE_ROUNDS);
         if (settled.stored) this.drop(held, Cause.CLOSED);
         else if (settled.retry !== undefined) {
-          again.push(this._startWrite(held, settled.retry, { leaving: true }));
+          again.push([this._startWrite(held, settled.retry, { leaving: true }), settled.retry]);
         } else if (settled.failure !== undefined) {
           // It stays, to be stored by a later close() or cache check.
           const { code, message } = settled.failure;
@@ -329,7 +330,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
    */
   write(held, json, { fingerprint, then } = {}) {
     const write = this._startWrite(held, json, { fingerprint });
-    this.backend.queueWrites([write.item], (item, failure, version) => {
+    // The JSON goes to the backend and is not kept here: see `BackgroundWrites.waiting`.
+    this.backend.queueWrites([itemOf(write, json)], (id, failure, version) => {
       const settled = this._settle(write, { failure, version });
       // Merged with a newer stored copy: written again at once.
       if (settled.retry !== undefined) this.write(held, settled.retry);
@@ -370,7 +372,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
   /**
    * A write of `json` begins: the one place a session's write counter is raised. `leaving`: the
    * session is to leave memory once stored; `fingerprint`: its change fingerprint, if known
-   * already (see `Copies.writing`). The item goes to the backend.
+   * already (see `Copies.writing`). What goes to the backend is `itemOf(write, json)`.
    *
    * @param {import('./held-sessions').Held} held
    * @param {string} json
@@ -379,7 +381,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
   _startWrite(held, json, { fingerprint, leaving = false } = {}) {
     const number = ++held.writes;
     const copy = this.copies.writing(held, json, { fingerprint, leaving });
-    return { held, number, copy, item: { id: held.id, json, base: copy.base } };
+    return { held, number, copy };
   }
 
   /**

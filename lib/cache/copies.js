@@ -58,4 +58,14 @@ const unversionedCopies = Object.freeze({
   },
 });
 
-module.exports = { Verdict, ANY, unversionedCopies };
+/**
+ * What goes to the backend for a write the cache began (`write.copy` is what `Copies.writing`
+ * returned): the session's id, its JSON, and the base the copies named.
+ *
+ * @returns {import('../backends/contract').WriteItem}
+ */
+function itemOf(write, json) {
+  return { id: write.held.id, json, base: write.copy.base };
+}
+
+module.exports = { Verdict, ANY, unversionedCopies, itemOf };
