@@ -42,7 +42,8 @@ impl From<Fetched> for NewerCopy {
 
 /// What another store did: `kind` is `changed`, `deleted`, `subscribed` (the subscription was
 /// made again: what was announced meanwhile is lost, and versions are to be checked) or
-/// `unsubscribed` (it cannot be made now, for `reason`; tried again every 250 ms).
+/// `unsubscribed` (lost with the connection, or refused, for `reason`; a refused one is asked
+/// for again every 250 ms).
 #[napi(object)]
 pub struct RemoteChange {
     pub kind: String,
