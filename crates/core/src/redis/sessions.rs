@@ -15,6 +15,7 @@ use crate::random::random_token;
 use crate::redis::announcements::{Announcement, Listener};
 use crate::redis::connection::Connection;
 use crate::redis::scripts::{Keys, Scripts};
+use crate::redis::settings::RedisSettings;
 use crate::redis::writer::{
     pipeline_sized, wait_for, write_in_order, Fetched, Job, RedisPolicy, Reply, Results, Shared,
     WriteOp, WriteResult,
@@ -23,20 +24,6 @@ use crate::session::format::parse_times;
 use crate::session::id::SessionId;
 use crate::session::Loaded;
 use crate::writes::{Base, Outcome, Write, WriteTarget};
-
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    pub url: String,
-    pub key_prefix: String,
-    /// The longest a command may take before the server counts as unreachable.
-    pub command_timeout: Duration,
-    pub connect_timeout: Duration,
-    /// Longer values are not read.
-    pub max_session_bytes: u64,
-    /// PEM certificates of the authorities a `rediss://` server's certificate may be signed by,
-    /// in place of the public roots.
-    pub tls_ca: Option<Vec<u8>>,
-}
 
 /// Changes handed to the writer, whose outcome is waited for later, off the JavaScript thread.
 pub struct Pending<T> {

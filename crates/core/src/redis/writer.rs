@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::random::random_token;
 use crate::redis::connection::Connection;
 use crate::redis::scripts::{Keys, Scripts};
-use crate::redis::sessions::RedisSettings;
+use crate::redis::settings::RedisSettings;
 use crate::session::format::parse_times;
 use crate::session::id::SessionId;
 use crate::writes::Base;
