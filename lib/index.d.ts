@@ -228,7 +228,8 @@ export declare class RammerheadSessionFileCache<
   /** Runs stale cleanup now (it also runs every `staleCheckInterval`). */
   removeStaleSessions(): Promise<SweepSummary | undefined>
   /**
-   * Stops the timers and writes every session in memory before returning. If some cannot be
+   * Stops the timers and writes every session in memory before returning (with `deleteUnused`,
+   * sessions never used are dropped unwritten, as the cache check drops them). If some cannot be
    * written it throws one `Error` with `code: 'ERR_SESSIONS_NOT_SAVED'` and a `failures` list,
    * after trying all the others; those sessions stay in memory.
    */
@@ -243,7 +244,7 @@ export interface StoreStats {
   held: number
   /** Held sessions changed or new and not stored yet. */
   unwritten: number
-  /** Writes handed to the background and not finished. */
+  /** Sessions with a write handed to the background and not finished. */
   writesPending: number
   /** `addSerializedSession` calls that could not store at once; those sessions were kept in memory. */
   keptInMemory: number
