@@ -22,7 +22,7 @@ use crate::tasks::{write_next, Background, RemovalTask};
 /// The ids of sessions refreshed whose stored copy is gone; `None` when the data set was lost.
 type Gone = Option<Vec<String>>;
 
-/// A stored copy newer than the one held (`json` null: deleted since).
+/// A stored copy newer than the one held (`json` absent: deleted since).
 #[napi(object)]
 pub struct NewerCopy {
     pub id: String,

@@ -672,3 +672,98 @@ fn the_lua_expiry_rule_agrees_with_the_core() {
         assert_eq!(lua, core, "{case:?}");
     }
 }
+
+#[test]
+fn limits_of_a_fraction_of_a_millisecond_still_store_and_expire() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    write_stale_timeout(&store, 1500.5);
+    assert_eq!(save(&store, "f", &session_json("a")).unwrap(), 1);
+    let ttl: i64 = server.cli(&["PTTL", "t:session:f"]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 1501, "ttl {ttl}");
+}
+
+#[test]
+fn a_session_refreshed_without_a_recorded_creation_counts_from_its_json() {
+    let server = Server::start();
+    let store = sessions(&server, "t:");
+    let policy = RedisPolicy {
+        stale_timeout: Some(60_000.0),
+        max_to_live: Some(60_000.0),
+    };
+    store.check(Some(policy)).wait().unwrap();
+    let dataset = dataset_of(&store);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let fresh = format!(
+        r#"{{"data":{{"createdAt":{now},"lastUsed":{now}}},"serializedCookieJar":"{{}}"}}"#
+    );
+    save(&store, "m", &fresh).unwrap();
+    // As stored before creation times were recorded: created long ago, no record of it.
+    let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
+    server.cli(&["SET", "t:session:m", old, "KEEPTTL"]);
+    server.cli(&["ZREM", "t:created", "m"]);
+    let gone = store.refresh(vec![id("m")], dataset).wait().unwrap();
+    assert_eq!(gone, Some(Vec::new()), "still there when refreshed");
+    let ttl: i64 = server.cli(&["PTTL", "t:session:m"]).parse().unwrap();
+    assert!(ttl <= 1, "expires at once, by its creation: ttl {ttl}");
+}
+
+#[test]
+fn a_large_reply_does_not_drop_the_subscription_or_the_commands() {
+    let server = Server::start();
+    // A subscribed connection is cut by the server once its output passes these limits.
+    server.cli(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 256kb 256kb 0",
+    ]);
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    a.on_announcements(Box::new(|| {}));
+    until("subscribed", || {
+        a.take_announcements().contains(&Announcement::Subscribed)
+    });
+    let large = session_json(&"x".repeat(512 << 10));
+    save(&b, "big", &large).unwrap();
+    assert_eq!(a.load(&id("big")).unwrap().unwrap().json, large);
+    save(&b, "small", &session_json("1")).unwrap();
+    let mut heard = Vec::new();
+    until("heard", || {
+        heard.extend(a.take_announcements());
+        heard
+            .iter()
+            .any(|h| matches!(h, Announcement::Changed { id, .. } if id == "small"))
+    });
+    assert!(!heard
+        .iter()
+        .any(|h| matches!(h, Announcement::Unsubscribed { .. })));
+}
+
+#[test]
+fn a_subscription_cut_by_the_server_is_made_again() {
+    let server = Server::start();
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    a.on_announcements(Box::new(|| {}));
+    until("subscribed", || {
+        a.take_announcements().contains(&Announcement::Subscribed)
+    });
+    server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    let mut heard = Vec::new();
+    until("subscribed again", || {
+        heard.extend(a.take_announcements());
+        heard.contains(&Announcement::Subscribed)
+    });
+    assert!(
+        matches!(heard[0], Announcement::Unsubscribed { .. }),
+        "{heard:?}"
+    );
+    save(&b, "s", &session_json("1")).unwrap();
+    until("heard", || {
+        a.take_announcements()
+            .iter()
+            .any(|h| matches!(h, Announcement::Changed { id, .. } if id == "s"))
+    });
+}

@@ -1,6 +1,7 @@
-//! What other stores announce on the changes channel (see `scripts`), heard on the store's own
-//! connection (RESP3 pushes), collected for the store to take.
+//! What other stores announce on the changes channel (see `scripts`), heard on the store's
+//! subscribing connection (RESP3 pushes), collected for the store to take.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,20 +97,22 @@ fn text_at(push: &PushInfo, index: usize) -> Option<String> {
     }
 }
 
-/// What one store hears on its connection, for `sink`: other stores' announcements on
-/// `channel`, and whether it is subscribed.
+/// What one store hears on its subscribing connection, for `sink`: other stores'
+/// announcements on `channel`, and whether it is subscribed.
 #[derive(Clone)]
 pub(crate) struct Listener {
     pub connection: Arc<Connection>,
     pub channel: String,
     pub origin: String,
     pub sink: Arc<Announcements>,
+    /// A `subscribe` loop runs.
+    pub subscribing: Arc<AtomicBool>,
 }
 
 impl Listener {
     /// Reads the connection's pushes until it is gone. A lost connection is told to the
-    /// connection (and, while subscribed, to the sink); the manager subscribes again on the
-    /// next one, which the sink hears as `Subscribed`.
+    /// connection (and, while subscribed, to the sink), and the listener subscribes again on
+    /// the next one, which the sink hears as `Subscribed`.
     pub async fn hear(self, mut pushes: Pushes) {
         let mut subscribed = false;
         while let Some(push) = pushes.recv().await {
@@ -121,6 +124,7 @@ impl Listener {
                         subscribed = false;
                         let why = "the connection was lost".into();
                         self.sink.push(Announcement::Unsubscribed { why });
+                        tokio::spawn(self.clone().subscribe());
                     }
                 }
                 PushKind::Subscribe if on_channel() => {
@@ -139,13 +143,15 @@ impl Listener {
     }
 
     /// Subscribes to the channel, asking again every RETRY_INTERVAL while it cannot (the first
-    /// failure of a streak is told to the sink); from then on the connection manager
-    /// subscribes again on every new connection.
+    /// failure of a streak is told to the sink), unless a loop doing so runs already.
     pub async fn subscribe(self) {
+        if self.subscribing.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let mut failing = false;
         while !self.connection.is_closed() {
             match self.connection.subscribe(&self.channel).await {
-                Ok(()) => return,
+                Ok(()) => break,
                 Err(why) if !failing => {
                     failing = true;
                     self.sink.push(Announcement::Unsubscribed { why });
@@ -154,6 +160,7 @@ impl Listener {
             }
             tokio::time::sleep(RETRY_INTERVAL).await;
         }
+        self.subscribing.store(false, Ordering::SeqCst);
     }
 }
 

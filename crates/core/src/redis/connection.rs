@@ -1,9 +1,12 @@
-//! The connection to Redis: the `redis` crate's connection manager, which makes the connection
-//! again when it drops and subscribes again to what it was subscribed to (RESP3, so that other
-//! stores' announcements arrive on the same connection as pushes). Over it, a gate: while the
-//! server is known to be unreachable (it failed to answer in time, or the connection is down),
-//! every command fails at once with `ERR_REDIS_UNAVAILABLE`, so that no request waits on a dead
-//! server again and again, and a probe asks the server every 250 ms until it answers.
+//! The connection to Redis: two of the `redis` crate's connection managers, which make their
+//! connection again when it drops. One runs commands; the other only hears other stores'
+//! announcements (RESP3 pushes): a subscribed connection falls under Redis's `pubsub` output
+//! buffer limits, which a large reply on it would exceed, dropping it. Over them, a gate: while
+//! the server is known to be unreachable (it failed to answer in time, or the connection is
+//! down), every command fails at once with `ERR_REDIS_UNAVAILABLE`, so that no request waits on
+//! a dead server again and again, and a probe asks the server every 250 ms until it answers.
+//! TCP keepalive and a TCP user timeout end a connection whose peer vanished without a word
+//! (a network path gone, a host that lost power), which would otherwise stay open for minutes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{Client, PushInfo, RedisError, RedisResult};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -20,17 +24,45 @@ use crate::error::StoreError;
 
 /// How often an unreachable server is asked again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// An idle connection is probed after this long, then every KEEPALIVE_INTERVAL, and dropped
+/// after KEEPALIVE_PROBES unanswered probes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_PROBES: u32 = 3;
+/// A connection whose sent data the peer has not acknowledged for this long is dropped. A
+/// stopped server's kernel still acknowledges, so this never ends a connection to a slow
+/// server, only to one that is gone.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The TCP settings of both connections: see the module's comment.
+pub fn tcp_settings() -> TcpSettings {
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    let settings = TcpSettings::default().set_keepalive(keepalive);
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let settings = settings.set_user_timeout(TCP_USER_TIMEOUT);
+    settings
+}
 
 /// A command's future, boxed.
 pub type Command<T> = Pin<Box<dyn Future<Output = RedisResult<T>> + Send>>;
 
-/// What the connection hears besides replies: other stores' messages, the confirmations of
-/// subscriptions (made again after every new connection), and lost connections.
+/// What the subscribing connection hears: other stores' messages, the confirmations of
+/// subscriptions, and lost connections (after which the listener subscribes again).
 pub type Pushes = mpsc::UnboundedReceiver<PushInfo>;
 
+/// The two managers (see the module's comment).
+#[derive(Clone)]
+struct Managers {
+    commands: ConnectionManager,
+    subscriber: ConnectionManager,
+}
+
 pub struct Connection {
-    /// None once closed: the manager, and with it the connection, is gone.
-    manager: Mutex<Option<ConnectionManager>>,
+    /// None once closed: the managers, and with them the connections, are gone.
+    managers: Mutex<Option<Managers>>,
     connect_timeout: Duration,
     command_timeout: Duration,
     handle: Handle,
@@ -59,17 +91,23 @@ impl Connection {
             .set_response_timeout(Some(command_timeout))
             .set_number_of_retries(1)
             .set_min_delay(PROBE_INTERVAL)
-            .set_max_delay(PROBE_INTERVAL)
-            .set_push_sender(pushes)
-            .set_automatic_resubscription();
-        let manager = {
-            // The manager finds its runtime from the thread it is made on.
+            .set_max_delay(PROBE_INTERVAL);
+        let managers = {
+            // A manager finds its runtime from the thread it is made on.
             let _runtime = handle.enter();
-            ConnectionManager::new_lazy_with_config(client, config)
-                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+            let invalid = |e: RedisError| StoreError::InvalidUrl(e.to_string());
+            Managers {
+                commands: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+                    .map_err(invalid)?,
+                subscriber: ConnectionManager::new_lazy_with_config(
+                    client,
+                    config.set_push_sender(pushes),
+                )
+                .map_err(invalid)?,
+            }
         };
         let connection = Arc::new(Self {
-            manager: Mutex::new(Some(manager)),
+            managers: Mutex::new(Some(managers)),
             connect_timeout,
             command_timeout,
             handle: handle.clone(),
@@ -86,19 +124,19 @@ impl Connection {
         Ok((connection, heard))
     }
 
-    fn manager(&self) -> Result<ConnectionManager, StoreError> {
-        let manager = self.manager.lock().unwrap_or_else(|p| p.into_inner());
-        manager
+    fn managers(&self) -> Result<Managers, StoreError> {
+        let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
+        managers
             .clone()
             .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
     }
 
-    /// The manager, unless the server is known to be unreachable.
+    /// The commands' manager, unless the server is known to be unreachable.
     fn current(&self) -> Result<ConnectionManager, StoreError> {
-        let manager = self.manager()?;
+        let managers = self.managers()?;
         match &*self.unreachable.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(why) => Err(StoreError::Unavailable(why.clone())),
-            None => Ok(manager),
+            None => Ok(managers.commands),
         }
     }
 
@@ -122,16 +160,16 @@ impl Connection {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// Drops the connection for good; every command fails from now on.
+    /// Drops the connections for good; every command fails from now on.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        self.manager
+        self.managers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
     }
 
-    /// A connection was lost (the manager makes it again when next used).
+    /// A connection was lost (its manager is making it again).
     pub fn lost(&self) {
         self.lost.store(true, Ordering::SeqCst);
     }
@@ -161,10 +199,10 @@ impl Connection {
         }
     }
 
-    /// Subscribes to `channel`; the manager subscribes again on every new connection.
+    /// Subscribes to `channel` on the subscribing connection, for as long as it lasts.
     pub async fn subscribe(&self, channel: &str) -> Result<(), String> {
-        let mut manager = self.current().map_err(|e| e.to_string())?;
-        match tokio::time::timeout(self.connect_timeout, manager.subscribe(channel)).await {
+        let mut subscriber = self.managers().map_err(|e| e.to_string())?.subscriber;
+        match tokio::time::timeout(self.connect_timeout, subscriber.subscribe(channel)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
@@ -174,7 +212,7 @@ impl Connection {
     /// A server that answers: a stopped server's kernel still accepts connections, and
     /// counting those as up would make every request wait for the timeout again.
     async fn ping(&self) -> Result<(), String> {
-        let mut manager = self.manager().map_err(|e| e.to_string())?;
+        let mut manager = self.managers().map_err(|e| e.to_string())?.commands;
         let ping = redis::cmd("PING");
         match tokio::time::timeout(self.connect_timeout, ping.query_async::<()>(&mut manager)).await
         {

@@ -60,8 +60,9 @@ impl Keys {
 
 /// The expiry rule of the core (`ExpiryPolicy`), where Lua must apply it: a session has expired
 /// once `now` is past the earlier of its last use plus `stale` and its creation plus
-/// `max_to_live` (a limit of nil is disabled; so is a time of nil). Redis expires a key the same
-/// way: once the time is past its `PEXPIREAT`. The tests hold it against `ExpiryPolicy`.
+/// `max_to_live` (a limit of nil is disabled; so is a time of nil). Redis deletes a key once the
+/// time reaches its `PEXPIREAT`, which takes whole milliseconds, so a key is given the first
+/// whole millisecond past `at`. The tests hold the rule against `ExpiryPolicy`.
 pub const EXPIRY_RULE: &str = r"
 local function deadline(last_used, stale, created, max_to_live)
   local at = nil
@@ -88,15 +89,27 @@ end
 local function policy()
   local p = redis.call('HMGET', KEYS[3], 'staleTimeout', 'maxToLive', 'set')
   if not p[3] then p = { ARGV[1], ARGV[2] } end
-  return tonumber(p[1]), tonumber(p[2])
+  -- As `ExpiryPolicy` reads them: a limit of 0 or less is none.
+  local stale, max_to_live = tonumber(p[1]), tonumber(p[2])
+  if stale and stale <= 0 then stale = nil end
+  if max_to_live and max_to_live <= 0 then max_to_live = nil end
+  return stale, max_to_live
 end
--- When the session `id`, in use `now`, expires (nil: never); `age` is how long ago it was
--- created, by the clock of the host that first stores it.
-local function expires_at(now, id, age)
+-- When the session stored at `key` was created, as its JSON says (nil if it cannot tell).
+local function created_in(key)
+  local ok, session = pcall(cjson.decode, redis.call('GET', key) or '')
+  local data = ok and type(session) == 'table' and session.data
+  if type(data) == 'table' and type(data.createdAt) == 'number' then return data.createdAt end
+  return nil
+end
+-- When the session `id` at `key`, in use `now`, expires (nil: never); `age` is how long ago it
+-- was created, by the clock of the host that stores it, or nil when refreshing: a session
+-- stored before its creation was recorded then counts from the `createdAt` of its JSON.
+local function expires_at(key, now, id, age)
   local stale, max_to_live = policy()
   local created = tonumber(redis.call('ZSCORE', KEYS[2], id))
   if not created then
-    created = now - age
+    created = age and (now - age) or created_in(key) or now
     redis.call('ZADD', KEYS[2], created, id)
   end
   return deadline(now, stale, created, max_to_live)
@@ -132,14 +145,14 @@ local function announce(channel, message)
 end
 -- Gives `key` the expiry of `id`; false when it has expired already (and is deleted).
 local function expire(key, now, id, age)
-  local at = expires_at(now, id, age)
+  local at = expires_at(key, now, id, age)
   if is_past(now, at) then
     remove(key, id)
     redis.call('HDEL', KEYS[4], id)
     return false
   end
   if at then
-    redis.call('PEXPIREAT', key, at)
+    redis.call('PEXPIREAT', key, math.floor(at) + 1)
     redis.call('ZADD', KEYS[1], at, id)
   else
     redis.call('PERSIST', key)
@@ -192,7 +205,7 @@ local gone = {}
 for i = 4, #ARGV do
   local id, key = ARGV[i], KEYS[i + 3]
   if redis.call('EXISTS', key) == 1 then
-    expire(key, now, id, 0)
+    expire(key, now, id, nil)
   else
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::error::StoreError;
 use crate::random::random_token;
 use crate::redis::announcements::{Announcement, Listener};
-use crate::redis::connection::Connection;
+use crate::redis::connection::{tcp_settings, Connection};
 use crate::redis::scripts::{Keys, Scripts};
 use crate::redis::settings::RedisSettings;
 use crate::redis::writer::{
@@ -46,8 +46,18 @@ fn only(mut results: Results) -> Result<WriteResult, StoreError> {
         .unwrap_or_else(|| Err(StoreError::Redis("no reply".into())))
 }
 
+/// A result of another kind than the op's: named by its kind only, since a fetched copy holds
+/// a session's cookies.
 fn unexpected(result: WriteResult) -> StoreError {
-    StoreError::Redis(format!("unexpected reply {result:?}"))
+    let kind = match result {
+        WriteResult::Saved(_) => "saved",
+        WriteResult::Expired => "expired",
+        WriteResult::Removed(_) => "removed",
+        WriteResult::Gone(_) => "gone ids",
+        WriteResult::Dataset(_) => "a data set token",
+        WriteResult::Fetched(_) => "fetched copies",
+    };
+    StoreError::Redis(format!("unexpected reply ({kind})"))
 }
 
 /// The sessions of one key prefix on one Redis server.
@@ -75,12 +85,14 @@ impl RedisSessions {
             .as_str()
             .into_connection_info()
             .map_err(invalid)?;
-        // RESP3: other stores' announcements arrive as pushes on the store's own connection.
+        // RESP3: other stores' announcements arrive as pushes (see `connection`).
         let resp3 = info
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(resp3);
+        let info = info
+            .set_redis_settings(resp3)
+            .set_tcp_settings(tcp_settings());
         let client = match &settings.tls_ca {
             None => Client::open(info),
             Some(pem) => Client::build_with_tls(
@@ -110,6 +122,7 @@ impl RedisSessions {
             channel: Keys::new(&settings.key_prefix).changes,
             origin: origin.clone(),
             sink: Arc::default(),
+            subscribing: Arc::default(),
         };
         runtime.spawn(listener.clone().hear(pushes));
         let shared = Arc::new(Shared {

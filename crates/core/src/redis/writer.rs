@@ -406,7 +406,7 @@ fn is_no_script(reply: &RedisResult<Value>) -> bool {
     matches!(reply, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
 }
 
-/// An invocation with what every expiry-aware script takes first: three keys, and the policy
+/// An invocation with what every expiry-aware script takes first: five keys, and the policy
 /// to apply while Redis has none.
 fn expiry_invocation<'a>(
     script: &'a redis::Script,
@@ -438,8 +438,21 @@ pub fn limit_args(policy: Option<RedisPolicy>) -> (String, String) {
     })
 }
 
+/// What kind of value a reply is, for messages.
+pub(crate) fn shape(value: &Value) -> String {
+    match value {
+        Value::Array(items) => format!("an array of {}", items.len()),
+        Value::BulkString(bytes) => format!("a string of {} bytes", bytes.len()),
+        Value::Int(_) => "an integer".into(),
+        Value::Nil => "nil".into(),
+        other => format!("{:?}", std::mem::discriminant(other)),
+    }
+}
+
 fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
-    let unexpected = |value: &Value| StoreError::Redis(format!("unexpected reply {value:?}"));
+    // The reply's shape only: a reply may hold a session's cookies, which no message shows.
+    let unexpected =
+        |value: &Value| StoreError::Redis(format!("unexpected reply ({})", shape(value)));
     match (op, &value) {
         (WriteOp::Save { id, .. }, _) => {
             let (outcome, version, json): (i64, u64, String) =
