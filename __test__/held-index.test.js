@@ -124,3 +124,49 @@ test('a session taken back during a cache check, unused since, waits for the nex
   expect(store.sessions.size).toBe(0);
   store.close();
 });
+
+describe('bringing the index up to date in the background', () => {
+  const { HeldSessions } = require('../lib/cache/held-sessions');
+  const { Housekeeper } = require('../lib/cache/housekeeper');
+  const quiet = { debug() {} };
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  function heldOf(count) {
+    const housekeeper = new Housekeeper();
+    const held = new HeldSessions(housekeeper, quiet, 'test');
+    const all = [];
+    for (let i = 0; i < count; i++) all.push(held.hold(`s${i}`, new HammerheadSession()));
+    return { housekeeper, held, all };
+  }
+
+  test('a catch-up ends while more changes arrive each turn than a turn sends', async () => {
+    const { housekeeper, held, all } = heldOf(2000);
+    held.sync();
+    let caughtUp = false;
+    for (let i = 0; i < 1000; i++) held.touch(all[i]);
+    held.catchUp().then(() => {
+      caughtUp = true;
+    });
+    let turns = 0;
+    // 300 changes a turn, more than one turn of the background update sends.
+    while (!caughtUp && turns < 100) {
+      for (let i = 0; i < 300; i++) held.touch(all[(turns * 300 + i) % all.length]);
+      await nextTurn();
+      turns++;
+    }
+    expect(caughtUp).toBe(true);
+    housekeeper.stop();
+  });
+
+  test('no update runs in the background once the housekeeper is stopped; a query still sees every change', async () => {
+    const { housekeeper, held, all } = heldOf(1000);
+    housekeeper.stop();
+    // What was under way ends within a turn.
+    await nextTurn();
+    await nextTurn();
+    expect(held.syncing).toBeNull();
+    for (const one of all.slice(0, 600)) held.drop(one, 'closed');
+    expect(held.syncing).toBeNull();
+    expect(held.expired(Date.now() + 1, 0.5, null, 10_000)).toHaveLength(400);
+  });
+});

@@ -150,6 +150,24 @@ describe('what Redis holds', () => {
     expect(stored(a, late[0])).toContain('fromB');
   });
 
+  test('a session deleted elsewhere unannounced leaves memory once the versions are checked again', async () => {
+    const a = open();
+    const ids = ['kept1', 'gone', 'kept2'];
+    await changedUnannounced(a, ids, ['kept1', 'kept2']);
+    const b = open({ keyPrefix: a.keyPrefix, redisUrl: unannouncedUrl() });
+    expect(b.delete('gone')).toBe(true);
+    expect(a.sessions.has('gone')).toBe(true);
+    redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await h.until(() => !a.sessions.has('gone'));
+    // The copies fetched with it are taken in too, and nothing is fetched again.
+    await h.until(() => a.stats().refreshed === 2);
+    for (const id of ['kept1', 'kept2']) {
+      expect(cookieIn(a.get(id, false).serializeSession(), 'fromB')).toBe(id);
+    }
+    expect(a.logger.lines.warn.join('\n')).not.toContain('cannot fetch');
+    expect(a.get('gone')).toBeUndefined();
+  });
+
   test('copies changed elsewhere are taken in a slice at a time', async () => {
     const a = open();
     const ids = Array.from({ length: 300 }, (_, i) => `sliced${i}`);

@@ -298,7 +298,7 @@ async function run(args) {
     needs(3, 'FROM and TO');
     return withPlaces([where, id], args, ([from, to]) => copy(from, to));
   }
-  if (!commands[command]) {
+  if (!Object.hasOwn(commands, command)) {
     throw new UsageError(command ? `unknown command ${command}` : 'missing command');
   }
   const [count, what, action] = commands[command];

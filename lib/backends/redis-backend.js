@@ -55,7 +55,7 @@ class RedisBackend extends QueuedWritesBackend {
   }
 
   /**
-   * The stored copies newer than `versions[i]` of `ids[i]`: `{ id, version, json }`, json null
+   * The stored copies newer than `versions[i]` of `ids[i]`: `{ id, version, json }`, json absent
    * when deleted since.
    */
   fetch(ids, versions) {

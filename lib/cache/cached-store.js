@@ -7,7 +7,7 @@ const { codedError, requireString } = require('../api/errors');
 const { CacheCheck } = require('./cache-check');
 const { Verdict, itemOf } = require('./copies');
 const { removeExpired, hasExpired } = require('./expiry');
-const { Cause, HeldSessions, serialized } = require('./held-sessions');
+const { Cause, HeldSessions, serialized, serializedOrLogged } = require('./held-sessions');
 const { Housekeeper } = require('./housekeeper');
 const { useClock } = require('./coarse-clock');
 
@@ -77,7 +77,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       isUnwritten: (held) => this.unwritten.has(held),
       unwritten: () => Array.from(this.unwritten),
       markUnwritten: (held) => this.unwritten.add(held),
-      write: (held, json, fingerprint) => this.write(held, json, { fingerprint }),
+      write: (held, json, options) => this.write(held, json, options),
       drop: (held, cause) => this.drop(held, cause),
     });
 
@@ -218,7 +218,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
         dropped.push([held, fate]);
         continue;
       }
-      const json = this.serialize(held, 'close', (error) =>
+      const json = serialized(held, (error) =>
         failures.push({ id: held.id, code: 'ERR_SERIALIZE', message: error.message }),
       );
       if (json !== undefined) writes.push([this._startWrite(held, json, { leaving: true }), json]);
@@ -306,17 +306,9 @@ class CachedStore extends RammerheadSessionAbstractStore {
     };
   }
 
-  /**
-   * The session's JSON, or undefined when it cannot be serialized now: logged, naming `job`,
-   * or handed to `failed`.
-   */
-  serialize(
-    held,
-    job,
-    failed = (error) =>
-      this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`),
-  ) {
-    return serialized(held, failed);
+  /** The session's JSON, or undefined when it cannot be serialized now: logged, naming `job`. */
+  serialize(held, job) {
+    return serializedOrLogged(held, this.logger, `${this.name}.${job}`);
   }
 
   /**

@@ -66,6 +66,13 @@ function serialized(held, failed) {
   }
 }
 
+/** `serialized`, logging why not as `(source) cannot serialize <id>: <why>`. */
+function serializedOrLogged(held, logger, source) {
+  return serialized(held, (error) =>
+    logger.error(`(${source}) cannot serialize ${held.id}: ${error.message}`),
+  );
+}
+
 /** One session held in memory, with what the store knows of it. */
 class Held {
   constructor(id, session) {
@@ -130,8 +137,9 @@ class HeldSessions {
     this.outOfDate = new Set();
     /** Ids dropped or set aside since the index last heard of them. */
     this.leftIndex = new Set();
-    /** The background update under way, if any. */
+    /** The background update under way, if any, and the ids it has yet to send. */
     this.syncing = null;
+    this.syncingIds = new Set();
   }
 
   /**
@@ -224,8 +232,9 @@ class HeldSessions {
 
   /** Brings the index up to date with the Map. */
   sync() {
-    if (this.outOfDate.size === 0) return;
-    const ids = Array.from(this.outOfDate);
+    if (this.outOfDate.size === 0 && this.syncingIds.size === 0) return;
+    const ids = [...this.syncingIds, ...this.outOfDate];
+    this.syncingIds.clear();
     this.outOfDate.clear();
     this.leftIndex.clear();
     this._sync(ids);
@@ -249,28 +258,38 @@ class HeldSessions {
     if (this.outOfDate.size >= SYNC_BATCH) this._syncInBackground();
   }
 
-  /** Brings the index up to date in the housekeeper's slices; resolves when it is. */
+  /**
+   * Brings the index up to date in the housekeeper's slices with the ids out of date now;
+   * resolves when it is. Ids changed meanwhile wait for the next run, so that a run ends
+   * however busy the store is. None runs once the housekeeper is stopped (the store closed):
+   * a query then brings the index up to date itself.
+   */
   _syncInBackground() {
     if (this.syncing !== null) return this.syncing;
+    if (this.housekeeper.stopped) return Promise.resolve();
     let batch = [];
     const sendBatch = () => {
       this._sync(batch);
       batch = [];
     };
-    // Read lazily: ids that change meanwhile are sent in this run, once.
-    const take = function* (outOfDate) {
-      for (const id of outOfDate) {
-        outOfDate.delete(id);
+    this.syncingIds = this.outOfDate;
+    this.outOfDate = new Set();
+    // Read lazily, leaving the set as it goes: `sync()` sends what is left at once.
+    const take = function* (ids) {
+      for (const id of ids) {
+        ids.delete(id);
         yield id;
       }
     };
     this.syncing = this.housekeeper
-      .inSlices(take(this.outOfDate), (next) => batch.push(next), {
+      .inSlices(take(this.syncingIds), (next) => batch.push(next), {
         maxPerTurn: SYNC_PER_TURN,
         afterTurn: sendBatch,
       })
       .then(() => {
         this.syncing = null;
+        // Many changed meanwhile: the next run starts at once, as a change would start it.
+        if (this.outOfDate.size >= SYNC_BATCH) this._syncInBackground();
       });
     return this.syncing;
   }
@@ -309,4 +328,4 @@ class HeldSessions {
   }
 }
 
-module.exports = { Cause, Held, HeldSessions, serialized, timeOf };
+module.exports = { Cause, Held, HeldSessions, serialized, serializedOrLogged, timeOf };

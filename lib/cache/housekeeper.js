@@ -109,4 +109,4 @@ class Housekeeper {
   }
 }
 
-module.exports = { Housekeeper, nextTurn };
+module.exports = { Housekeeper };

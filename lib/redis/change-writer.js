@@ -170,7 +170,7 @@ class ChangeWriter {
   _writeIfChanged(held) {
     const { cache } = this;
     const changed = this.copies.changedCopy(held, cache.isUnwritten(held));
-    if (changed) cache.write(held, changed.json, changed.fingerprint);
+    if (changed) cache.write(held, changed.json, { fingerprint: changed.fingerprint });
     return changed;
   }
 

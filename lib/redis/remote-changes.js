@@ -105,7 +105,7 @@ class RemoteChanges {
       );
       // Taking a copy in revives it, and merging serializes too: a batch of them at once
       // would hold the event loop for tens of milliseconds.
-      await housekeeper.inSlices(copies, (copy) => this._takeIn(copy), {
+      await housekeeper.inSlices(copies, (copy) => this._takeInOrLog(copy), {
         maxPerTurn: MAX_PER_TURN,
       });
     } catch (error) {
@@ -146,7 +146,18 @@ class RemoteChanges {
     return batch;
   }
 
-  /** Takes in one fetched copy: `{ id, version, json }`, json null when deleted since. */
+  /** `_takeIn`, where a copy that cannot be taken in costs no other copy of its batch. */
+  _takeInOrLog(copy) {
+    try {
+      this._takeIn(copy);
+    } catch (error) {
+      this.cache.logger.warn(
+        `(${this.cache.name}) cannot take in ${copy.id} changed elsewhere: ${error.message}`,
+      );
+    }
+  }
+
+  /** Takes in one fetched copy: `{ id, version, json }`, json absent when deleted since. */
   _takeIn(copy) {
     const { cache } = this;
     const held = cache.held.map.get(copy.id);
@@ -157,7 +168,7 @@ class RemoteChanges {
       this.deferred.add(held);
       return;
     }
-    if (copy.json === null) {
+    if (copy.json === undefined) {
       this._dropDeleted(held);
       return;
     }

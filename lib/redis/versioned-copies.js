@@ -3,7 +3,7 @@
 
 const { MergeBase, changeFingerprint, mergeSessions } = require('../../index.js');
 const { ANY, Verdict } = require('../cache/copies');
-const { serialized } = require('../cache/held-sessions');
+const { serializedOrLogged } = require('../cache/held-sessions');
 
 /**
  * Merges in a row after which a session is stored whatever Redis holds (last writer wins): each
@@ -114,7 +114,10 @@ class VersionedCopies {
       // in a row, whatever Redis holds.
       copy.conflicts++;
       const adopted = this.adopt(held, failure.version, failure.json, true);
-      const json = adopted !== undefined ? adopted.json : this.serialize(held, 'merge');
+      const json =
+        adopted !== undefined
+          ? adopted.json
+          : serializedOrLogged(held, this.logger, `${this.name}.merge`);
       return json === undefined ? Verdict.KEPT : { retry: json };
     }
     // Failed, maybe without telling whether it was stored: it may be this host's own newer
@@ -142,7 +145,7 @@ class VersionedCopies {
    * (logged).
    */
   changedCopy(held, force) {
-    const json = this.serialize(held, 'writeChanges');
+    const json = serializedOrLogged(held, this.logger, `${this.name}.writeChanges`);
     if (json === undefined) return undefined;
     const fingerprint = changeFingerprint(json);
     if (!force && held.copy !== null && fingerprint === held.copy.fingerprint) return null;
@@ -192,13 +195,6 @@ class VersionedCopies {
     copy.fingerprint = stored.fingerprint;
     if (local === undefined) this.counts.refreshed++;
     return { json: result, merged: local !== undefined };
-  }
-
-  /** The session's JSON, or undefined (logged, naming `job`) when it cannot be serialized now. */
-  serialize(held, job) {
-    return serialized(held, (error) =>
-      this.logger.error(`(${this.name}.${job}) cannot serialize ${held.id}: ${error.message}`),
-    );
   }
 
   /** The held copy is now the stored copy `stored` ({ base, fingerprint }), as `version`. */
