@@ -20,6 +20,8 @@ export declare class FileSessions {
    * one. A file that is not a session throws with code `ERR_CORRUPT_SESSION`.
    */
   load(id: string): JsLoaded | null
+  /** `load`, read on a thread of the pool: the JavaScript thread never waits on the disk. */
+  loadLater(id: string): Promise<Loaded | null>
   /**
    * Writes JSON from outside at once, atomically, after checking that a later `load` accepts
    * it (`ERR_INVALID_SESSION` otherwise); a bad id throws a TypeError. Returns 0: files keep
@@ -139,6 +141,11 @@ export declare class RedisSessions {
    * `ERR_REDIS_UNAVAILABLE`, `ERR_REDIS`.
    */
   load(id: string): JsLoaded | null
+  /**
+   * `load`, without waiting on the JavaScript thread: a round trip that holds up nothing
+   * else. Rejects with the codes `load` throws.
+   */
+  loadLater(id: string): Promise<Loaded | null>
   /**
    * Calls `wake` (with no arguments, on the JavaScript thread) when other stores' changes
    * arrive and none were waiting for `takeRemoteChanges()`. It does not keep Node.js running.
@@ -271,7 +278,7 @@ export interface Loaded {
  */
 export declare function mergeSessions(base: MergeBase | undefined | null, local: string, remote: string, now: number): string
 
-/** A stored copy newer than the one held (`json` null: deleted since). */
+/** A stored copy newer than the one held (`json` absent: deleted since). */
 export interface NewerCopy {
   id: string
   version: number

@@ -109,6 +109,20 @@ describe.each(BACKENDS)('%s backend', (kind, make, versioned) => {
     expect(backend.load('a').json).toBe(later);
   });
 
+  test('loadLater resolves with what load returns, corrupt copies rejected with their code', async () => {
+    const { backend, where } = open();
+    await expect(backend.loadLater('a')).resolves.toBeNull();
+    await expect(backend.loadLater('../x')).resolves.toBeNull();
+    const version = backend.import('a', GOOD_JSON);
+    await expect(backend.loadLater('a')).resolves.toEqual({ json: GOOD_JSON, version });
+    PLANT[kind](where, 'bad', '{"data":');
+    const failed = await backend.loadLater('bad').catch((error) => error);
+    expect(typeof failed.message).toBe('string');
+    expect(failed.code).toBe('ERR_CORRUPT_SESSION');
+    // Remembered as found, as `load` does, for `removeCorrupt`.
+    expect(backend.removeCorrupt('bad', null)).toBe(true);
+  });
+
   test('import refuses what load would not accept, and ids that cannot name a session', () => {
     const { backend } = open();
     for (const bad of ['', '{"data":{}}', '[1]', '{"data":1,"serializedCookieJar":"{}"}']) {

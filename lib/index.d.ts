@@ -44,7 +44,9 @@ export declare abstract class RammerheadSessionAbstractStore<S extends StoredSes
   /**
    * Sets `proxy.openSessions = this`. With `removeExistingSessions` (default true) it first
    * closes every session the proxy held. Throws `TypeError('already attached to proxy')` when
-   * this store is already the proxy's.
+   * this store is already the proxy's. The FileCache and the Redis store also add, on a proxy
+   * with rammerhead's request pipeline, a first step that gets each request's session ready
+   * before hammerhead reads it (README, "What it guarantees").
    */
   attachToProxy(proxy: ProxyLike<S>, removeExistingSessions?: boolean): void
   /** Ids of every session the store holds. */
@@ -291,6 +293,12 @@ export interface RedisStoreOptions<S extends StoredSession = StoredSession>
   connectTimeout?: number
   /** Milliseconds between rounds that store changed sessions and refresh expiry. Default 1000. */
   writeInterval?: number
+  /**
+   * On a proxy with rammerhead's request pipeline, compare a held session's version with
+   * Redis's before each request and take in a newer copy. Default true; false for a sticky
+   * balancer.
+   */
+  checkEachRequest?: boolean
   /** Accepted, as rammerhead passes it, and ignored. */
   saveDirectory?: string
   /**
@@ -324,6 +332,7 @@ export declare class RammerheadSessionRedisStore<
   readonly commandTimeout: number
   readonly connectTimeout: number
   readonly writeInterval: number
+  readonly checkEachRequest: boolean
   readonly deleteUnused: boolean
   readonly deleteCorruptedSessions: boolean
   readonly maxSessionBytes: number

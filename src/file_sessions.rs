@@ -7,6 +7,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use session_core::file::sweep::{sweep, SweepOptions};
 use session_core::file::{Directory, FileSessions};
+use session_core::session::Loaded;
 use session_core::writes::{Base, Report, WriteQueue};
 use session_core::{ExpiryPolicy, SessionId};
 
@@ -52,6 +53,23 @@ impl JsFileSessions {
             return Ok(None);
         };
         loaded(&env, self.sessions().load(&id))
+    }
+
+    /// `load`, read on a thread of the pool: the JavaScript thread never waits on the disk.
+    #[napi(ts_return_type = "Promise<Loaded | null>")]
+    pub fn load_later(
+        &self,
+        id: Utf16String,
+    ) -> AsyncTask<Background<Option<Loaded>, Option<JsLoaded>>> {
+        let queue = self.queue.clone();
+        let id = SessionId::from_utf16(&id).ok();
+        AsyncTask::new(Background::new(
+            move || match id {
+                Some(id) => queue.target().load(&id),
+                None => Ok(None),
+            },
+            |found| found.map(JsLoaded::from),
+        ))
     }
 
     /// Writes JSON from outside at once, atomically, after checking that a later `load` accepts

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use napi::bindgen_prelude::Object;
 use napi::bindgen_prelude::{AsyncTask, Function, Utf16String};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::{Env, Result};
@@ -180,6 +181,19 @@ impl JsRedisSessions {
             return Ok(None);
         };
         loaded(&env, self.sessions().load(&id))
+    }
+
+    /// `load`, without waiting on the JavaScript thread: a round trip that holds up nothing
+    /// else. Rejects with the codes `load` throws.
+    #[napi(ts_return_type = "Promise<Loaded | null>")]
+    pub fn load_later<'env>(&self, env: &'env Env, id: Utf16String) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred()?;
+        let finish = move |result| deferred.resolve(move |env: Env| loaded(&env, result));
+        match parse_id(&id) {
+            Ok(id) => self.sessions().load_later(id, finish),
+            Err(_) => finish(Ok(None)),
+        }
+        Ok(promise)
     }
 
     /// Calls `wake` (with no arguments, on the JavaScript thread) when other stores' changes

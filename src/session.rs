@@ -56,18 +56,22 @@ pub struct JsLoaded {
     pub version: f64,
 }
 
+impl From<Loaded> for JsLoaded {
+    fn from(copy: Loaded) -> Self {
+        Self {
+            json: copy.json,
+            version: copy.version as f64,
+        }
+    }
+}
+
 /// What a `load` found, or its error thrown.
 pub fn loaded(
     env: &Env,
     result: std::result::Result<Option<Loaded>, StoreError>,
 ) -> Result<Option<JsLoaded>> {
     result
-        .map(|found| {
-            found.map(|copy| JsLoaded {
-                json: copy.json,
-                version: copy.version as f64,
-            })
-        })
+        .map(|found| found.map(JsLoaded::from))
         .map_err(|e| js_error(env, e))
 }
 

@@ -60,6 +60,11 @@ export interface SessionBackend {
    * for a copy that is not a session.
    */
   load(id: string): Loaded | null;
+  /**
+   * `load`, without blocking the JavaScript thread on the disk or the network: for a request
+   * whose session is loaded before the proxy reads it.
+   */
+  loadLater(id: string): Promise<Loaded | null>;
   /** The caller could not revive the copy `load` just returned: it counts as corrupt. */
   rejectLoaded(id: string): void;
   /**

@@ -37,6 +37,10 @@ class DirectoryBackend extends QueuedWritesBackend {
     return this.files.load(id);
   }
 
+  loadLater(id) {
+    return this.files.loadLater(id);
+  }
+
   rejectLoaded(id) {
     this.files.rejectLoaded(id);
   }

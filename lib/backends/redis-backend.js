@@ -91,6 +91,10 @@ class RedisBackend extends QueuedWritesBackend {
     return this.redis.load(id);
   }
 
+  loadLater(id) {
+    return this.redis.loadLater(id);
+  }
+
   /** The copy `load` returned is what `removeCorrupt` is given back. */
   rejectLoaded() {}
 

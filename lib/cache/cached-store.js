@@ -10,6 +10,7 @@ const { removeExpired, hasExpired } = require('./expiry');
 const { Cause, HeldSessions, serialized, serializedOrLogged } = require('./held-sessions');
 const { Housekeeper } = require('./housekeeper');
 const { useClock } = require('./coarse-clock');
+const { addRequestStep } = require('../api/request-step');
 
 const CORRUPT = 'ERR_CORRUPT_SESSION';
 /** Expired sessions whose stored copies one background task deletes. */
@@ -65,6 +66,14 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.removing = new Set();
     /** Imports that could not be stored at once and were kept in memory (see `stats()`). */
     this.keptInMemory = 0;
+    /** id -> ticket of the background load `prepare` started, until it is held or not found. */
+    this.loading = new Map();
+    /**
+     * What checks a held copy against the stored one before a request reads it, for backends
+     * shared by hosts (`check(held)` resolving once it is current); null for the others.
+     * @type {{ check(held: object): Promise<void> | undefined } | null}
+     */
+    this.freshness = null;
     /** The running cache check and stale cleanup, so that neither overlaps itself. */
     this.check = null;
     this.staleSweep = null;
@@ -123,6 +132,36 @@ class CachedStore extends RammerheadSessionAbstractStore {
     return held.session;
   }
 
+  /**
+   * Gets the session `id` ready for a request about to read it, holding up no other request:
+   * one not held is loaded in the background (one load per id, whatever asks), one held is
+   * checked against the stored copy (see `freshness`). Never rejects: what cannot be loaded is
+   * left to `get`, which finds it missing.
+   *
+   * @param {string} id
+   * @returns {Promise<void> | undefined} undefined when there is nothing to wait for
+   */
+  prepare(id) {
+    const held = this.sessions.get(id);
+    if (held !== undefined) return this.freshness === null ? undefined : this.freshness.check(held);
+    if (this.removing.has(id)) return undefined;
+    const loading = this.loading.get(id);
+    if (loading !== undefined) return loading.done;
+    const ticket = { done: Promise.resolve() };
+    this.loading.set(id, ticket);
+    ticket.done = this._loadLater(id, ticket);
+    return ticket.done;
+  }
+
+  /**
+   * Makes this store the proxy's `openSessions` and, on a proxy with rammerhead's request
+   * pipelines, adds the step that gets each request's session ready first (see `prepare`).
+   */
+  attachToProxy(proxy, removeExistingSessions = true) {
+    super.attachToProxy(proxy, removeExistingSessions);
+    addRequestStep(proxy, (id) => this.prepare(id));
+  }
+
   /** Stored in the background, starting at once; see `whenWritten()`. */
   add(id) {
     requireString(id, 'id');
@@ -131,6 +170,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     const session = new this.sessionClass({ id });
     const json = session.serializeSession();
     this.removing.delete(id);
+    this.loading.delete(id);
     const held = this.held.hold(id, session);
     this.unwritten.add(held);
     this.write(held, json);
@@ -158,6 +198,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
       );
       return false;
     }
+    // A load under way read what is deleted now.
+    this.loading.delete(id);
     const held = this.sessions.get(id);
     const wasHeld = held !== undefined && this.drop(held, Cause.DELETED);
     if (removed) this.logger.debug(`(${this.name}.delete) deleted ${id}`);
@@ -175,6 +217,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     requireString(serializedSession, 'serializedSession');
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
     const before = this.sessions.get(id);
+    this.loading.delete(id);
     let version;
     try {
       version = this.backend.import(id, serializedSession);
@@ -418,8 +461,12 @@ class CachedStore extends RammerheadSessionAbstractStore {
     if (this.removing.has(id)) return undefined;
     const loaded = this._load(id);
     if (loaded === undefined) return undefined;
-    const [session, copy] = loaded;
-    const held = this.held.hold(id, session, updateActiveTimestamp);
+    return this._holdLoaded(id, loaded, updateActiveTimestamp);
+  }
+
+  /** Holds a session just loaded and revived: [session, the copy loaded]. */
+  _holdLoaded(id, [session, copy], touch) {
+    const held = this.held.hold(id, session, touch);
     this.copies.tracked(held, copy);
     return session;
   }
@@ -440,14 +487,51 @@ class CachedStore extends RammerheadSessionAbstractStore {
     try {
       copy = this.backend.load(id);
     } catch (error) {
-      if (!report) return undefined;
-      if (error.code === CORRUPT) this._dropCorrupt(id, null, error);
-      else
-        this.logger.warn(
-          `(${this.name}.get) cannot read session ${id}: ${error.code} ${error.message}`,
-        );
+      if (report) this._unreadable(id, error);
       return undefined;
     }
+    return this._revive(id, copy, report);
+  }
+
+  /**
+   * `prepare`'s load: read off the JavaScript thread, then revived and held, unless the
+   * session was held, added, imported or deleted meanwhile (which forgets `ticket`). Not
+   * touched: the request's `get` does that.
+   */
+  async _loadLater(id, ticket) {
+    let copy;
+    let failure;
+    try {
+      copy = await this.backend.loadLater(id);
+    } catch (error) {
+      failure = error;
+    }
+    if (this.loading.get(id) !== ticket) return;
+    this.loading.delete(id);
+    if (this.sessions.has(id) || this.removing.has(id)) return;
+    if (failure !== undefined) {
+      this._unreadable(id, failure);
+      return;
+    }
+    const loaded = this._revive(id, copy, true);
+    if (loaded !== undefined) this._holdLoaded(id, loaded, false);
+  }
+
+  /** A stored copy that could not be read: reported, and deleted when corrupt if so set. */
+  _unreadable(id, error) {
+    if (error.code === CORRUPT) this._dropCorrupt(id, null, error);
+    else
+      this.logger.warn(
+        `(${this.name}.get) cannot read session ${id}: ${error.code} ${error.message}`,
+      );
+  }
+
+  /**
+   * The loaded `copy` (or null) revived: [session, copy], or undefined.
+   *
+   * @returns {[any, import('../backends/contract').Loaded] | undefined}
+   */
+  _revive(id, copy, report) {
     if (copy === null) return undefined;
     try {
       return [this.sessionClass.DeserializeSession(id, copy.json), copy];

@@ -10,6 +10,13 @@ const FETCH_BATCH = 256;
 const FETCH_RETRY_MS = 1000;
 /** At most this many fetched copies taken in per turn: each is revived, and maybe merged. */
 const MAX_PER_TURN = 16;
+/**
+ * How long a request waits at most for the check of its held session's version: a Redis that
+ * hangs must not hold up requests of sessions held here. Past it, the request goes on with the
+ * held copy (any newer one is still taken in when the answer comes), and requests skip the
+ * check until Redis answers one again.
+ */
+const CHECK_DEADLINE_MS = 25;
 
 /**
  * Keeps the sessions held here in step with what other hosts store under the same key prefix.
@@ -43,8 +50,71 @@ class RemoteChanges {
     /** The last fetch failed: later failures are logged at debug level until one succeeds. */
     this.failing = false;
     this.retryTimer = null;
+    /** The checks asked for in this turn, by id, and the promise of their end. */
+    this.checks = null;
+    this.checked = null;
+    /** A check missed its deadline, and none answered since. */
+    this.lagging = false;
     backend.onRemoteChanges(() => this.take());
     backend.onWritesReported(() => this._retryDeferred());
+  }
+
+  /**
+   * Compares the held session's version with the stored one, taking in a newer copy, before a
+   * request reads it: another host may have stored it an instant ago, announced or not yet.
+   * The checks asked for in one turn go to Redis in one fetch. Resolves when done, or after
+   * CHECK_DEADLINE_MS; undefined when there is nothing to wait for (Redis known down or
+   * lagging, or the store closed).
+   *
+   * @returns {Promise<void> | undefined}
+   */
+  check(held) {
+    if (this.lagging || this.cache.housekeeper.stopped || !this.backend.available) {
+      return undefined;
+    }
+    if (this.checks === null) {
+      const checks = new Map();
+      this.checks = checks;
+      this.checked = new Promise((resolve) => {
+        setImmediate(() => {
+          if (this.checks === checks) this.checks = null;
+          this._checkAll(checks).then(resolve);
+        });
+      });
+    }
+    this.checks.set(held.id, held);
+    return this.checked;
+  }
+
+  /** One fetch for `checks`, waited for until its deadline. */
+  _checkAll(checks) {
+    const { cache } = this;
+    const helds = Array.from(checks.values()).filter((held) => cache.held.holds(held));
+    if (helds.length === 0) return Promise.resolve();
+    const fetched = this.backend
+      .fetch(
+        helds.map((held) => held.id),
+        helds.map(versionOf),
+      )
+      .then(
+        (copies) => {
+          this.lagging = false;
+          for (const copy of copies) this._takeInOrLog(copy);
+        },
+        (error) => {
+          cache.logger.debug(
+            `(${cache.name}) cannot check versions: ${error.code} ${error.message}`,
+          );
+        },
+      );
+    let timer;
+    const deadline = new Promise((resolve) => {
+      timer = setTimeout(() => {
+        this.lagging = true;
+        resolve(undefined);
+      }, CHECK_DEADLINE_MS);
+    });
+    return Promise.race([fetched, deadline]).finally(() => clearTimeout(timer));
   }
 
   /** Takes what other hosts announced, and fetches the newer copies of sessions held here. */

@@ -21,6 +21,7 @@ function settingsOf(opts) {
     commandTimeout: options.interval('commandTimeout', o.commandTimeout, 500),
     connectTimeout: options.interval('connectTimeout', o.connectTimeout, 2000),
     writeInterval: options.interval('writeInterval', o.writeInterval, 1000),
+    checkEachRequest: options.boolean('checkEachRequest', o.checkEachRequest, true),
     saveDirectory: o.saveDirectory,
   };
 }
@@ -55,6 +56,9 @@ class RammerheadSessionRedisStore extends CachedStore {
     }
     this.changes = new ChangeWriter(this.view, backend, copies, this.staleCleanupOptions);
     this.remote = new RemoteChanges(this.view, backend, copies);
+    this.checkEachRequest = settings.checkEachRequest;
+    // Behind a balancer that sends each session to one host, held copies are current already.
+    if (this.checkEachRequest) this.freshness = this.remote;
     this.housekeeper.every(this.writeInterval, () => this.writeChanges());
   }
 

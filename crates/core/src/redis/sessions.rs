@@ -60,6 +60,9 @@ fn unexpected(result: WriteResult) -> StoreError {
     StoreError::Redis(format!("unexpected reply ({kind})"))
 }
 
+/// The last value a load found corrupt, and its id.
+type CorruptSlot = Arc<Mutex<Option<(SessionId, Vec<u8>)>>>;
+
 /// The sessions of one key prefix on one Redis server.
 pub struct RedisSessions {
     shared: Arc<Shared>,
@@ -68,7 +71,7 @@ pub struct RedisSessions {
     /// Whether the subscription to other stores' announcements was started.
     listening: AtomicBool,
     /// The last value `load` found corrupt, by id, for `remove_corrupt`.
-    corrupt: Mutex<Option<(SessionId, Vec<u8>)>>,
+    corrupt: CorruptSlot,
     writer: mpsc::UnboundedSender<Job>,
     /// Kept last: dropping it stops the writer and the reconnection.
     runtime: Runtime,
@@ -139,7 +142,7 @@ impl RedisSessions {
             listener,
             listening: AtomicBool::new(false),
             shared,
-            corrupt: Mutex::new(None),
+            corrupt: Arc::default(),
             writer,
             runtime,
         })
@@ -167,50 +170,21 @@ impl RedisSessions {
 
     /// The session's JSON and version, or `None` when there is none. A value that is not a
     /// session fails with `ERR_CORRUPT_SESSION`, one above the size limit with
-    /// `ERR_SESSION_TOO_LARGE`.
+    /// `ERR_SESSION_TOO_LARGE`. Waits on the calling thread (see `load_later`).
     pub fn load(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
-        let key = self.shared.keys.session(id.as_str());
-        let limit = self.shared.settings.max_session_bytes;
-        let command_key = key.clone();
-        let versions = self.shared.keys.versions.clone();
-        let field = id.as_str().to_owned();
-        // At most one byte more than the limit is read: enough to tell a value too large.
-        let (exists, mut bytes, version): (bool, Vec<u8>, Option<u64>) =
-            self.runtime
-                .block_on(self.shared.connection.run(move |mut connection| {
-                    Box::pin(async move {
-                        // Atomic, so that the version is the one of the JSON read.
-                        redis::pipe()
-                            .atomic()
-                            .exists(&command_key)
-                            .getrange(&command_key, 0, limit as isize)
-                            .hget(&versions, &field)
-                            .query_async(&mut connection)
-                            .await
-                    })
-                }))?;
-        if !exists {
-            return Ok(None);
-        }
-        if bytes.len() as u64 > limit {
-            let len = self.strlen(&key).unwrap_or(bytes.len() as u64);
-            return Err(StoreError::TooLarge {
-                place: key,
-                len,
-                limit,
-            });
-        }
-        if let Err(reason) = parse_times(&bytes) {
-            *self.corrupt.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((id.clone(), std::mem::take(&mut bytes)));
-            return Err(StoreError::Corrupt { place: key, reason });
-        }
-        let json = String::from_utf8(bytes)
-            .map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))?;
-        Ok(Some(Loaded {
-            json,
-            version: version.unwrap_or(0),
-        }))
+        self.runtime
+            .block_on(read(self.shared.clone(), self.corrupt.clone(), id.clone()))
+    }
+
+    /// `load`, without waiting on the calling thread: `done` is called with the result from
+    /// the store's own thread.
+    pub fn load_later(
+        &self,
+        id: SessionId,
+        done: impl FnOnce(Result<Option<Loaded>, StoreError>) + Send + 'static,
+    ) {
+        let read = read(self.shared.clone(), self.corrupt.clone(), id);
+        self.runtime.spawn(async move { done(read.await) });
     }
 
     /// Subscribes to other stores' announcements (once; a store that never asks, such as the
@@ -227,19 +201,6 @@ impl RedisSessions {
     /// Other stores' writes and deletes announced since the last call, oldest first.
     pub fn take_announcements(&self) -> Vec<Announcement> {
         self.listener.sink.take()
-    }
-
-    fn strlen(&self, key: &str) -> Result<u64, StoreError> {
-        let key = key.to_owned();
-        self.runtime
-            .block_on(self.shared.connection.run(move |mut connection| {
-                Box::pin(async move {
-                    redis::cmd("STRLEN")
-                        .arg(&key)
-                        .query_async(&mut connection)
-                        .await
-                })
-            }))
     }
 
     /// Every id in the index whose key has not expired, after dropping those that have.
@@ -449,4 +410,66 @@ impl WriteTarget for RedisSessions {
             })
             .collect()
     }
+}
+
+/// What `load` reads: the value (at most one byte past the limit, enough to tell one too
+/// large), atomically with its version. A value found corrupt is kept in `corrupt`, for
+/// `remove_corrupt`.
+async fn read(
+    shared: Arc<Shared>,
+    corrupt: CorruptSlot,
+    id: SessionId,
+) -> Result<Option<Loaded>, StoreError> {
+    let key = shared.keys.session(id.as_str());
+    let limit = shared.settings.max_session_bytes;
+    let command_key = key.clone();
+    let versions = shared.keys.versions.clone();
+    let field = id.as_str().to_owned();
+    let (exists, mut bytes, version): (bool, Vec<u8>, Option<u64>) = shared
+        .connection
+        .run(move |mut connection| {
+            Box::pin(async move {
+                redis::pipe()
+                    .atomic()
+                    .exists(&command_key)
+                    .getrange(&command_key, 0, limit as isize)
+                    .hget(&versions, &field)
+                    .query_async(&mut connection)
+                    .await
+            })
+        })
+        .await?;
+    if !exists {
+        return Ok(None);
+    }
+    if bytes.len() as u64 > limit {
+        let strlen_key = key.clone();
+        let len = shared
+            .connection
+            .run(move |mut connection| {
+                Box::pin(async move {
+                    redis::cmd("STRLEN")
+                        .arg(&strlen_key)
+                        .query_async(&mut connection)
+                        .await
+                })
+            })
+            .await
+            .unwrap_or(bytes.len() as u64);
+        return Err(StoreError::TooLarge {
+            place: key,
+            len,
+            limit,
+        });
+    }
+    if let Err(reason) = parse_times(&bytes) {
+        *corrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, std::mem::take(&mut bytes)));
+        return Err(StoreError::Corrupt { place: key, reason });
+    }
+    let json =
+        String::from_utf8(bytes).map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))?;
+    Ok(Some(Loaded {
+        json,
+        version: version.unwrap_or(0),
+    }))
 }

@@ -1,0 +1,193 @@
+'use strict';
+
+// On a proxy with rammerhead's request pipeline, the store gets each request's session ready
+// before hammerhead reads it: a session not in memory is loaded without holding up other
+// requests, and a held Redis session is checked against Redis first.
+
+const http = require('http');
+const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
+const { sessionIdOf } = require('../lib/api/request-step');
+const h = require('./helpers');
+const { RedisServer } = require('./redis-server');
+const { PipelineProxy } = require('./support/pipeline-proxy');
+const HammerheadSession = require('../demo/hammerhead-session');
+
+const ID = 'a'.repeat(32);
+const OTHER = 'b'.repeat(32);
+
+let redis;
+let prefixes = 0;
+let running = [];
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(() => redis.close());
+afterEach(async () => {
+  for (const close of running.reverse()) await close();
+  running = [];
+});
+
+/** A site that sets the cookie named by `?set=name` and shows the cookies it receives. */
+async function startSite() {
+  const server = http.createServer((req, res) => {
+    const set = /[?&]set=(\w+)/.exec(req.url);
+    const headers = { 'content-type': 'text/plain' };
+    if (set) headers['set-cookie'] = [`${set[1]}=1; Path=/; Max-Age=3600`];
+    res.writeHead(200, headers);
+    res.end(`cookies: ${req.headers.cookie || ''}`);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  running.push(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+async function startProxy(store) {
+  const [port1, port2] = [await h.freePort(), await h.freePort()];
+  const proxy = new PipelineProxy();
+  proxy.start({ hostname: '127.0.0.1', port1, port2 });
+  store.attachToProxy(proxy);
+  running.push(() => {
+    proxy.close();
+    try {
+      store.close();
+    } catch {
+      // sessions left unsaved on purpose
+    }
+  });
+  return { proxy, base: `http://127.0.0.1:${port1}` };
+}
+
+function redisStore(options = {}) {
+  return new RammerheadSessionRedisStore({
+    redisUrl: redis.url,
+    keyPrefix: `step${prefixes}:`,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+    logger: h.recordingLogger(),
+    commandTimeout: 300,
+    connectTimeout: 300,
+    ...options,
+  });
+}
+
+test('the session id is the first 32 letters and digits of the path, else of the referer', () => {
+  expect(sessionIdOf({ url: `/${ID}/http://site.test/` })).toBe(ID);
+  expect(sessionIdOf({ url: `http://proxy.test/${ID}!s/http://site.test/` })).toBe(ID);
+  expect(sessionIdOf({ url: '/favicon.ico', headers: { referer: `http://p.test/${ID}/x` } })).toBe(
+    ID,
+  );
+  expect(sessionIdOf({ url: '/newsession', headers: {} })).toBeUndefined();
+  expect(sessionIdOf({ url: `/${ID.slice(1)}/x` })).toBeUndefined();
+});
+
+test('FileCache: a session not in memory is read off the JavaScript thread, once for concurrent requests, and served with its cookies', async () => {
+  const site = await startSite();
+  const dir = h.tempDir();
+  const first = new RammerheadSessionFileCache({
+    saveDirectory: dir,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+  });
+  first.add(ID).cookies.setByServer(`${site}/`, ['kept=1; Path=/; Max-Age=3600']);
+  first.close();
+
+  const store = new RammerheadSessionFileCache({
+    saveDirectory: dir,
+    sessionClass: HammerheadSession,
+    staleCleanupOptions: null,
+  });
+  const load = jest.spyOn(store.backend, 'load');
+  const loadLater = jest.spyOn(store.backend, 'loadLater');
+  const { base } = await startProxy(store);
+  const [one, two] = await Promise.all([
+    h.fetchText(`${base}/${ID}/${site}/`),
+    h.fetchText(`${base}/${ID}/${site}/`),
+  ]);
+  expect(one.body).toContain('kept=1');
+  expect(two.body).toContain('kept=1');
+  expect(loadLater).toHaveBeenCalledTimes(1);
+  expect(load).not.toHaveBeenCalled();
+});
+
+test('the step stays first when steps that read the session are added after it', async () => {
+  const site = await startSite();
+  prefixes++;
+  const writer = redisStore();
+  writer.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
+  const store = redisStore();
+  const load = jest.spyOn(store.backend, 'load');
+  const { proxy, base } = await startProxy(store);
+  // As rammerhead's own first step does with restrictSessionToIP.
+  let seen;
+  proxy.addToOnRequestPipeline((req) => {
+    seen = store.get(sessionIdOf(req));
+  });
+  const answer = await h.fetchText(`${base}/${ID}/${site}/`);
+  expect(answer.status).toBe(200);
+  expect(seen.id).toBe(ID);
+  expect(load).not.toHaveBeenCalled();
+});
+
+test.each([
+  [true, 'taken in before the request reads it'],
+  [false, 'not looked for: the held copy is served as it is'],
+])('Redis, checkEachRequest %s: a copy another host stored unannounced is %s', async (check) => {
+  const site = await startSite();
+  prefixes++;
+  const here = redisStore({ checkEachRequest: check });
+  const { base } = await startProxy(here);
+  here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
+  await h.fetchText(`${base}/${ID}/${site}/?set=first`);
+  await here.whenWritten();
+  // Past the check of every held version that follows a subscription.
+  await h.until(() => here.stats().subscribed);
+  // Another host that cannot announce its writes (the ACL forbids it to publish).
+  redis.cli('ACL', 'SETUSER', 'mute', 'on', '>secret', '~*', '+@all', 'resetchannels');
+  const elsewhere = redisStore({ redisUrl: redis.url.replace('redis://', 'redis://mute:secret@') });
+  elsewhere.get(ID).cookies.setByServer(`${site}/`, ['second=1; Path=/; Max-Age=3600']);
+  await elsewhere.writeChanges();
+  await elsewhere.whenWritten();
+  elsewhere.close();
+
+  const answer = await h.fetchText(`${base}/${ID}/${site}/`);
+  expect(answer.body).toContain('first=1');
+  expect(answer.body.includes('second=1')).toBe(check);
+});
+
+test('Redis hung: requests of a held session are answered while one of a session not in memory waits', async () => {
+  const site = await startSite();
+  prefixes++;
+  const here = redisStore();
+  const { base } = await startProxy(here);
+  here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
+  const elsewhere = redisStore();
+  elsewhere.addSerializedSession(OTHER, new HammerheadSession({ id: OTHER }).serializeSession());
+  elsewhere.close();
+  await h.fetchText(`${base}/${ID}/${site}/`);
+
+  process.kill(redis.child.pid, 'SIGSTOP');
+  try {
+    const order = [];
+    const cold = h.fetchText(`${base}/${OTHER}/${site}/`).then((answer) => {
+      order.push('cold');
+      return answer;
+    });
+    for (let i = 0; i < 3; i++) {
+      const held = await h.fetchText(`${base}/${ID}/${site}/`);
+      expect(held.status).toBe(200);
+      order.push('held');
+    }
+    await cold;
+    expect(order).toEqual(['held', 'held', 'held', 'cold']);
+  } finally {
+    process.kill(redis.child.pid, 'SIGCONT');
+  }
+  // Once Redis answers again, the session not in memory is served.
+  await h.until(() => here.stats().available);
+  const answer = await h.fetchText(`${base}/${OTHER}/${site}/?set=back`);
+  expect(answer.status).toBe(200);
+  await h.until(async () =>
+    (await h.fetchText(`${base}/${OTHER}/${site}/`)).body.includes('back=1'),
+  );
+});

@@ -1,0 +1,44 @@
+'use strict';
+
+// A testcafe-hammerhead proxy with the request pipelines rammerhead's RammerheadProxy has
+// (rammerhead itself is not on the npm registry): handlers added with addToOnRequestPipeline or
+// addToOnUpgradePipeline are awaited in turn before hammerhead handles the request, and one
+// that returns true ends it. As in rammerhead, a handler added without `beginning` goes first.
+
+const stream = require('stream');
+const { Proxy } = require('testcafe-hammerhead');
+
+class PipelineProxy extends Proxy {
+  constructor(...args) {
+    super(...args);
+    this.onRequestPipeline = [];
+    this.onUpgradePipeline = [];
+  }
+
+  addToOnRequestPipeline(handler, beginning = false) {
+    if (beginning) this.onRequestPipeline.push(handler);
+    else this.onRequestPipeline.unshift(handler);
+  }
+
+  addToOnUpgradePipeline(handler, beginning = false) {
+    if (beginning) this.onUpgradePipeline.push(handler);
+    else this.onUpgradePipeline.unshift(handler);
+  }
+
+  async _onRequest(req, res, serverInfo) {
+    const isWebsocket = res instanceof stream.Duplex;
+    for (const handler of this.onRequestPipeline) {
+      if ((await handler.call(this, req, res, serverInfo, false, isWebsocket)) === true) return;
+    }
+    super._onRequest(req, res, serverInfo);
+  }
+
+  async _onUpgradeRequest(req, socket, head, serverInfo) {
+    for (const handler of this.onUpgradePipeline) {
+      if ((await handler.call(this, req, socket, head, serverInfo, false)) === true) return;
+    }
+    super._onUpgradeRequest(req, socket, head, serverInfo);
+  }
+}
+
+module.exports = { PipelineProxy };
