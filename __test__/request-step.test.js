@@ -183,8 +183,9 @@ test('Redis hung: requests of a held session are answered while one of a session
   } finally {
     process.kill(redis.child.pid, 'SIGCONT');
   }
-  // Once Redis answers again, the session not in memory is served.
+  // Once Redis answers again, the session not in memory is served, and checks resume.
   await h.until(() => here.stats().available);
+  await h.until(() => !here.remote.lagging);
   const answer = await h.fetchText(`${base}/${OTHER}/${site}/?set=back`);
   expect(answer.status).toBe(200);
   await h.until(async () =>

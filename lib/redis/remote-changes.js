@@ -53,7 +53,7 @@ class RemoteChanges {
     /** The checks asked for in this turn, by id, and the promise of their end. */
     this.checks = null;
     this.checked = null;
-    /** A check missed its deadline, and none answered since. */
+    /** A check missed its deadline, and its fetch has not ended since. */
     this.lagging = false;
     backend.onRemoteChanges(() => this.take());
     backend.onWritesReported(() => this._retryDeferred());
@@ -98,7 +98,6 @@ class RemoteChanges {
       )
       .then(
         (copies) => {
-          this.lagging = false;
           for (const copy of copies) this._takeInOrLog(copy);
         },
         (error) => {
@@ -106,7 +105,11 @@ class RemoteChanges {
             `(${cache.name}) cannot check versions: ${error.code} ${error.message}`,
           );
         },
-      );
+      )
+      // Answered or failed (a failure closes the gate until Redis answers): checks resume.
+      .finally(() => {
+        this.lagging = false;
+      });
     let timer;
     const deadline = new Promise((resolve) => {
       timer = setTimeout(() => {
