@@ -54,7 +54,6 @@ pub type Command<T> = Pin<Box<dyn Future<Output = RedisResult<T>> + Send>>;
 pub type Pushes = mpsc::UnboundedReceiver<PushInfo>;
 
 /// The two managers (see the module's comment).
-#[derive(Clone)]
 struct Managers {
     commands: ConnectionManager,
     subscriber: ConnectionManager,
@@ -124,30 +123,43 @@ impl Connection {
         Ok((connection, heard))
     }
 
-    fn managers(&self) -> Result<Managers, StoreError> {
+    /// The manager `pick` names, unless the store is closed.
+    fn manager(
+        &self,
+        pick: fn(&Managers) -> &ConnectionManager,
+    ) -> Result<ConnectionManager, StoreError> {
         let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
         managers
-            .clone()
+            .as_ref()
+            .map(|managers| pick(managers).clone())
             .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
     }
 
-    /// The commands' manager, unless the server is known to be unreachable.
-    fn current(&self) -> Result<ConnectionManager, StoreError> {
-        let managers = self.managers()?;
+    /// Closed when the store is, or while the server is known to be unreachable.
+    fn gate(&self) -> Result<(), StoreError> {
+        if self.is_closed() {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
         match &*self.unreachable.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(why) => Err(StoreError::Unavailable(why.clone())),
-            None => Ok(managers.commands),
+            None => Ok(()),
         }
+    }
+
+    /// The commands' manager, unless the gate is closed.
+    fn current(&self) -> Result<ConnectionManager, StoreError> {
+        self.gate()?;
+        self.manager(|m| &m.commands)
     }
 
     /// Whether the server is reachable, as far as the last command and the probe know.
     pub fn is_available(&self) -> bool {
-        self.current().is_ok()
+        self.gate().is_ok()
     }
 
     /// Why the server cannot be reached, while it cannot.
     pub fn unavailable_because(&self) -> Option<String> {
-        self.current().err().map(|e| e.to_string())
+        self.gate().err().map(|e| e.to_string())
     }
 
     /// Connections made so far: a new number means the connection was made again (after one
@@ -201,7 +213,7 @@ impl Connection {
 
     /// Subscribes to `channel` on the subscribing connection, for as long as it lasts.
     pub async fn subscribe(&self, channel: &str) -> Result<(), String> {
-        let mut subscriber = self.managers().map_err(|e| e.to_string())?.subscriber;
+        let mut subscriber = self.manager(|m| &m.subscriber).map_err(|e| e.to_string())?;
         match tokio::time::timeout(self.connect_timeout, subscriber.subscribe(channel)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -212,7 +224,7 @@ impl Connection {
     /// A server that answers: a stopped server's kernel still accepts connections, and
     /// counting those as up would make every request wait for the timeout again.
     async fn ping(&self) -> Result<(), String> {
-        let mut manager = self.managers().map_err(|e| e.to_string())?.commands;
+        let mut manager = self.manager(|m| &m.commands).map_err(|e| e.to_string())?;
         let ping = redis::cmd("PING");
         match tokio::time::timeout(self.connect_timeout, ping.query_async::<()>(&mut manager)).await
         {
