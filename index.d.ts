@@ -29,6 +29,11 @@ export declare class FileSessions {
    */
   import(id: string, contents: string): number
   /**
+   * Throws what `import` would refuse of these contents (`ERR_INVALID_SESSION`,
+   * `ERR_SESSION_TOO_LARGE`, a TypeError for a bad id), writing nothing.
+   */
+  checkImport(id: string, contents: string): void
+  /**
    * True when a file was deleted; an id that cannot name a file is simply absent. A file that
    * cannot be deleted throws, and the session stays as it was.
    */
@@ -164,6 +169,11 @@ export declare class RedisSessions {
    * had expired already). A bad id throws a TypeError.
    */
   import(id: string, contents: string): number
+  /**
+   * Throws what `import` would refuse of these contents (`ERR_INVALID_SESSION`,
+   * `ERR_SESSION_TOO_LARGE`, a TypeError for a bad id), storing nothing.
+   */
+  checkImport(id: string, contents: string): void
   /** True when a stored session was deleted; throws when Redis cannot be reached. */
   remove(id: string): boolean
   /**

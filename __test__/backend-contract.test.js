@@ -123,15 +123,28 @@ describe.each(BACKENDS)('%s backend', (kind, make, versioned) => {
     expect(backend.removeCorrupt('bad', null)).toBe(true);
   });
 
-  test('import refuses what load would not accept, and ids that cannot name a session', () => {
+  test('import and checkImport refuse what load would not accept, and ids that cannot name a session', () => {
     const { backend } = open();
-    for (const bad of ['', '{"data":{}}', '[1]', '{"data":1,"serializedCookieJar":"{}"}']) {
-      expect(() => backend.import('a', bad)).toThrow(
-        expect.objectContaining({ code: 'ERR_INVALID_SESSION' }),
+    const tooLarge = sessionJson('x'.repeat(MAX_SESSION_BYTES));
+    for (const refuse of [
+      (id, json) => backend.import(id, json),
+      backend.checkImport.bind(backend),
+    ]) {
+      for (const bad of ['', '{"data":{}}', '[1]', '{"data":1,"serializedCookieJar":"{}"}']) {
+        expect(() => refuse('a', bad)).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_SESSION' }),
+        );
+      }
+      expect(() => refuse('a', tooLarge)).toThrow(
+        expect.objectContaining({ code: 'ERR_SESSION_TOO_LARGE' }),
       );
+      for (const id of ['', '..', 'a/b', 'x\uD800']) {
+        h.expectTypeError(() => refuse(id, GOOD_JSON), 'session id');
+      }
     }
+    expect(() => backend.checkImport('a', GOOD_JSON)).not.toThrow();
+    expect(backend.load('a')).toBeNull();
     for (const id of ['', '..', 'a/b', 'x\uD800']) {
-      h.expectTypeError(() => backend.import(id, GOOD_JSON), 'session id');
       expect(backend.load(id)).toBeNull();
       expect(backend.remove(id)).toBe(false);
     }

@@ -86,6 +86,18 @@ impl JsFileSessions {
             .map_err(|e| js_error(&env, e))
     }
 
+    /// Throws what `import` would refuse of these contents (`ERR_INVALID_SESSION`,
+    /// `ERR_SESSION_TOO_LARGE`, a TypeError for a bad id), writing nothing.
+    #[napi]
+    pub fn check_import(&self, env: Env, id: Utf16String, contents: Utf16String) -> Result<()> {
+        parse_id(&id)
+            .and_then(|id| {
+                let contents = session_text(&contents)?;
+                self.sessions().check_import(&id, contents.as_bytes())
+            })
+            .map_err(|e| js_error(&env, e))
+    }
+
     /// True when a file was deleted; an id that cannot name a file is simply absent. A file that
     /// cannot be deleted throws, and the session stays as it was.
     #[napi]

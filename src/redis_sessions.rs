@@ -250,6 +250,15 @@ impl JsRedisSessions {
             .map_err(|e| js_error(&env, e))
     }
 
+    /// Throws what `import` would refuse of these contents (`ERR_INVALID_SESSION`,
+    /// `ERR_SESSION_TOO_LARGE`, a TypeError for a bad id), storing nothing.
+    #[napi]
+    pub fn check_import(&self, env: Env, id: Utf16String, contents: Utf16String) -> Result<()> {
+        parse_id(&id)
+            .and_then(|id| self.sessions().check_import(&id, &session_text(&contents)?))
+            .map_err(|e| js_error(&env, e))
+    }
+
     /// True when a stored session was deleted; throws when Redis cannot be reached.
     #[napi]
     pub fn remove(&self, env: Env, id: Utf16String) -> Result<bool> {

@@ -77,6 +77,11 @@ export interface SessionBackend {
    * accepts it (`ERR_INVALID_SESSION`); a bad id throws a TypeError. Returns the version stored.
    */
   import(id: string, json: string): number;
+  /**
+   * Throws what `import` would refuse of these contents, storing nothing: for an import stored
+   * in the background (by `queueWrites`), whose caller must hear of bad input at once.
+   */
+  checkImport(id: string, json: string): void;
   /** Stores every item before returning (at shutdown): one result per item, in order. */
   writeNow(items: WriteItem[]): WriteResult[];
   /**

@@ -54,6 +54,10 @@ class DirectoryBackend extends QueuedWritesBackend {
     return this.files.import(id, json);
   }
 
+  checkImport(id, json) {
+    this.files.checkImport(id, json);
+  }
+
   writeNow(items) {
     const failures = this.files.writeNow(
       items.map((item) => item.id),

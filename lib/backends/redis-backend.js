@@ -107,6 +107,10 @@ class RedisBackend extends QueuedWritesBackend {
     return this.redis.import(id, json);
   }
 
+  checkImport(id, json) {
+    this.redis.checkImport(id, json);
+  }
+
   writeNow(items) {
     return writeResults(items, this.redis.writeNow(...columns(items)));
   }

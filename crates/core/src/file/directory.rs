@@ -356,19 +356,23 @@ impl SessionFiles for Directory {
         Ok(Some((version_of(&meta), bytes)))
     }
 
+    fn refusal(&self, id: &SessionId, contents: &[u8]) -> Option<StoreError> {
+        let limit = self.max_session_bytes;
+        let len = contents.len() as u64;
+        (len > limit).then(|| StoreError::TooLarge {
+            place: self.path_of(id).display().to_string(),
+            len,
+            limit,
+        })
+    }
+
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<StagedFile, StoreError> {
-        let target = self.path_of(id);
         // A file this store would refuse to read back is not written: the session stays with
         // its caller instead of becoming unreadable.
-        let limit = self.max_session_bytes;
-        if contents.len() as u64 > limit {
-            let len = contents.len() as u64;
-            return Err(StoreError::TooLarge {
-                place: target.display().to_string(),
-                len,
-                limit,
-            });
+        if let Some(refusal) = self.refusal(id, contents) {
+            return Err(refusal);
         }
+        let target = self.path_of(id);
         let mut temporary = self.temporary_file()?;
         temporary
             .file

@@ -24,6 +24,9 @@ pub trait SessionFiles: Send + Sync + 'static {
     fn version(&self, id: &SessionId) -> Option<FileVersion>;
     /// The file's contents and the version they were read from; `None` when there is no file.
     fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError>;
+    /// Why `contents` may not be stored as session `id` (longer than the store reads back), or
+    /// `None`; `stage` refuses what this names.
+    fn refusal(&self, id: &SessionId, contents: &[u8]) -> Option<StoreError>;
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<Self::Staged, StoreError>;
     /// `false` when there was no such file.
     fn remove(&self, id: &SessionId) -> Result<bool, StoreError>;

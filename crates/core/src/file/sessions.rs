@@ -192,8 +192,16 @@ impl<B: SessionFiles> FileSessions<B> {
     /// [`save`](Self::save) of contents from outside the store, after checking that a later
     /// [`load`](Self::load) will accept them: what is stored is what is served.
     pub fn import(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
-        format::parse_times(contents).map_err(StoreError::InvalidSession)?;
+        self.check_import(id, contents)?;
         self.save(id, contents, held)
+    }
+
+    /// What [`import`](Self::import) refuses, checked without writing anything: contents that
+    /// a load would refuse (`ERR_INVALID_SESSION`), or longer than it reads
+    /// (`ERR_SESSION_TOO_LARGE`).
+    pub fn check_import(&self, id: &SessionId, contents: &[u8]) -> Result<(), StoreError> {
+        format::parse_times(contents).map_err(StoreError::InvalidSession)?;
+        self.files.refusal(id, contents).map_or(Ok(()), Err)
     }
 
     /// Deletes the file, cancels queued writes and forgets the session. When the file cannot be
@@ -586,6 +594,9 @@ mod tests {
         }
         fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError> {
             self.files.read(id)
+        }
+        fn refusal(&self, id: &SessionId, contents: &[u8]) -> Option<StoreError> {
+            self.files.refusal(id, contents)
         }
         fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<GatedWrite, StoreError> {
             Ok(GatedWrite {

@@ -279,12 +279,20 @@ impl RedisSessions {
     /// [`load`](Self::load) accepts it (`ERR_INVALID_SESSION` otherwise); returns the version
     /// stored (0 if it had expired already).
     pub fn import(&self, id: SessionId, json: String) -> Result<u64, StoreError> {
-        parse_times(json.as_bytes()).map_err(StoreError::InvalidSession)?;
+        self.check_import(&id, &json)?;
         let base = Base::Any;
         match self.run_now(WriteOp::Save { id, json, base })? {
             WriteResult::Saved(version) => Ok(version),
             _ => Ok(0),
         }
+    }
+
+    /// What [`import`](Self::import) refuses, checked without storing anything: contents that
+    /// `load` would refuse (`ERR_INVALID_SESSION`), or longer than it reads
+    /// (`ERR_SESSION_TOO_LARGE`).
+    pub fn check_import(&self, id: &SessionId, json: &str) -> Result<(), StoreError> {
+        parse_times(json.as_bytes()).map_err(StoreError::InvalidSession)?;
+        self.shared.refusal(id, json).map_or(Ok(()), Err)
     }
 
     /// True when a stored session was deleted.

@@ -38,6 +38,17 @@ impl Shared {
         let known = *self.policy.lock().unwrap_or_else(|p| p.into_inner());
         expiry_invocation(script, &self.keys, known)
     }
+
+    /// Why `json` may not be stored as session `id`: longer than a store reads back.
+    pub fn refusal(&self, id: &SessionId, json: &str) -> Option<StoreError> {
+        let limit = self.settings.max_session_bytes;
+        let len = json.len() as u64;
+        (len > limit).then(|| StoreError::TooLarge {
+            place: self.keys.session(id.as_str()),
+            len,
+            limit,
+        })
+    }
 }
 
 /// The expiry policy stores keep in Redis, in milliseconds; `None` disables a limit.
@@ -226,17 +237,10 @@ async fn run_checked_ops(
     shared: &Arc<Shared>,
     ops: &[&WriteOp],
 ) -> Vec<Result<WriteResult, StoreError>> {
-    let limit = shared.settings.max_session_bytes;
     let refused: Vec<Option<StoreError>> = ops
         .iter()
         .map(|op| match op {
-            WriteOp::Save { id, json, .. } if json.len() as u64 > limit => {
-                Some(StoreError::TooLarge {
-                    place: shared.keys.session(id.as_str()),
-                    len: json.len() as u64,
-                    limit,
-                })
-            }
+            WriteOp::Save { id, json, .. } => shared.refusal(id, json),
             _ => None,
         })
         .collect();
