@@ -96,6 +96,8 @@ describe('options', () => {
     expect(store.logger.lines.debug.join('\n')).toContain('saveDirectory');
     expect(store.keyPrefix).toMatch(/^t\d+:$/);
     expect(store.writeInterval).toBe(1000);
+    expect(store.syncEachRequest).toBe(true);
+    expect(store.syncTimeout).toBe(25);
   });
 
   test('the URL defaults to REDIS_URL, and its password is never shown', () => {
@@ -116,6 +118,8 @@ describe('options', () => {
     expect(error.code).toBe('ERR_INVALID_REDIS_URL');
     h.expectTypeError(() => open({ keyPrefix: '' }), 'keyPrefix');
     h.expectTypeError(() => open({ commandTimeout: 0 }), 'commandTimeout');
+    h.expectTypeError(() => open({ syncTimeout: -1 }), 'syncTimeout');
+    h.expectTypeError(() => open({ syncEachRequest: 'yes' }), 'syncEachRequest');
   });
 });
 

@@ -6,7 +6,7 @@
 
 const http = require('http');
 const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
-const { sessionIdOf } = require('../lib/api/request-step');
+const { routeSessionIdOf, sessionIdOf } = require('../lib/api/request-step');
 const h = require('./helpers');
 const { RedisServer } = require('./redis-server');
 const { PipelineProxy } = require('./support/pipeline-proxy');
@@ -67,6 +67,8 @@ function redisStore(options = {}) {
     logger: h.recordingLogger(),
     commandTimeout: 300,
     connectTimeout: 300,
+    // Never missed on a busy machine; the test of a hung Redis sets its own.
+    syncTimeout: 10000,
     ...options,
   });
 }
@@ -79,6 +81,14 @@ test('the session id is the first 32 letters and digits of the path, else of the
   );
   expect(sessionIdOf({ url: '/newsession', headers: {} })).toBeUndefined();
   expect(sessionIdOf({ url: `/${ID.slice(1)}/x` })).toBeUndefined();
+});
+
+test("a route's session is named by its query's id or sessionId, as rammerhead's balancer finds it", () => {
+  expect(routeSessionIdOf({ url: `/editsession?id=${ID}&httpProxy=` })).toBe(ID);
+  expect(routeSessionIdOf({ url: `/syncLocalStorage?origin=x&sessionId=${ID}` })).toBe(ID);
+  expect(routeSessionIdOf({ url: `/editsession?id=${ID}x` })).toBeUndefined();
+  expect(routeSessionIdOf({ url: `/editsession?xid=${ID}` })).toBeUndefined();
+  expect(routeSessionIdOf({ url: '/newsession' })).toBeUndefined();
 });
 
 test('FileCache: a session not in memory is read off the JavaScript thread, once for concurrent requests, and served with its cookies', async () => {
@@ -132,10 +142,10 @@ test('the step stays first when steps that read the session are added after it',
 test.each([
   [true, 'taken in before the request reads it'],
   [false, 'not looked for: the held copy is served as it is'],
-])('Redis, checkEachRequest %s: a copy another host stored unannounced is %s', async (check) => {
+])('Redis, syncEachRequest %s: a copy another host stored unannounced is %s', async (check) => {
   const site = await startSite();
   prefixes++;
-  const here = redisStore({ checkEachRequest: check });
+  const here = redisStore({ syncEachRequest: check });
   const { base } = await startProxy(here);
   here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
   await h.fetchText(`${base}/${ID}/${site}/?set=first`);
@@ -158,7 +168,7 @@ test.each([
 test('Redis hung: requests of a held session are answered while one of a session not in memory waits', async () => {
   const site = await startSite();
   prefixes++;
-  const here = redisStore();
+  const here = redisStore({ syncTimeout: 25 });
   const { base } = await startProxy(here);
   here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
   const elsewhere = redisStore();
@@ -185,10 +195,70 @@ test('Redis hung: requests of a held session are answered while one of a session
   }
   // Once Redis answers again, the session not in memory is served, and checks resume.
   await h.until(() => here.stats().available);
-  await h.until(() => !here.remote.lagging);
+  await h.until(() => !here.requests.lagging);
   const answer = await h.fetchText(`${base}/${OTHER}/${site}/?set=back`);
   expect(answer.status).toBe(200);
   await h.until(async () =>
     (await h.fetchText(`${base}/${OTHER}/${site}/`)).body.includes('back=1'),
   );
+});
+
+test('Redis: a response that set a cookie leaves once Redis holds it; one that changed nothing is not held', async () => {
+  const site = await startSite();
+  prefixes++;
+  const here = redisStore();
+  const { base } = await startProxy(here);
+  here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
+  const storeNow = jest.spyOn(here.changes, 'storeNow');
+  const reader = redisStore();
+  running.push(() => reader.close());
+  const storedCookies = () => reader.backend.load(ID).json;
+
+  await h.fetchText(`${base}/${ID}/${site}/`);
+  expect(storeNow).not.toHaveBeenCalled();
+  for (const name of ['one', 'two']) {
+    await h.fetchText(`${base}/${ID}/${site}/?set=${name}`);
+    // Read at once, before this process's event loop turns again.
+    expect(storedCookies()).toContain(name);
+  }
+  expect(storeNow).toHaveBeenCalledTimes(2);
+});
+
+test('Redis: a route imports and deletes without waiting on the event loop; its response waits instead', async () => {
+  prefixes++;
+  const here = redisStore({ syncEachRequest: false, maxSessionBytes: 4096 });
+  const { proxy, base } = await startProxy(here);
+  const imports = jest.spyOn(here.backend, 'import');
+  const removals = jest.spyOn(here.backend, 'remove');
+  const reader = redisStore();
+  running.push(() => reader.close());
+  proxy.GET('/newsession', (req, res) => {
+    here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
+    res.end('made');
+  });
+  proxy.GET('/deletesession', (req, res) => {
+    res.end(String(here.delete(ID)));
+  });
+  proxy.GET('/toolarge', (req, res) => {
+    const session = new HammerheadSession({ id: OTHER });
+    session.data.filler = 'x'.repeat(5000);
+    try {
+      here.addSerializedSession(OTHER, session.serializeSession());
+      res.end('stored');
+    } catch (error) {
+      res.end(error.code);
+    }
+  });
+
+  expect((await h.fetchText(`${base}/newsession`)).body).toBe('made');
+  expect(reader.backend.load(ID)).not.toBeNull();
+  expect(here.has(ID)).toBe(true);
+  expect((await h.fetchText(`${base}/deletesession`)).body).toBe('true');
+  expect(reader.backend.load(ID)).toBeNull();
+  expect(here.has(ID)).toBe(false);
+  // Refused at once, as the import outside a route would be.
+  expect((await h.fetchText(`${base}/toolarge`)).body).toBe('ERR_SESSION_TOO_LARGE');
+  expect(here.has(OTHER)).toBe(false);
+  expect(imports).not.toHaveBeenCalled();
+  expect(removals).not.toHaveBeenCalled();
 });

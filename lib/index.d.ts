@@ -294,11 +294,17 @@ export interface RedisStoreOptions<S extends StoredSession = StoredSession>
   /** Milliseconds between rounds that store changed sessions and refresh expiry. Default 1000. */
   writeInterval?: number
   /**
-   * On a proxy with rammerhead's request pipeline, compare a held session's version with
-   * Redis's before each request and take in a newer copy. Default true; false for a sticky
-   * balancer.
+   * On a proxy with rammerhead's request pipeline, before each request compare a held
+   * session's version with Redis's and take in a newer copy, and before its response leaves
+   * store the cookies it set (and any change one of rammerhead's routes made). Default true,
+   * which a round-robin balancer needs; false for a sticky balancer.
    */
-  checkEachRequest?: boolean
+  syncEachRequest?: boolean
+  /**
+   * Milliseconds a request waits for Redis at most, before it (the version check) and before
+   * its response leaves (the storing of its changes); past it, the request goes on. Default 25.
+   */
+  syncTimeout?: number
   /** Accepted, as rammerhead passes it, and ignored. */
   saveDirectory?: string
   /**
@@ -332,7 +338,8 @@ export declare class RammerheadSessionRedisStore<
   readonly commandTimeout: number
   readonly connectTimeout: number
   readonly writeInterval: number
-  readonly checkEachRequest: boolean
+  readonly syncEachRequest: boolean
+  readonly syncTimeout: number
   readonly deleteUnused: boolean
   readonly deleteCorruptedSessions: boolean
   readonly maxSessionBytes: number
@@ -350,12 +357,20 @@ export declare class RammerheadSessionRedisStore<
   get(id: string, updateActiveTimestamp?: boolean): S | undefined
   /** Creates a session and keeps it in memory; it is stored in the background at once (`whenWritten()`). */
   add(id: string): S
-  /** Deletes the session in Redis and in memory; false, logged, when Redis cannot be reached. */
+  /**
+   * Deletes the session in Redis and in memory; false, logged, when Redis cannot be reached.
+   * Inside a route of a proxy with rammerhead's pipeline, the session leaves memory at once,
+   * Redis deletes it in the background, and the route's response waits for that; it returns
+   * whether the session was held.
+   */
   delete(id: string): boolean
   /**
    * Stores the session before returning, so every process sees it at once. While Redis is
    * unreachable it does not throw: the session is kept in memory, logged, counted in
    * `stats().keptInMemory`, and stored as soon as Redis is back; others see it only then.
+   * Inside a route of a proxy with rammerhead's pipeline (`/newsession`), it is held at once and
+   * stored in the background, and the route's response waits for that instead; bad input
+   * still throws at once.
    */
   addSerializedSession(id: string, serializedSession: string): void
   /** Resolves once every background write started so far has finished. */

@@ -69,11 +69,14 @@ class CachedStore extends RammerheadSessionAbstractStore {
     /** id -> ticket of the background load `prepare` started, until it is held or not found. */
     this.loading = new Map();
     /**
-     * What checks a held copy against the stored one before a request reads it, for backends
-     * shared by hosts (`check(held)` resolving once it is current); null for the others.
-     * @type {{ check(held: object): Promise<void> | undefined } | null}
+     * For backends shared by hosts, what gets each request through the proxy's pipeline ready
+     * and holds its response until its changes are stored (see `redis/request-sync.js`); null
+     * for the others, whose requests only have their session loaded first (`prepare`).
+     * `current()` names the reply of the route being served, if any.
+     * @type {{ ready(id: string | undefined, res?: any, isRoute?: boolean): Promise<void> | undefined,
+     *   current(): { waitFor(done: Promise<unknown>): void } | undefined } | null}
      */
-    this.freshness = null;
+    this.requests = null;
     /** The running cache check and stale cleanup, so that neither overlaps itself. */
     this.check = null;
     this.staleSweep = null;
@@ -88,6 +91,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       markUnwritten: (held) => this.unwritten.add(held),
       write: (held, json, options) => this.write(held, json, options),
       drop: (held, cause) => this.drop(held, cause),
+      prepare: (id) => this.prepare(id),
     });
 
     this.releaseClock = useClock();
@@ -134,17 +138,14 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   /**
    * Gets the session `id` ready for a request about to read it, holding up no other request:
-   * one not held is loaded in the background (one load per id, whatever asks), one held is
-   * checked against the stored copy (see `freshness`). Never rejects: what cannot be loaded is
-   * left to `get`, which finds it missing.
+   * one not held is loaded in the background (one load per id, whatever asks). Never rejects:
+   * what cannot be loaded is left to `get`, which finds it missing.
    *
    * @param {string} id
    * @returns {Promise<void> | undefined} undefined when there is nothing to wait for
    */
   prepare(id) {
-    const held = this.sessions.get(id);
-    if (held !== undefined) return this.freshness === null ? undefined : this.freshness.check(held);
-    if (this.removing.has(id)) return undefined;
+    if (this.sessions.has(id) || this.removing.has(id)) return undefined;
     const loading = this.loading.get(id);
     if (loading !== undefined) return loading.done;
     const ticket = { done: Promise.resolve() };
@@ -155,11 +156,15 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   /**
    * Makes this store the proxy's `openSessions` and, on a proxy with rammerhead's request
-   * pipelines, adds the step that gets each request's session ready first (see `prepare`).
+   * pipelines, adds the step that gets each request's session ready first (see `prepare` and
+   * `requests`).
    */
   attachToProxy(proxy, removeExistingSessions = true) {
     super.attachToProxy(proxy, removeExistingSessions);
-    addRequestStep(proxy, (id) => this.prepare(id));
+    addRequestStep(proxy, (id, res, isRoute) => {
+      if (this.requests !== null) return this.requests.ready(id, res, isRoute);
+      return id === undefined ? undefined : this.prepare(id);
+    });
   }
 
   /** Stored in the background, starting at once; see `whenWritten()`. */
@@ -189,6 +194,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
    */
   delete(id) {
     requireString(id, 'id');
+    const reply = this._currentReply();
+    if (reply !== undefined) return this._deleteLater(id, reply);
     let removed;
     try {
       removed = this.backend.remove(id);
@@ -210,12 +217,18 @@ class CachedStore extends RammerheadSessionAbstractStore {
    * Stores the given JSON before returning; it replaces any copy held in memory. Invalid input
    * throws. If it cannot be stored, the session is kept in memory (logged with its code), served
    * by this process and stored at the next cache check or at `close()`; other processes see it
-   * only then.
+   * only then. Inside a route of the proxy (see `requests`), it is held at once and stored in
+   * the background, and the route's response waits for it instead.
    */
   addSerializedSession(id, serializedSession) {
     requireString(id, 'id');
     requireString(serializedSession, 'serializedSession');
     const session = this.sessionClass.DeserializeSession(id, serializedSession);
+    const reply = this._currentReply();
+    if (reply !== undefined) {
+      this._importLater(id, session, serializedSession, reply);
+      return;
+    }
     const before = this.sessions.get(id);
     this.loading.delete(id);
     let version;
@@ -356,21 +369,26 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   /**
    * Stores `json` of a held session that stays in memory, in the background. `fingerprint`: its
-   * change fingerprint, if known already (see `Copies.writing`). `then` is called with the
-   * settled write (see `_settle`).
+   * change fingerprint, if known already (see `Copies.writing`); `replacing`: an import, stored
+   * whatever is stored. `then` is called with the settled write (see `_settle`), once the writes
+   * merged from it, if it was refused for a newer stored copy, have settled too.
    *
    * @param {import('./held-sessions').Held} held
    * @param {string} json
-   * @param {{ fingerprint?: number, then?: (settled: object) => void }} [options]
+   * @param {{ fingerprint?: number, replacing?: boolean,
+   *   then?: (settled: object) => void }} [options]
    */
-  write(held, json, { fingerprint, then } = {}) {
-    const write = this._startWrite(held, json, { fingerprint });
+  write(held, json, { fingerprint, replacing, then } = {}) {
+    const write = this._startWrite(held, json, { fingerprint, replacing });
     // The JSON goes to the backend and is not kept here: see `BackgroundWrites.waiting`.
     this.backend.queueWrites([itemOf(write, json)], (id, failure, version) => {
       const settled = this._settle(write, { failure, version });
       // Merged with a newer stored copy: written again at once.
-      if (settled.retry !== undefined) this.write(held, settled.retry);
-      else if (settled.failure !== undefined) {
+      if (settled.retry !== undefined) {
+        this.write(held, settled.retry, { then });
+        return;
+      }
+      if (settled.failure !== undefined) {
         this.logger.error(
           `(${this.name}) cannot write ${held.id} yet, keeping it in memory: ${failure.code} ${failure.message}`,
         );
@@ -407,15 +425,16 @@ class CachedStore extends RammerheadSessionAbstractStore {
   /**
    * A write of `json` begins: the one place a session's write counter is raised. `leaving`: the
    * session is to leave memory once stored; `fingerprint`: its change fingerprint, if known
-   * already (see `Copies.writing`). What goes to the backend is `itemOf(write, json)`.
+   * already (see `Copies.writing`); `replacing`: an import. What goes to the backend is
+   * `itemOf(write, json)`.
    *
    * @param {import('./held-sessions').Held} held
    * @param {string} json
-   * @param {{ fingerprint?: number, leaving?: boolean }} [options]
+   * @param {{ fingerprint?: number, leaving?: boolean, replacing?: boolean }} [options]
    */
-  _startWrite(held, json, { fingerprint, leaving = false } = {}) {
+  _startWrite(held, json, { fingerprint, leaving = false, replacing = false } = {}) {
     const number = ++held.writes;
-    const copy = this.copies.writing(held, json, { fingerprint, leaving });
+    const copy = this.copies.writing(held, json, { fingerprint, leaving, replacing });
     return { held, number, copy };
   }
 
@@ -469,6 +488,52 @@ class CachedStore extends RammerheadSessionAbstractStore {
     const held = this.held.hold(id, session, touch);
     this.copies.tracked(held, copy);
     return session;
+  }
+
+  /** The reply of the proxy's route being served now, if any (see `requests`). */
+  _currentReply() {
+    return this.requests === null ? undefined : this.requests.current();
+  }
+
+  /**
+   * `addSerializedSession` inside a route: checked as the backend's import checks, held at
+   * once, and stored in the background, whatever is stored; `reply` waits for the write.
+   */
+  _importLater(id, session, json, reply) {
+    this.backend.checkImport(id, json);
+    const before = this.sessions.get(id);
+    this.loading.delete(id);
+    if (before !== undefined) this.drop(before, Cause.REPLACED);
+    this.removing.delete(id);
+    const held = this.held.hold(id, session);
+    this.unwritten.add(held);
+    const stored = new Promise((resolve) => {
+      this.write(held, json, {
+        replacing: true,
+        then: (settled) => {
+          // As a failed import does: served from memory, stored later.
+          if (settled.failure !== undefined) this.keptInMemory++;
+          resolve(undefined);
+        },
+      });
+    });
+    reply.waitFor(stored);
+    this.logger.debug(`(${this.name}.addSerializedSession) added ${id}, storing it`);
+  }
+
+  /**
+   * `delete` inside a route: the session leaves memory at once and is absent from then on;
+   * its stored copy is deleted in the background, and `reply` waits for that. True when it
+   * was held (rammerhead's routes ask `has` first, which holds it).
+   */
+  _deleteLater(id, reply) {
+    this.loading.delete(id);
+    const held = this.sessions.get(id);
+    const wasHeld = held !== undefined && this.drop(held, Cause.DELETED);
+    this.removing.add(id);
+    reply.waitFor(this._removeLater([id], 'delete'));
+    this.logger.debug(`(${this.name}.delete) deleting ${id}`);
+    return wasHeld;
   }
 
   /** A held session being stored before it leaves memory is in use again: it stays. */
@@ -600,14 +665,19 @@ class CachedStore extends RammerheadSessionAbstractStore {
     await Promise.all(removals);
   }
 
-  async _removeLater(ids) {
-    const failures = await this.backend.removeLater(ids);
-    for (const { id, code, message } of failures) {
-      this.logger.error(
-        `(${this.name}.removeStaleSessions) cannot delete ${id}: ${code} ${message}`,
-      );
+  /** Deletes stored copies in the background; `job` names the caller in what is logged. */
+  async _removeLater(ids, job = 'removeStaleSessions') {
+    let failures;
+    try {
+      failures = await this.backend.removeLater(ids);
+    } catch (error) {
+      failures = ids.map((id) => ({ id, code: error.code, message: error.message }));
+    } finally {
+      for (const id of ids) this.removing.delete(id);
     }
-    for (const id of ids) this.removing.delete(id);
+    for (const { id, code, message } of failures) {
+      this.logger.error(`(${this.name}.${job}) cannot delete ${id}: ${code} ${message}`);
+    }
   }
 
   _logSweep(summary) {

@@ -72,6 +72,41 @@ class ChangeWriter {
     this.promptTimer = this.cache.housekeeper.after(PROMPT_DELAY_MS, () => this._writePrompt());
   }
 
+  /**
+   * Writes the held session at once if it changed since it was stored (after the write of it
+   * under way, which may hold an older copy, has ended). Resolves once its stored copy holds
+   * what the session held when asked, or that write failed; undefined when there is nothing
+   * to write. Never rejects.
+   *
+   * @returns {Promise<void> | undefined}
+   */
+  storeNow(held) {
+    if (!this._isStaying(held)) return undefined;
+    if (this.backend.isWriting(held.id)) {
+      return this._afterWritesOf(held.id).then(() => this.storeNow(held));
+    }
+    let settle = (_) => {};
+    const done = new Promise((resolve) => {
+      settle = resolve;
+    });
+    // Written again since (superseded): that later write holds this change too.
+    const changed = this._writeIfChanged(held, (settled) =>
+      settle(settled.superseded ? this.storeNow(held) : undefined),
+    );
+    return changed ? done : undefined;
+  }
+
+  /** Resolves once no write of `id` is queued or under way. */
+  _afterWritesOf(id) {
+    return new Promise((resolve) => {
+      const stop = this.backend.onWritesReported(() => {
+        if (this.backend.isWriting(id)) return;
+        stop();
+        resolve(undefined);
+      });
+    });
+  }
+
   /** Runs one round, unless one is running; resolves once its writes are handed over. */
   run() {
     if (this.running) return this.running;
@@ -166,11 +201,14 @@ class ChangeWriter {
     return this.cache.held.holds(held) && !held.leaving;
   }
 
-  /** Writes the held session if it changed since it was stored; what `changedCopy` said. */
-  _writeIfChanged(held) {
+  /**
+   * Writes the held session if it changed since it was stored; what `changedCopy` said. `then`
+   * as for the cache's `write`.
+   */
+  _writeIfChanged(held, then = undefined) {
     const { cache } = this;
     const changed = this.copies.changedCopy(held, cache.isUnwritten(held));
-    if (changed) cache.write(held, changed.json, { fingerprint: changed.fingerprint });
+    if (changed) cache.write(held, changed.json, { fingerprint: changed.fingerprint, then });
     return changed;
   }
 

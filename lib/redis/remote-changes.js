@@ -11,14 +11,6 @@ const FETCH_RETRY_MS = 1000;
 /** At most this many fetched copies taken in per turn: each is revived, and maybe merged. */
 const MAX_PER_TURN = 16;
 /**
- * How long a request waits at most for the check of its held session's version: a Redis that
- * hangs must not hold up requests of sessions held here. Past it, the request goes on with the
- * held copy (any newer one is still taken in when the answer comes), and requests skip the
- * check until Redis answers one again.
- */
-const CHECK_DEADLINE_MS = 25;
-
-/**
  * Keeps the sessions held here in step with what other hosts store under the same key prefix.
  * When another host stores a newer version of a held session (heard on the changes channel),
  * the held copy takes it in place, so that objects hammerhead holds stay valid: as it is when
@@ -53,8 +45,6 @@ class RemoteChanges {
     /** The checks asked for in this turn, by id, and the promise of their end. */
     this.checks = null;
     this.checked = null;
-    /** A check missed its deadline, and its fetch has not ended since. */
-    this.lagging = false;
     backend.onRemoteChanges(() => this.take());
     backend.onWritesReported(() => this._retryDeferred());
   }
@@ -62,16 +52,12 @@ class RemoteChanges {
   /**
    * Compares the held session's version with the stored one, taking in a newer copy, before a
    * request reads it: another host may have stored it an instant ago, announced or not yet.
-   * The checks asked for in one turn go to Redis in one fetch. Resolves when done, or after
-   * CHECK_DEADLINE_MS; undefined when there is nothing to wait for (Redis known down or
-   * lagging, or the store closed).
+   * The checks asked for in one turn go to Redis in one fetch. Resolves when done, whether the
+   * fetch was answered or failed (see `RequestSync` for how long a request waits).
    *
-   * @returns {Promise<void> | undefined}
+   * @returns {Promise<void>}
    */
   check(held) {
-    if (this.lagging || this.cache.housekeeper.stopped || !this.backend.available) {
-      return undefined;
-    }
     if (this.checks === null) {
       const checks = new Map();
       this.checks = checks;
@@ -83,15 +69,15 @@ class RemoteChanges {
       });
     }
     this.checks.set(held.id, held);
-    return this.checked;
+    return /** @type {Promise<void>} */ (this.checked);
   }
 
-  /** One fetch for `checks`, waited for until its deadline. */
+  /** One fetch for `checks`. */
   _checkAll(checks) {
     const { cache } = this;
     const helds = Array.from(checks.values()).filter((held) => cache.held.holds(held));
     if (helds.length === 0) return Promise.resolve();
-    const fetched = this.backend
+    return this.backend
       .fetch(
         helds.map((held) => held.id),
         helds.map(versionOf),
@@ -105,19 +91,7 @@ class RemoteChanges {
             `(${cache.name}) cannot check versions: ${error.code} ${error.message}`,
           );
         },
-      )
-      // Answered or failed (a failure closes the gate until Redis answers): checks resume.
-      .finally(() => {
-        this.lagging = false;
-      });
-    let timer;
-    const deadline = new Promise((resolve) => {
-      timer = setTimeout(() => {
-        this.lagging = true;
-        resolve(undefined);
-      }, CHECK_DEADLINE_MS);
-    });
-    return Promise.race([fetched, deadline]).finally(() => clearTimeout(timer));
+      );
   }
 
   /** Takes what other hosts announced, and fetches the newer copies of sessions held here. */

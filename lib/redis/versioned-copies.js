@@ -38,6 +38,8 @@ class VersionedCopy {
     this.conflicts = 0;
     /** Whether its cookie changes are watched. */
     this.watched = false;
+    /** Cookie changes made through hammerhead since it was first watched. */
+    this.cookieChanges = 0;
   }
 }
 
@@ -86,13 +88,15 @@ class VersionedCopies {
    * session created here; whatever Redis holds (ANY) after merges kept failing. A write of a
    * session that stays records the merge base its JSON becomes once stored, made now: keeping
    * the text until the write settles would make a large session outlive the young generation.
-   * One that leaves keeps its text, read only if the write fails.
+   * One that leaves keeps its text, read only if the write fails. `replacing`: an import,
+   * stored whatever Redis holds.
    */
-  writing(held, json, { fingerprint, leaving }) {
+  writing(held, json, { fingerprint, leaving, replacing }) {
     const copy = copyOf(held);
     let base = copy.version === undefined ? null : copy.version;
-    if (copy.conflicts >= MAX_MERGES) base = ANY;
+    if (copy.conflicts >= MAX_MERGES || replacing) base = ANY;
     if (leaving) return { base, json };
+    if (!copy.watched) this._watchCookies(held, copy);
     const sent = storedCopyOf(json, fingerprint);
     keepSent(copy, sent);
     return { base, sent };
@@ -232,6 +236,7 @@ class VersionedCopies {
       if (typeof original !== 'function') continue;
       cookies[name] = (...args) => {
         const result = original.apply(cookies, args);
+        copy.cookieChanges++;
         this.onCookieChange(held);
         return result;
       };
@@ -251,6 +256,11 @@ class VersionedCopies {
 function copyOf(held) {
   if (held.copy === null) held.copy = new VersionedCopy();
   return held.copy;
+}
+
+/** How many cookie changes were made to a held session through hammerhead, as far as watched. */
+function cookieChangesOf(held) {
+  return held.copy === null ? 0 : held.copy.cookieChanges;
 }
 
 /** The version a held copy is based on; 0 for one created here and not stored yet. */
@@ -300,4 +310,4 @@ function ownWrite(copy, fingerprint) {
   return undefined;
 }
 
-module.exports = { VersionedCopies, versionOf };
+module.exports = { VersionedCopies, versionOf, cookieChangesOf };

@@ -5,6 +5,7 @@ const { RedisBackend, redacted } = require('../backends/redis-backend');
 const { CachedStore } = require('../cache/cached-store');
 const { ChangeWriter } = require('../redis/change-writer');
 const { RemoteChanges } = require('../redis/remote-changes');
+const { RequestSync } = require('../redis/request-sync');
 const { VersionedCopies } = require('../redis/versioned-copies');
 const options = require('./options');
 
@@ -21,7 +22,8 @@ function settingsOf(opts) {
     commandTimeout: options.interval('commandTimeout', o.commandTimeout, 500),
     connectTimeout: options.interval('connectTimeout', o.connectTimeout, 2000),
     writeInterval: options.interval('writeInterval', o.writeInterval, 1000),
-    checkEachRequest: options.boolean('checkEachRequest', o.checkEachRequest, true),
+    syncEachRequest: options.boolean('syncEachRequest', o.syncEachRequest, true),
+    syncTimeout: options.interval('syncTimeout', o.syncTimeout, 25),
     saveDirectory: o.saveDirectory,
   };
 }
@@ -56,9 +58,12 @@ class RammerheadSessionRedisStore extends CachedStore {
     }
     this.changes = new ChangeWriter(this.view, backend, copies, this.staleCleanupOptions);
     this.remote = new RemoteChanges(this.view, backend, copies);
-    this.checkEachRequest = settings.checkEachRequest;
-    // Behind a balancer that sends each session to one host, held copies are current already.
-    if (this.checkEachRequest) this.freshness = this.remote;
+    this.syncEachRequest = settings.syncEachRequest;
+    this.syncTimeout = settings.syncTimeout;
+    this.requests = new RequestSync(this.view, backend, this.remote, this.changes, {
+      eachRequest: this.syncEachRequest,
+      timeout: this.syncTimeout,
+    });
     this.housekeeper.every(this.writeInterval, () => this.writeChanges());
   }
 

@@ -1,0 +1,177 @@
+// @ts-check
+'use strict';
+
+const { AsyncLocalStorage } = require('async_hooks');
+const { holdResponse } = require('../api/response-gate');
+const { cookieChangesOf } = require('./versioned-copies');
+
+/**
+ * What one request through the proxy's pipeline waits for before its response leaves: the
+ * writes and deletions its route made (see `RequestSync.current`), and its session's change.
+ */
+class Reply {
+  constructor(isRoute) {
+    this.isRoute = isRoute;
+    /** The session the request is for, held when the step ended; else null. */
+    this.held = null;
+    /** Its cookie changes counted when the request began (see `cookieChangesOf`). */
+    this.cookieChanges = 0;
+    /** The stores and deletions the response waits for. */
+    this.waits = [];
+    /** Until its head goes: calls made for it later wait for nothing. */
+    this.open = true;
+  }
+
+  /** Has the response wait for `done` as well. */
+  waitFor(done) {
+    this.waits.push(done);
+  }
+}
+
+/**
+ * The Redis store's part in requests through a proxy with rammerhead's request pipeline (see
+ * `api/request-step.js`). Before a request goes on, its session is loaded if not held (one load
+ * per id, off the JavaScript thread). A route's `addSerializedSession` and `delete` store in the
+ * background, and its response waits for them instead of the event loop.
+ *
+ * With `eachRequest` (the store's `syncEachRequest`), what makes a round-robin balancer in front
+ * of several hosts safe: a held copy is checked against Redis before the request goes on, and a
+ * newer copy taken in (the host before may have stored it an instant ago); and before the
+ * response's head leaves, a change the request made (a cookie, or any change by a route) is
+ * stored, so that the next request, wherever it lands, finds it.
+ *
+ * Each of a request's two waits lasts at most `timeout` (the store's `syncTimeout`): a Redis that
+ * hangs must not hold up requests of sessions held here. Past it, the request goes on with the
+ * held copy (a newer one is still taken in when the answer comes), or the response with its
+ * change unstored (the write goes on). Once a wait was missed, requests stop waiting until
+ * Redis answers again.
+ */
+class RequestSync {
+  /**
+   * @param {object} cache the store's `view` of its cache
+   * @param {import('../backends/redis-backend').RedisBackend} backend
+   * @param {import('./remote-changes').RemoteChanges} remote
+   * @param {import('./change-writer').ChangeWriter} changes
+   * @param {{ eachRequest: boolean, timeout: number }} options
+   */
+  constructor(cache, backend, remote, changes, { eachRequest, timeout }) {
+    this.eachRequest = eachRequest;
+    this.timeout = timeout;
+    this.cache = cache;
+    this.backend = backend;
+    this.remote = remote;
+    this.changes = changes;
+    /** The reply of the request whose route is running, for `addSerializedSession` and `delete`. */
+    this.replies = new AsyncLocalStorage();
+    /** A wait missed its deadline, and what it waited for has not ended since. */
+    this.lagging = false;
+  }
+
+  /**
+   * The request step: resolves once the request may go on, having set up the wait of its
+   * response. `res` is absent for the upgrade pipeline, whose request passes through the
+   * request pipeline afterwards.
+   *
+   * @param {string | undefined} id
+   * @param {any} [res]
+   * @param {boolean} [isRoute]
+   * @returns {Promise<void> | undefined}
+   */
+  ready(id, res, isRoute = false) {
+    if (res === undefined) return id === undefined ? undefined : this.cache.prepare(id);
+    if (id === undefined && !isRoute) return undefined;
+    const reply = new Reply(isRoute);
+    // Entered now, before the proxy awaits the step, so that the route it runs afterwards
+    // finds it (see `current`).
+    if (isRoute) this.replies.enterWith(reply);
+    return this._ready(reply, id, res);
+  }
+
+  /**
+   * The reply of the route being served now, while its response has not left; undefined
+   * outside a route of the proxy.
+   *
+   * @returns {Reply | undefined}
+   */
+  current() {
+    const reply = this.replies.getStore();
+    return reply !== undefined && reply.open ? reply : undefined;
+  }
+
+  async _ready(reply, id, res) {
+    if (id !== undefined) {
+      const { map } = this.cache.held;
+      const held = map.get(id);
+      if (held === undefined) {
+        const loading = this.cache.prepare(id);
+        if (loading !== undefined) await loading;
+      } else if (this.eachRequest && this._mayWait()) {
+        // A copy loaded just now is current; one held longer may not be.
+        await this._waitAtMost(this.remote.check(held));
+      }
+      const now = map.get(id);
+      if (now !== undefined && this.eachRequest) {
+        reply.held = now;
+        reply.cookieChanges = cookieChangesOf(now);
+      }
+    }
+    if (reply.held !== null || reply.isRoute) holdResponse(res, () => this._beforeReply(reply));
+  }
+
+  /**
+   * What the response waits for, decided as its head is about to leave: the storing of a change
+   * the request made to its session (any cookie change; for a route, any change), and what its
+   * route asked for. Undefined: nothing, or Redis is not answering (the writes go on, and a
+   * change not written yet is written at the next round).
+   *
+   * @param {Reply} reply
+   * @returns {Promise<unknown> | undefined}
+   */
+  _beforeReply(reply) {
+    reply.open = false;
+    if (!this._mayWait()) return undefined;
+    const { held, waits } = reply;
+    if (
+      held !== null &&
+      this.cache.held.holds(held) &&
+      (reply.isRoute || cookieChangesOf(held) !== reply.cookieChanges)
+    ) {
+      const stored = this.changes.storeNow(held);
+      if (stored !== undefined) waits.push(stored);
+    }
+    if (waits.length === 0) return undefined;
+    return this._waitAtMost(Promise.all(waits));
+  }
+
+  /** Whether a request may wait for Redis: not while it is known down or lagging, or closed. */
+  _mayWait() {
+    return !this.lagging && !this.cache.housekeeper.stopped && this.backend.available;
+  }
+
+  /**
+   * `done`, or a promise that resolves `timeout` from now if `done` has not settled by then,
+   * which leaves Redis lagging until `done` settles. Never rejects.
+   *
+   * @param {Promise<unknown>} done
+   */
+  _waitAtMost(done) {
+    const ended = done.then(
+      () => {
+        this.lagging = false;
+      },
+      () => {
+        this.lagging = false;
+      },
+    );
+    let timer;
+    const late = new Promise((resolve) => {
+      timer = setTimeout(() => {
+        this.lagging = true;
+        resolve(undefined);
+      }, this.timeout);
+    });
+    return Promise.race([ended, late]).finally(() => clearTimeout(timer));
+  }
+}
+
+module.exports = { RequestSync };
