@@ -6,7 +6,7 @@
 
 const http = require('http');
 const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
-const { routeSessionIdOf, sessionIdOf } = require('../lib/api/request-step');
+const { sessionIdOf } = require('../lib/api/request-step');
 const h = require('./helpers');
 const { RedisServer } = require('./redis-server');
 const { PipelineProxy } = require('./support/pipeline-proxy');
@@ -73,22 +73,27 @@ function redisStore(options = {}) {
   });
 }
 
-test('the session id is the first 32 letters and digits of the path, else of the referer', () => {
+test("a request's session is its proxied URL's first segment, up to * or !, else its referer's", () => {
   expect(sessionIdOf({ url: `/${ID}/http://site.test/` })).toBe(ID);
   expect(sessionIdOf({ url: `http://proxy.test/${ID}!s/http://site.test/` })).toBe(ID);
+  expect(sessionIdOf({ url: `/${ID}*window!i/http://site.test/` })).toBe(ID);
+  expect(sessionIdOf({ url: '/any%20id/http://site.test/' })).toBe('any%20id');
   expect(sessionIdOf({ url: '/favicon.ico', headers: { referer: `http://p.test/${ID}/x` } })).toBe(
     ID,
   );
   expect(sessionIdOf({ url: '/newsession', headers: {} })).toBeUndefined();
-  expect(sessionIdOf({ url: `/${ID.slice(1)}/x` })).toBeUndefined();
+  expect(sessionIdOf({ url: '/!s/http://site.test/' })).toBeUndefined();
+  expect(sessionIdOf({ url: `/${ID}` })).toBeUndefined();
 });
 
-test("a route's session is named by its query's id or sessionId, as rammerhead's balancer finds it", () => {
-  expect(routeSessionIdOf({ url: `/editsession?id=${ID}&httpProxy=` })).toBe(ID);
-  expect(routeSessionIdOf({ url: `/syncLocalStorage?origin=x&sessionId=${ID}` })).toBe(ID);
-  expect(routeSessionIdOf({ url: `/editsession?id=${ID}x` })).toBeUndefined();
-  expect(routeSessionIdOf({ url: `/editsession?xid=${ID}` })).toBeUndefined();
-  expect(routeSessionIdOf({ url: '/newsession' })).toBeUndefined();
+test("a route's session is named by its query's id or sessionId, else by its referer", () => {
+  const route = (url, headers = {}) => sessionIdOf({ url, headers }, true);
+  expect(route(`/editsession?id=${ID}&httpProxy=`)).toBe(ID);
+  expect(route(`/syncLocalStorage?origin=x&sessionId=${ID}`)).toBe(ID);
+  expect(route(`/editsession?id=${ID}x`)).toBeUndefined();
+  expect(route(`/editsession?xid=${ID}`)).toBeUndefined();
+  expect(route('/api/shuffleDict')).toBeUndefined();
+  expect(route('/messaging', { referer: `http://p.test/${ID}/http://site.test/` })).toBe(ID);
 });
 
 test('FileCache: a session not in memory is read off the JavaScript thread, once for concurrent requests, and served with its cookies', async () => {
@@ -109,7 +114,7 @@ test('FileCache: a session not in memory is read off the JavaScript thread, once
   });
   const load = jest.spyOn(store.backend, 'load');
   const loadLater = jest.spyOn(store.backend, 'loadLater');
-  const { base } = await startProxy(store);
+  const { proxy, base } = await startProxy(store);
   const [one, two] = await Promise.all([
     h.fetchText(`${base}/${ID}/${site}/`),
     h.fetchText(`${base}/${ID}/${site}/`),
@@ -117,6 +122,17 @@ test('FileCache: a session not in memory is read off the JavaScript thread, once
   expect(one.body).toContain('kept=1');
   expect(two.body).toContain('kept=1');
   expect(loadLater).toHaveBeenCalledTimes(1);
+  expect(load).not.toHaveBeenCalled();
+  // Sessions that are not there, under any id hammerhead or rammerhead reads (its own step
+  // reads the 32 letters and digits opening the path): not waited for on the JavaScript thread
+  // either.
+  proxy.addToOnRequestPipeline((req) => {
+    const opening = /^\/([a-z0-9]{32})/i.exec(req.url);
+    if (opening) store.get(opening[1]);
+  });
+  for (const missing of [OTHER, 'bad%20password', `${OTHER}tail`]) {
+    expect((await h.fetchText(`${base}/${missing}/${site}/`)).status).toBe(404);
+  }
   expect(load).not.toHaveBeenCalled();
 });
 

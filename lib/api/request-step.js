@@ -1,32 +1,42 @@
 // @ts-check
 'use strict';
 
-/** A session id as rammerhead finds it: 32 letters and digits opening the path. */
-const SESSION_PATH = /^(?:[a-z0-9]+:\/\/[^/]+)?\/([a-z0-9]{32})/i;
-
 /**
- * The session id of a request: the first segment of its path, else of its referer's (a page's
- * request for `/favicon.ico`, say, which hammerhead serves from the referring page's session).
- *
- * @param {{ url?: string, headers?: Record<string, string | string[] | undefined> }} req
- * @returns {string | undefined}
+ * The session a proxied URL names, as hammerhead reads it before asking `openSessions.get`: the
+ * first segment of the path, up to `*` (a window id) or `!` (the resource's flags), when more
+ * path follows (`/<id>!s/http://site.test/x.js`).
  */
-function sessionIdOf(req) {
-  const inPath = SESSION_PATH.exec(req.url || '');
-  if (inPath) return inPath[1];
-  const referer = req.headers && req.headers.referer;
-  if (typeof referer !== 'string') return undefined;
-  const inReferer = SESSION_PATH.exec(referer);
-  return inReferer ? inReferer[1] : undefined;
+const PROXIED_PATH = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/]+)?\/([^/!*]+)[^/]*\/[\s\S]/i;
+/**
+ * The session rammerhead's own steps read (its `getSessionId`, used by `restrictSessionToIP`):
+ * 32 letters and digits opening the path.
+ */
+const RAMMERHEAD_PATH = /^(?:[a-z0-9]+:\/\/[^/]+)?\/([a-z0-9]{32})/i;
+/**
+ * The session of rammerhead's routes: `?id=` (`/editsession`, `/deletesession`), `?sessionId=`
+ * (`/syncLocalStorage`), as rammerhead's cluster balancer finds it.
+ */
+const ROUTE_QUERY = /[?&](?:id|sessionId)=([a-z0-9]{32})(?:&|#|$)/i;
+
+/** The first capture of `pattern` in `text`, if any. */
+function captured(pattern, text) {
+  const found = typeof text === 'string' ? pattern.exec(text) : null;
+  return found ? found[1] : undefined;
 }
 
-/** The session id of rammerhead's routes: `?id=` (`/editsession`), `?sessionId=` (`/syncLocalStorage`). */
-const ROUTE_ID = /[?&](?:id|sessionId)=([a-z0-9]{32})(?:&|#|$)/i;
-
-/** The session a route request names in its query, as rammerhead's cluster balancer finds it. */
-function routeSessionIdOf(req) {
-  const named = ROUTE_ID.exec(req.url || '');
-  return named ? named[1] : undefined;
+/**
+ * The session a request is for: the one its proxied URL names (a route: its query's), else the
+ * one its referer names (a page's request for `/favicon.ico`, or hammerhead's own routes, which
+ * serve the referring page's session).
+ *
+ * @param {{ url?: string, headers?: Record<string, string | string[] | undefined> }} req
+ * @param {boolean} [isRoute]
+ * @returns {string | undefined}
+ */
+function sessionIdOf(req, isRoute = false) {
+  const own = captured(isRoute ? ROUTE_QUERY : PROXIED_PATH, req.url);
+  if (own !== undefined) return own;
+  return captured(PROXIED_PATH, req.headers && req.headers.referer);
 }
 
 /**
@@ -47,9 +57,15 @@ function addRequestStep(proxy, ready) {
   const steps = {
     /** (req, res, serverInfo, isRoute, isWebsocket), as rammerhead calls it. */
     onRequestPipeline: async (req, res, serverInfo, isRoute) => {
-      const id = sessionIdOf(req) || (isRoute ? routeSessionIdOf(req) : undefined);
-      const done = ready(id, res, isRoute === true);
+      const route = isRoute === true;
+      const id = sessionIdOf(req, route);
+      const done = ready(id, res, route);
+      // Another session rammerhead's own step would read (a longer first segment whose first
+      // 32 characters are letters and digits): loaded too, so that no read waits for it.
+      const read = route ? undefined : captured(RAMMERHEAD_PATH, req.url);
+      const alsoDone = read === undefined || read === id ? undefined : ready(read);
       if (done !== undefined) await done;
+      if (alsoDone !== undefined) await alsoDone;
       return false;
     },
     /** (req, socket, head, serverInfo, isRoute). */
@@ -82,4 +98,4 @@ function addRequestStep(proxy, ready) {
   }
 }
 
-module.exports = { addRequestStep, sessionIdOf, routeSessionIdOf };
+module.exports = { addRequestStep, sessionIdOf };

@@ -69,6 +69,12 @@ class CachedStore extends RammerheadSessionAbstractStore {
     /** id -> ticket of the background load `prepare` started, until it is held or not found. */
     this.loading = new Map();
     /**
+     * Ids `prepare` just found missing (or could not read): until the event loop turns, `get`
+     * and `has` take them as absent rather than wait for the backend again on the JavaScript
+     * thread, in the request that asked (hammerhead reads the session right after the step).
+     */
+    this.absent = new Set();
+    /**
      * For backends shared by hosts, what gets each request through the proxy's pipeline ready
      * and holds its response until its changes are stored (see `redis/request-sync.js`); null
      * for the others, whose requests only have their session loaded first (`prepare`).
@@ -175,7 +181,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
     const session = new this.sessionClass({ id });
     const json = session.serializeSession();
     this.removing.delete(id);
-    this.loading.delete(id);
+    this._forgetLoad(id);
     const held = this.held.hold(id, session);
     this.unwritten.add(held);
     this.write(held, json);
@@ -230,7 +236,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       return;
     }
     const before = this.sessions.get(id);
-    this.loading.delete(id);
+    this._forgetLoad(id);
     let version;
     try {
       version = this.backend.import(id, serializedSession);
@@ -470,14 +476,15 @@ class CachedStore extends RammerheadSessionAbstractStore {
   // Out of has(), which stays small enough to be inlined into its callers.
   _hasUncached(id) {
     requireString(id, 'id');
-    if (this.removing.has(id) || this._load(id, false) === undefined) return false;
+    if (this.removing.has(id) || this.absent.has(id)) return false;
+    if (this._load(id, false) === undefined) return false;
     this.backend.release([id]);
     return true;
   }
 
   _getUncached(id, updateActiveTimestamp) {
     requireString(id, 'id');
-    if (this.removing.has(id)) return undefined;
+    if (this.removing.has(id) || this.absent.has(id)) return undefined;
     const loaded = this._load(id);
     if (loaded === undefined) return undefined;
     return this._holdLoaded(id, loaded, updateActiveTimestamp);
@@ -502,7 +509,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
   _importLater(id, session, json, reply) {
     this.backend.checkImport(id, json);
     const before = this.sessions.get(id);
-    this.loading.delete(id);
+    this._forgetLoad(id);
     if (before !== undefined) this.drop(before, Cause.REPLACED);
     this.removing.delete(id);
     const held = this.held.hold(id, session);
@@ -576,10 +583,24 @@ class CachedStore extends RammerheadSessionAbstractStore {
     if (this.sessions.has(id) || this.removing.has(id)) return;
     if (failure !== undefined) {
       this._unreadable(id, failure);
+      this._markAbsent(id);
       return;
     }
     const loaded = this._revive(id, copy, true);
     if (loaded !== undefined) this._holdLoaded(id, loaded, false);
+    else this._markAbsent(id);
+  }
+
+  /** A session stored now: a load under way, or one that found it missing, is out of date. */
+  _forgetLoad(id) {
+    this.loading.delete(id);
+    this.absent.delete(id);
+  }
+
+  /** See `absent`. */
+  _markAbsent(id) {
+    if (this.absent.size === 0) setImmediate(() => this.absent.clear());
+    this.absent.add(id);
   }
 
   /** A stored copy that could not be read: reported, and deleted when corrupt if so set. */
