@@ -53,10 +53,12 @@ function sessionIdOf(req, isRoute = false) {
  * @param {(id: string | undefined, res?: any, isRoute?: boolean) => Promise<void> | undefined} ready
  */
 function addRequestStep(proxy, ready) {
-  /** @type {Record<string, (...args: any[]) => Promise<boolean>>} */
+  // Not async: a request with nothing to wait for goes on without a promise made for it (the
+  // proxy awaits whatever a step returns; only `true` would end the request).
+  /** @type {Record<string, (...args: any[]) => Promise<unknown> | false>} */
   const steps = {
     /** (req, res, serverInfo, isRoute, isWebsocket), as rammerhead calls it. */
-    onRequestPipeline: async (req, res, serverInfo, isRoute) => {
+    onRequestPipeline: (req, res, serverInfo, isRoute) => {
       const route = isRoute === true;
       const id = sessionIdOf(req, route);
       const done = ready(id, res, route);
@@ -64,16 +66,14 @@ function addRequestStep(proxy, ready) {
       // 32 characters are letters and digits): loaded too, so that no read waits for it.
       const read = route ? undefined : captured(RAMMERHEAD_PATH, req.url);
       const alsoDone = read === undefined || read === id ? undefined : ready(read);
-      if (done !== undefined) await done;
-      if (alsoDone !== undefined) await alsoDone;
-      return false;
+      if (alsoDone !== undefined) return Promise.all([done, alsoDone]);
+      return done === undefined ? false : done;
     },
     /** (req, socket, head, serverInfo, isRoute). */
-    onUpgradePipeline: async (req) => {
+    onUpgradePipeline: (req) => {
       const id = sessionIdOf(req);
       const done = id === undefined ? undefined : ready(id);
-      if (done !== undefined) await done;
-      return false;
+      return done === undefined ? false : done;
     },
   };
   for (const [add, pipeline] of [

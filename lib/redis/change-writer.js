@@ -82,6 +82,8 @@ class ChangeWriter {
    */
   storeNow(held) {
     if (!this._isStaying(held)) return undefined;
+    // Written now: the quick write its cookie change asked for would find nothing new.
+    this.prompt.delete(held);
     if (this.backend.isWriting(held.id)) {
       return this._afterWritesOf(held.id).then(() => this.storeNow(held));
     }

@@ -140,7 +140,7 @@ class RequestSync {
       if (stored !== undefined) waits.push(stored);
     }
     if (waits.length === 0) return undefined;
-    return this._waitAtMost(Promise.all(waits));
+    return this._waitAtMost(waits.length === 1 ? waits[0] : Promise.all(waits));
   }
 
   /** Whether a request may wait for Redis: not while it is known down or lagging, or closed. */
@@ -155,22 +155,18 @@ class RequestSync {
    * @param {Promise<unknown>} done
    */
   _waitAtMost(done) {
-    const ended = done.then(
-      () => {
-        this.lagging = false;
-      },
-      () => {
-        this.lagging = false;
-      },
-    );
-    let timer;
-    const late = new Promise((resolve) => {
-      timer = setTimeout(() => {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
         this.lagging = true;
         resolve(undefined);
       }, this.timeout);
+      const ended = () => {
+        this.lagging = false;
+        clearTimeout(timer);
+        resolve(undefined);
+      };
+      done.then(ended, ended);
     });
-    return Promise.race([ended, late]).finally(() => clearTimeout(timer));
   }
 }
 
