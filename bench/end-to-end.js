@@ -1,14 +1,18 @@
 'use strict';
 
-// The end-to-end figure of `npm run bench`: a real hammerhead proxy on a store holding N session
-// files (half of them stale), a local site behind it, a few clients requesting pages through
-// sessions picked at random for some seconds, a stale cleanup inside that window.
+// The end-to-end figure of `npm run bench`: a real hammerhead proxy on a store holding N/2
+// sessions in use (and, in a directory, N/2 stale ones), a local site behind it, a few clients
+// requesting pages through sessions picked at random for some seconds, a tenth of their
+// requests making a new session (`/newsession`) and asking a page through it, a stale cleanup
+// inside that window.
 const { spawn } = require('child_process');
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
 
 const CLIENTS = 8;
+/** One request in this many makes a new session, as users arriving do. */
+const NEW_SESSION_EVERY = 10;
 const DAY = 24 * 60 * 60 * 1000;
 
 function listen(server) {
@@ -35,24 +39,27 @@ async function freePortPair() {
   }
 }
 
-/** A page that sets a cookie, as the sites a proxy serves do. */
-function createSite() {
+/** A page that sets a new cookie value on one visit in `cookieEvery`, as sites do. */
+function createSite(cookieEvery) {
   let visits = 0;
   return http.createServer((req, res) => {
-    res.writeHead(200, {
-      'content-type': 'text/html',
-      'set-cookie': `visit=${++visits}; Path=/`,
-    });
+    const headers = { 'content-type': 'text/html' };
+    visits++;
+    if (visits % cookieEvery === 0) headers['set-cookie'] = `visit=${visits}; Path=/`;
+    res.writeHead(200, headers);
     res.end('<html><body><p>hello</p></body></html>');
   });
 }
 
+/** Resolves with `[status, body]`. */
 function get(agent, url) {
   return new Promise((resolve, reject) => {
     http
       .get(url, { agent, headers: { accept: 'text/html' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve([res.statusCode, body]));
       })
       .on('error', reject);
   });
@@ -63,11 +70,22 @@ function percentile(sorted, p) {
 }
 
 /**
- * Runs the proxy on `store` ("ours", or the path of rammerhead's FileCache) over a copy of the
- * session files in `dir` and returns { rps, p50, p99, max, firstAnswer } (milliseconds).
+ * Runs the proxy on `store` ("file", "redis" with the sessions under "e2e:" on `redisUrl`, or
+ * the path of rammerhead's FileCache) over the sessions `fresh` (files in `dir`), the site
+ * setting a cookie on one page in `cookieEvery`, and returns { rps, p50, p99, max,
+ * firstAnswer } (milliseconds).
  */
-async function endToEnd({ store, dir, fresh, sessionClass, seconds, random }) {
-  const site = createSite();
+async function endToEnd({
+  store,
+  dir,
+  fresh,
+  sessionClass,
+  seconds,
+  random,
+  redisUrl = '',
+  cookieEvery = 1,
+}) {
+  const site = createSite(cookieEvery);
   const sitePort = await listen(site);
   const port = await freePortPair();
   const base = `http://127.0.0.1:${port}`;
@@ -82,6 +100,7 @@ async function endToEnd({ store, dir, fresh, sessionClass, seconds, random }) {
       String(port),
       sessionClass,
       String((seconds * 1000) / 2),
+      redisUrl,
     ],
     { stdio: 'inherit' },
   );
@@ -90,7 +109,7 @@ async function endToEnd({ store, dir, fresh, sessionClass, seconds, random }) {
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
     let firstAnswer;
     for (;;) {
-      const status = await get(agent, page(fresh[0])).catch(() => 0);
+      const [status] = await get(agent, page(fresh[0])).catch(() => [0]);
       if (status === 200) {
         firstAnswer = elapsed();
         break;
@@ -100,13 +119,20 @@ async function endToEnd({ store, dir, fresh, sessionClass, seconds, random }) {
     }
     const latencies = [];
     const until = elapsed() + seconds * 1000;
+    const timed = async (url) => {
+      const start = elapsed();
+      const [status, body] = await get(agent, url);
+      if (status !== 200) throw new Error(`status ${status} for ${url} on ${store}`);
+      latencies.push(elapsed() - start);
+      return body;
+    };
     const client = async () => {
       while (elapsed() < until) {
-        const id = fresh[Math.floor(random() * fresh.length)];
-        const start = elapsed();
-        const status = await get(agent, page(id));
-        if (status !== 200) throw new Error(`status ${status} for a session on ${store}`);
-        latencies.push(elapsed() - start);
+        if (random() * NEW_SESSION_EVERY < 1) {
+          await timed(page(await timed(`${base}/newsession`)));
+        } else {
+          await timed(page(fresh[Math.floor(random() * fresh.length)]));
+        }
       }
     };
     await Promise.all(Array.from({ length: CLIENTS }, client));

@@ -102,12 +102,16 @@ function storeFigures(kind) {
   };
 }
 
-/** The end-to-end figure for one store: "ours", or the path of rammerhead's FileCache. */
-async function endToEndFigures(store) {
+/**
+ * The end-to-end figure for one store: "file" (ours), "redis" (ours, on `redis`), or the path
+ * of rammerhead's FileCache; the site sets a cookie on one page in `cookieEvery`.
+ */
+async function endToEndFigures(store, redis, cookieEvery = 1) {
   if (E2E_SECONDS === 0) return null;
   // The proxy runs in a process of its own, on the real clock: its files are dated by it.
   const dir = tempDir();
   const fresh = sessionFiles(dir, ids, template);
+  if (redis) redisBench.fill(redis, 'e2e:', fresh, template);
   try {
     return await endToEnd({
       store,
@@ -116,10 +120,34 @@ async function endToEndFigures(store) {
       sessionClass: sessionClassPath,
       seconds: E2E_SECONDS,
       random: Math.random,
+      redisUrl: redis ? redis.url : '',
+      cookieEvery,
     });
   } finally {
     removeDir(dir);
   }
+}
+
+/** One figure of request-process.js, in a process of its own. */
+function requestFigure(name, kind, redisUrl) {
+  const script = path.join(__dirname, 'request-process.js');
+  return JSON.parse(
+    execFileSync(process.execPath, ['--expose-gc', script, name, kind, redisUrl, String(N)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+}
+
+/** The request step's figures (see request-process.js). */
+function requestStepFigures(redisUrl) {
+  return {
+    file: requestFigure('stepLoad', 'file', redisUrl),
+    redis: {
+      ...requestFigure('stepLoad', 'redis', redisUrl),
+      ...requestFigure('versionCheck', 'redis', redisUrl),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,13 +191,19 @@ async function main() {
   const ours = storeFigures('ours');
   ours.memory = { ...hot.memory, ...ours.memory };
   ours.file = { ...hot.file, ...ours.file };
-  ours.e2e = await endToEndFigures('ours');
+  ours.e2e = await endToEndFigures('file');
   try {
     ours.redis = {
       ...hot.redis,
       ...(await redisBench.redisFigures(redis, { ids })),
       ...(await propagationFigures(redis, template)),
     };
+    ours.step = requestStepFigures(redis.url);
+    ours.redis.e2e = await endToEndFigures('redis', redis);
+    // Sites set cookies on some pages, not all: a write per response is the Redis store's
+    // worst case, and the FileCache writes none.
+    ours.redis.e2eFewCookies = await endToEndFigures('redis', redis, 10);
+    ours.e2eFewCookies = await endToEndFigures('file', null, 10);
   } finally {
     await redis.close();
   }
@@ -426,6 +460,38 @@ async function main() {
       '≤ 50 ms',
     ],
     [
+      'request step: event-loop time of a FileCache load (vs a get that loads)',
+      ours.step.file.stepLoop,
+      'µs',
+      null,
+      ours.step.file.getLoop,
+      'the read off the thread',
+    ],
+    [
+      'request step: event-loop time of a RedisStore load (vs a get that loads)',
+      ours.step.redis.stepLoop,
+      'µs',
+      null,
+      ours.step.redis.getLoop,
+      'the round trip off the thread',
+    ],
+    [
+      'RedisStore version check before a request: p50',
+      ours.step.redis.checkP50,
+      'ms',
+      null,
+      null,
+      `8 at once: ${fmt(ours.step.redis.checkP50Concurrent, 'ms')}`,
+    ],
+    [
+      'RedisStore version check before a request: p99',
+      ours.step.redis.checkP99,
+      'ms',
+      null,
+      null,
+      `8 at once: ${fmt(ours.step.redis.checkP99Concurrent, 'ms')}`,
+    ],
+    [
       `RedisStore conflicts merged, 2 hosts writing at once ${ours.redis.contended} times`,
       ours.redis.merged,
       'merges',
@@ -448,6 +514,30 @@ async function main() {
         '≤ 1.0× original',
       ],
       ['end to end: worst request', e2e(ours, 'max'), 'ms', null, e2e(theirs, 'max'), ''],
+      [
+        'end to end: RedisStore requests per second (vs this FileCache)',
+        e2e(ours.redis, 'rps'),
+        '/s',
+        null,
+        e2e(ours, 'rps'),
+        '≥ 0.9× FileCache',
+      ],
+      [
+        'end to end: RedisStore p99 latency (vs this FileCache)',
+        e2e(ours.redis, 'p99'),
+        'ms',
+        null,
+        e2e(ours, 'p99'),
+        '',
+      ],
+      [
+        'end to end, a cookie on 1 page in 10: RedisStore requests per second (vs this FileCache)',
+        ours.redis.e2eFewCookies && ours.redis.e2eFewCookies.rps,
+        '/s',
+        null,
+        ours.e2eFewCookies && ours.e2eFewCookies.rps,
+        '≥ 0.9× FileCache',
+      ],
       [
         'end to end: start to first answer',
         e2e(ours, 'firstAnswer'),
