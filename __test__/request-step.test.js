@@ -5,6 +5,7 @@
 // requests, and a held Redis session is checked against Redis first.
 
 const http = require('http');
+const net = require('net');
 const { RammerheadSessionFileCache, RammerheadSessionRedisStore } = require('..');
 const { sessionIdOf } = require('../lib/api/request-step');
 const h = require('./helpers');
@@ -277,4 +278,43 @@ test('Redis: a route imports and deletes without waiting on the event loop; its 
   expect(here.has(OTHER)).toBe(false);
   expect(imports).not.toHaveBeenCalled();
   expect(removals).not.toHaveBeenCalled();
+});
+
+test("Redis: a route's reply is only the route's: a request after it on the same connection deletes as outside a route", async () => {
+  prefixes++;
+  const here = redisStore();
+  const { proxy, base } = await startProxy(here);
+  here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
+  here.addSerializedSession(OTHER, new HammerheadSession({ id: OTHER }).serializeSession());
+  const removeNow = jest.spyOn(here.backend, 'remove');
+  const removeLater = jest.spyOn(here.backend, 'removeLater');
+  let answer;
+  proxy.GET('/slowdelete', (req, res) => {
+    here.delete(ID);
+    // Answered a moment later, as a route that reads its body does.
+    setImmediate(() => answer(res));
+  });
+  proxy.addToOnRequestPipeline((req, res, serverInfo, isRoute) => {
+    if (!isRoute) here.delete(OTHER);
+    return false;
+  });
+  const routeDone = new Promise((resolve) => {
+    answer = (res) => {
+      res.end('deleted');
+      resolve();
+    };
+  });
+  // A route and a proxied page, pipelined on one connection.
+  const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+  let received = '';
+  socket.on('data', (data) => (received += data));
+  socket.write(
+    `GET /slowdelete?id=${ID} HTTP/1.1\r\nHost: x\r\n\r\n` +
+      `GET /${OTHER}/http://site.test/ HTTP/1.1\r\nHost: x\r\n\r\n`,
+  );
+  await routeDone;
+  await h.until(() => removeNow.mock.calls.length > 0 && received.includes('deleted'));
+  socket.destroy();
+  expect(removeLater.mock.calls).toEqual([[[ID]]]);
+  expect(removeNow.mock.calls).toEqual([[OTHER]]);
 });

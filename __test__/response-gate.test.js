@@ -93,3 +93,19 @@ test('a wait that fails releases the response as well', async () => {
   };
   expect((await h.fetchText(base)).body).toBe('sent anyway');
 });
+
+test('wrappers other code adds afterwards stay, and calls made through them after the wait pass on', async () => {
+  for (const wait of [true, false]) {
+    handle = (req, res) => {
+      holdResponse(res, () => (wait ? new Promise(setImmediate) : undefined));
+      // As a later step that rewrites what is sent, keeping the method it wraps.
+      const write = res.write;
+      const end = res.end;
+      res.write = (chunk) => write.call(res, String(chunk).toUpperCase());
+      res.end = (chunk) => end.call(res, String(chunk).toUpperCase());
+      res.write('one ');
+      setImmediate(() => setImmediate(() => res.end('two')));
+    };
+    expect((await h.fetchText(base)).body).toBe('ONE TWO');
+  }
+});

@@ -74,7 +74,7 @@ const FIGURES = {
     const measure = async (round) => {
       const stepped = storeOf(kind, `step${round}:`);
       const step = await loopTimePerLoad(stepped.store, () =>
-        inFlight((id) => stepped.store.prepare(id) || Promise.resolve()),
+        inFlight((id) => stepped.store.prepare([id]) || Promise.resolve()),
       );
       if (stepped.store.stats().held !== ids.length) throw new Error('a load went missing');
       stepped.done();

@@ -40,19 +40,38 @@ function sessionIdOf(req, isRoute = false) {
 }
 
 /**
+ * @typedef {object} Request What the step knows of a request before it goes on.
+ * @property {any} req
+ * @property {any} [res] its response, or a WebSocket's socket; absent in the upgrade pipeline,
+ *   whose request passes through the request pipeline afterwards
+ * @property {string} [id] the session it is for (see `sessionIdOf`)
+ * @property {string} [alsoRead] another session rammerhead's own step reads for it: the 32
+ *   letters and digits opening a longer first segment
+ * @property {boolean} isRoute whether one of the proxy's own routes answers it
+ * @property {boolean} namedInQuery whether a route names its session in its query, as
+ *   rammerhead's session routes do (`/editsession?id=`, `/syncLocalStorage?sessionId=`)
+ */
+
+/**
+ * @typedef {object} RequestHandlers What the store does with each request.
+ * @property {(request: Request) => Promise<unknown> | undefined} ready gets the request's
+ *   sessions ready; the request goes on once it resolves
+ * @property {(req: any, run: () => any) => any} [inRoute] runs one of the proxy's routes for
+ *   `req` (the synchronous part of its handler), returning what `run` returns
+ */
+
+/**
  * On a proxy with rammerhead's request pipelines (`addToOnRequestPipeline`,
  * `addToOnUpgradePipeline`, whose handlers the proxy awaits before hammerhead reads
- * `openSessions`), adds one step to each, kept first. Before a request goes on, the step awaits
- * `ready(id, res, isRoute)`: `id` its session (undefined for none), `res` its response (or a
- * WebSocket's socket), `isRoute` whether one of the proxy's own routes answers it. An upgrade
- * passes through the request pipeline too, after the upgrade pipeline, which only awaits
- * `ready(id)`. Any other proxy is left as it is: hammerhead's synchronous `get` then loads a
- * session itself.
+ * `openSessions`), adds one step to each, kept first, that awaits `handlers.ready` before the
+ * request goes on; and runs the proxy's routes (hammerhead's `_route`) through
+ * `handlers.inRoute`. Any other proxy is left as it is: hammerhead's synchronous `get` then
+ * loads a session itself.
  *
  * @param {any} proxy
- * @param {(id: string | undefined, res?: any, isRoute?: boolean) => Promise<void> | undefined} ready
+ * @param {RequestHandlers} handlers
  */
-function addRequestStep(proxy, ready) {
+function addRequestStep(proxy, { ready, inRoute }) {
   // Not async: a request with nothing to wait for goes on without a promise made for it (the
   // proxy awaits whatever a step returns; only `true` would end the request).
   /** @type {Record<string, (...args: any[]) => Promise<unknown> | false>} */
@@ -61,26 +80,31 @@ function addRequestStep(proxy, ready) {
     onRequestPipeline: (req, res, serverInfo, isRoute) => {
       const route = isRoute === true;
       const id = sessionIdOf(req, route);
-      const done = ready(id, res, route);
-      // Another session rammerhead's own step would read (a longer first segment whose first
-      // 32 characters are letters and digits): loaded too, so that no read waits for it.
-      const read = route ? undefined : captured(RAMMERHEAD_PATH, req.url);
-      const alsoDone = read === undefined || read === id ? undefined : ready(read);
-      if (alsoDone !== undefined) return Promise.all([done, alsoDone]);
+      const done = ready({
+        req,
+        res,
+        id,
+        alsoRead: route ? undefined : otherRead(req, id),
+        isRoute: route,
+        namedInQuery: route && captured(ROUTE_QUERY, req.url) !== undefined,
+      });
       return done === undefined ? false : done;
     },
     /** (req, socket, head, serverInfo, isRoute). */
     onUpgradePipeline: (req) => {
       const id = sessionIdOf(req);
-      const done = id === undefined ? undefined : ready(id);
+      const request = { req, id, alsoRead: otherRead(req, id), isRoute: false };
+      const done = ready({ ...request, namedInQuery: false });
       return done === undefined ? false : done;
     },
   };
+  let added = false;
   for (const [add, pipeline] of [
     ['addToOnRequestPipeline', 'onRequestPipeline'],
     ['addToOnUpgradePipeline', 'onUpgradePipeline'],
   ]) {
     if (typeof proxy[add] !== 'function' || !Array.isArray(proxy[pipeline])) continue;
+    added = true;
     const step = steps[pipeline];
     proxy[pipeline].unshift(step);
     // Steps added later go after it: rammerhead's own first step reads the session
@@ -96,6 +120,18 @@ function addRequestStep(proxy, ready) {
       return result;
     };
   }
+  if (added && inRoute !== undefined && typeof proxy._route === 'function') {
+    const route = proxy._route;
+    proxy._route = function (req, ...args) {
+      return inRoute(req, () => route.call(this, req, ...args));
+    };
+  }
+}
+
+/** The session rammerhead's own step reads for `req`, when it is not `id`. */
+function otherRead(req, id) {
+  const read = captured(RAMMERHEAD_PATH, req.url);
+  return read === id ? undefined : read;
 }
 
 module.exports = { addRequestStep, sessionIdOf };

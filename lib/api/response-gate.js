@@ -10,35 +10,42 @@ const SENDING = ['writeHead', 'flushHeaders', 'write', 'end'];
 /**
  * Holds back a response until what `decide` returns has settled. `decide` is called once, at
  * the first call that would send the response's head; when it returns undefined (or throws)
- * the response goes on untouched. Otherwise that call and every later sending call are queued and made in
- * order once the promise settles (`write` answers false meanwhile, and 'drain' follows, so that
- * a piped body waits). Either way the response's own methods are put back.
+ * the response goes on untouched. Otherwise that call and every later sending call are queued
+ * and made in order once the promise settles (`write` answers false meanwhile, and 'drain'
+ * follows, so that a piped body waits). Either way the response's own methods are put back,
+ * unless other code has wrapped them since (its wrappers stay, and calls through them pass
+ * straight on).
  *
  * @param {any} res an `http.ServerResponse`, or the socket of a WebSocket upgrade
  * @param {() => Promise<unknown> | undefined} decide
  */
 function holdResponse(res, decide) {
-  /** name -> the response's own method it replaced, or undefined (the prototype's). */
-  const replaced = new Map();
-  /** [name, args] of the calls held back; null until `decide` asked for a wait. */
-  let queue = null;
+  /** name -> [the method as it was, whether it was the response's own property, the gate's]. */
+  const methods = new Map();
+  /** Not decided yet, holding the calls in `queue`, or passing every call straight on. */
+  let state = 'undecided';
+  /** @type {Array<[string, unknown[]]>} */
+  const queue = [];
   let drainOwed = false;
 
+  const call = (name, args) => methods.get(name)[0].apply(res, args);
   const putBack = () => {
-    for (const [name, own] of replaced) {
-      if (own === undefined) delete res[name];
-      else res[name] = own;
+    for (const [name, [method, own, gate]] of methods) {
+      if (res[name] !== gate) continue;
+      if (own) res[name] = method;
+      else delete res[name];
     }
   };
   const release = () => {
+    state = 'passing';
     putBack();
     let flowing = true;
-    for (const [name, args] of /** @type {Array<[string, unknown[]]>} */ (queue)) {
+    for (const [name, args] of queue.splice(0)) {
       try {
-        const result = res[name](...args);
+        const result = call(name, args);
         if (name === 'write') flowing = result;
       } catch (error) {
-        // As the call would have thrown into hammerhead, had it been made at once.
+        // As the call would have thrown into its caller, had it been made at once.
         res.destroy(error);
         return;
       }
@@ -48,9 +55,8 @@ function holdResponse(res, decide) {
 
   for (const name of SENDING) {
     if (typeof res[name] !== 'function') continue;
-    replaced.set(name, Object.prototype.hasOwnProperty.call(res, name) ? res[name] : undefined);
-    res[name] = (...args) => {
-      if (queue === null) {
+    const gate = (...args) => {
+      if (state === 'undecided') {
         let wait;
         try {
           wait = decide();
@@ -59,12 +65,14 @@ function holdResponse(res, decide) {
           wait = undefined;
         }
         if (wait === undefined) {
+          state = 'passing';
           putBack();
-          return res[name](...args);
+        } else {
+          state = 'holding';
+          wait.then(release, release);
         }
-        queue = [];
-        wait.then(release, release);
       }
+      if (state === 'passing') return call(name, args);
       queue.push([name, args]);
       if (name === 'write') {
         drainOwed = true;
@@ -72,6 +80,8 @@ function holdResponse(res, decide) {
       }
       return name === 'flushHeaders' ? undefined : res;
     };
+    methods.set(name, [res[name], Object.prototype.hasOwnProperty.call(res, name), gate]);
+    res[name] = gate;
   }
 }
 

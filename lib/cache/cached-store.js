@@ -69,17 +69,19 @@ class CachedStore extends RammerheadSessionAbstractStore {
     /** id -> ticket of the background load `prepare` started, until it is held or not found. */
     this.loading = new Map();
     /**
-     * Ids `prepare` just found missing (or could not read): until the event loop turns, `get`
-     * and `has` take them as absent rather than wait for the backend again on the JavaScript
-     * thread, in the request that asked (hammerhead reads the session right after the step).
+     * id -> how many requests' `prepare` found it missing (or could not read it), until the
+     * event loop turns after each: `get` and `has` take these as absent rather than wait for
+     * the backend again on the JavaScript thread (hammerhead reads the session right after
+     * the step).
      */
-    this.absent = new Set();
+    this.absent = new Map();
     /**
      * For backends shared by hosts, what gets each request through the proxy's pipeline ready
      * and holds its response until its changes are stored (see `redis/request-sync.js`); null
      * for the others, whose requests only have their session loaded first (`prepare`).
      * `current()` names the reply of the route being served, if any.
-     * @type {{ ready(id: string | undefined, res?: any, isRoute?: boolean): Promise<void> | undefined,
+     * @type {{ ready(request: import('../api/request-step').Request): Promise<unknown> | undefined,
+     *   inRoute(req: any, run: () => any): any,
      *   current(): { waitFor(done: Promise<unknown>): void } | undefined } | null}
      */
     this.requests = null;
@@ -97,7 +99,7 @@ class CachedStore extends RammerheadSessionAbstractStore {
       markUnwritten: (held) => this.unwritten.add(held),
       write: (held, json, options) => this.write(held, json, options),
       drop: (held, cause) => this.drop(held, cause),
-      prepare: (id) => this.prepare(id),
+      prepare: (ids, alongside) => this.prepare(ids, alongside),
     });
 
     this.releaseClock = useClock();
@@ -143,21 +145,25 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * Gets the session `id` ready for a request about to read it, holding up no other request:
-   * one not held is loaded in the background (one load per id, whatever asks). Never rejects:
-   * what cannot be loaded is left to `get`, which finds it missing.
+   * Gets the sessions `ids` ready for a request about to read them, holding up no other
+   * request: those not held are loaded in the background (one load per id, whatever asks).
+   * Those it finds missing are absent for `get` and `has` until the event loop turns. Never
+   * rejects: what cannot be loaded is left to `get`, which finds it missing.
    *
-   * @param {string} id
-   * @returns {Promise<void> | undefined} undefined when there is nothing to wait for
+   * @param {Array<string | undefined>} ids undefined entries are skipped
+   * @param {Promise<unknown>} [alongside] what else the request waits for (a version check):
+   *   the missing ones stay absent until the event loop turns after that too
+   * @returns {Promise<unknown> | undefined} undefined when there is nothing to wait for
    */
-  prepare(id) {
-    if (this.sessions.has(id) || this.removing.has(id)) return undefined;
-    const loading = this.loading.get(id);
-    if (loading !== undefined) return loading.done;
-    const ticket = { done: Promise.resolve() };
-    this.loading.set(id, ticket);
-    ticket.done = this._loadLater(id, ticket);
-    return ticket.done;
+  prepare(ids, alongside) {
+    let loads;
+    for (const id of ids) {
+      const load = id === undefined ? undefined : this._loadOnce(id);
+      if (load !== undefined) (loads || (loads = [])).push(load);
+    }
+    if (loads === undefined) return alongside;
+    if (alongside !== undefined) loads.push(alongside);
+    return Promise.all(loads).then(() => this._markAbsent(ids));
   }
 
   /**
@@ -167,10 +173,15 @@ class CachedStore extends RammerheadSessionAbstractStore {
    */
   attachToProxy(proxy, removeExistingSessions = true) {
     super.attachToProxy(proxy, removeExistingSessions);
-    addRequestStep(proxy, (id, res, isRoute) => {
-      if (this.requests !== null) return this.requests.ready(id, res, isRoute);
-      return id === undefined ? undefined : this.prepare(id);
-    });
+    if (this.requests !== null) {
+      const { requests } = this;
+      addRequestStep(proxy, {
+        ready: (request) => requests.ready(request),
+        inRoute: (req, run) => requests.inRoute(req, run),
+      });
+    } else {
+      addRequestStep(proxy, { ready: ({ id, alsoRead }) => this.prepare([id, alsoRead]) });
+    }
   }
 
   /** Stored in the background, starting at once; see `whenWritten()`. */
@@ -531,7 +542,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
   /**
    * `delete` inside a route: the session leaves memory at once and is absent from then on;
    * its stored copy is deleted in the background, and `reply` waits for that. True when it
-   * was held (rammerhead's routes ask `has` first, which holds it).
+   * was held (the request step loaded it before the route ran). A deletion that then fails is
+   * logged, and the session comes back from the backend, as a failed `delete` leaves it.
    */
   _deleteLater(id, reply) {
     this.loading.delete(id);
@@ -583,12 +595,21 @@ class CachedStore extends RammerheadSessionAbstractStore {
     if (this.sessions.has(id) || this.removing.has(id)) return;
     if (failure !== undefined) {
       this._unreadable(id, failure);
-      this._markAbsent(id);
       return;
     }
     const loaded = this._revive(id, copy, true);
     if (loaded !== undefined) this._holdLoaded(id, loaded, false);
-    else this._markAbsent(id);
+  }
+
+  /** `prepare`'s load of one id: undefined when held, or being deleted. */
+  _loadOnce(id) {
+    if (this.sessions.has(id) || this.removing.has(id)) return undefined;
+    const loading = this.loading.get(id);
+    if (loading !== undefined) return loading.done;
+    const ticket = { done: Promise.resolve() };
+    this.loading.set(id, ticket);
+    ticket.done = this._loadLater(id, ticket);
+    return ticket.done;
   }
 
   /** A session stored now: a load under way, or one that found it missing, is out of date. */
@@ -597,10 +618,18 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.absent.delete(id);
   }
 
-  /** See `absent`. */
-  _markAbsent(id) {
-    if (this.absent.size === 0) setImmediate(() => this.absent.clear());
-    this.absent.add(id);
+  /** The ids of `ids` not held now are absent until the event loop turns (see `absent`). */
+  _markAbsent(ids) {
+    const missing = ids.filter((id) => id !== undefined && !this.sessions.has(id));
+    if (missing.length === 0) return;
+    for (const id of missing) this.absent.set(id, (this.absent.get(id) || 0) + 1);
+    setImmediate(() => {
+      for (const id of missing) {
+        const left = this.absent.get(id) - 1;
+        if (left > 0) this.absent.set(id, left);
+        else this.absent.delete(id);
+      }
+    });
   }
 
   /** A stored copy that could not be read: reported, and deleted when corrupt if so set. */

@@ -1,7 +1,6 @@
 // @ts-check
 'use strict';
 
-const { AsyncLocalStorage } = require('async_hooks');
 const { holdResponse } = require('../api/response-gate');
 const { cookieChangesOf } = require('./versioned-copies');
 
@@ -10,8 +9,10 @@ const { cookieChangesOf } = require('./versioned-copies');
  * writes and deletions its route made (see `RequestSync.current`), and its session's change.
  */
 class Reply {
-  constructor(isRoute) {
-    this.isRoute = isRoute;
+  /** @param {boolean} storesAll a route of rammerhead's that may change its session */
+  constructor(storesAll) {
+    /** Whether any change of its session is stored before it leaves, not only cookies. */
+    this.storesAll = storesAll;
     /** The session the request is for, held when the step ended; else null. */
     this.held = null;
     /** Its cookie changes counted when the request began (see `cookieChangesOf`). */
@@ -61,61 +62,75 @@ class RequestSync {
     this.backend = backend;
     this.remote = remote;
     this.changes = changes;
-    /** The reply of the request whose route is running, for `addSerializedSession` and `delete`. */
-    this.replies = new AsyncLocalStorage();
+    /** The replies of route requests whose route has not run yet. */
+    this.routeReplies = new WeakMap();
+    /** The reply of the request whose route is running now (see `inRoute`). */
+    this.routeReply = undefined;
     /** A wait missed its deadline, and what it waited for has not ended since. */
     this.lagging = false;
   }
 
   /**
    * The request step: resolves once the request may go on, having set up the wait of its
-   * response. `res` is absent for the upgrade pipeline, whose request passes through the
-   * request pipeline afterwards.
+   * response.
    *
-   * @param {string | undefined} id
-   * @param {any} [res]
-   * @param {boolean} [isRoute]
-   * @returns {Promise<void> | undefined}
+   * @param {import('../api/request-step').Request} request
+   * @returns {Promise<unknown> | undefined}
    */
-  ready(id, res, isRoute = false) {
-    if (res === undefined) return id === undefined ? undefined : this.cache.prepare(id);
-    if (id === undefined && !isRoute) return undefined;
-    const reply = new Reply(isRoute);
-    // Entered now, before the proxy awaits the step, so that the route it runs afterwards
-    // finds it (see `current`).
-    if (isRoute) this.replies.enterWith(reply);
-    return this._ready(reply, id, res);
+  ready(request) {
+    const { req, res, id, alsoRead, isRoute } = request;
+    // The upgrade pipeline: its request passes through the request pipeline afterwards.
+    if (res === undefined) return this.cache.prepare([id, alsoRead]);
+    if (id === undefined && !isRoute) return this.cache.prepare([alsoRead]);
+    const reply = new Reply(request.namedInQuery && this.eachRequest);
+    if (isRoute) this.routeReplies.set(req, reply);
+    return this._ready(reply, request);
+  }
+
+  /** Runs the route of `req` (see `current`). */
+  inRoute(req, run) {
+    const outer = this.routeReply;
+    this.routeReply = this.routeReplies.get(req);
+    try {
+      return run();
+    } finally {
+      this.routeReply = outer;
+    }
   }
 
   /**
-   * The reply of the route being served now, while its response has not left; undefined
-   * outside a route of the proxy.
+   * The reply of the route running now, while its response has not left: a route's
+   * `addSerializedSession` and `delete` hand it what they store, in the synchronous part of its
+   * handler. Undefined outside a route of the proxy.
    *
    * @returns {Reply | undefined}
    */
   current() {
-    const reply = this.replies.getStore();
+    const reply = this.routeReply;
     return reply !== undefined && reply.open ? reply : undefined;
   }
 
-  async _ready(reply, id, res) {
-    if (id !== undefined) {
-      const { map } = this.cache.held;
-      const held = map.get(id);
-      if (held === undefined) {
-        const loading = this.cache.prepare(id);
-        if (loading !== undefined) await loading;
-      } else if (this.eachRequest && this._mayWait()) {
-        // A copy loaded just now is current; one held longer may not be.
-        await this._waitAtMost(this.remote.check(held));
-      }
-      const now = map.get(id);
-      if (now !== undefined && this.eachRequest) {
-        reply.held = now;
-        reply.cookieChanges = cookieChangesOf(now);
-      }
+  /**
+   * @param {Reply} reply
+   * @param {import('../api/request-step').Request} request
+   */
+  async _ready(reply, { res, id, alsoRead, isRoute }) {
+    const { map } = this.cache.held;
+    const held = id === undefined ? undefined : map.get(id);
+    // A copy loaded just now is current; one held longer may not be.
+    const checked =
+      held !== undefined && this.eachRequest && this._mayWait()
+        ? this._waitAtMost(this.remote.check(held))
+        : undefined;
+    const ready = this.cache.prepare([id, alsoRead], checked);
+    if (ready !== undefined) await ready;
+    const now = id === undefined ? undefined : map.get(id);
+    if (now !== undefined && this.eachRequest) {
+      reply.held = now;
+      reply.cookieChanges = cookieChangesOf(now);
     }
-    if (reply.held !== null || reply.isRoute) holdResponse(res, () => this._beforeReply(reply));
+    // A route's response waits for what its route stores, whatever session it is for.
+    if (reply.held !== null || isRoute) holdResponse(res, () => this._beforeReply(reply));
   }
 
   /**
@@ -134,10 +149,10 @@ class RequestSync {
     if (
       held !== null &&
       this.cache.held.holds(held) &&
-      (reply.isRoute || cookieChangesOf(held) !== reply.cookieChanges)
+      (reply.storesAll || cookieChangesOf(held) !== reply.cookieChanges)
     ) {
       const stored = this.changes.storeNow(held);
-      if (stored !== undefined) waits.push(stored);
+      if (stored !== undefined) reply.waitFor(stored);
     }
     if (waits.length === 0) return undefined;
     return this._waitAtMost(waits.length === 1 ? waits[0] : Promise.all(waits));
