@@ -160,7 +160,8 @@ export declare class RedisSessions {
   takeRemoteChanges(): Array<RemoteChange>
   /**
    * The stored copies newer than `versions[i]` of `ids[i]`, after every change asked for
-   * before. Rejects when Redis cannot be reached.
+   * before. Rejects when Redis cannot be reached. Resolved from the store's own thread: no
+   * thread of the pool waits for Redis.
    */
   fetch(ids: Array<string>, versions: Array<number>): Promise<Array<NewerCopy>>
   /**

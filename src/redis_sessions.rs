@@ -222,21 +222,29 @@ impl JsRedisSessions {
     }
 
     /// The stored copies newer than `versions[i]` of `ids[i]`, after every change asked for
-    /// before. Rejects when Redis cannot be reached.
+    /// before. Rejects when Redis cannot be reached. Resolved from the store's own thread: no
+    /// thread of the pool waits for Redis.
     #[napi(ts_return_type = "Promise<Array<NewerCopy>>")]
-    pub fn fetch(
+    pub fn fetch<'env>(
         &self,
+        env: &'env Env,
         ids: Vec<Utf16String>,
         versions: Vec<f64>,
-    ) -> AsyncTask<Background<Vec<Fetched>, Vec<NewerCopy>>> {
+    ) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred()?;
         let known = ids
             .iter()
             .zip(versions)
             .filter_map(|(id, version)| Some((parse_id(id).ok()?, version.max(0.0) as u64)))
             .collect();
-        waiting(self.sessions().fetch(known), |newer| {
-            newer.into_iter().map(NewerCopy::from).collect()
-        })
+        self.sessions().fetch(known, move |result| {
+            deferred.resolve(move |env: Env| {
+                result
+                    .map(|newer| newer.into_iter().map(NewerCopy::from).collect::<Vec<_>>())
+                    .map_err(|e| js_error(&env, e))
+            })
+        });
+        Ok(promise)
     }
 
     /// Stores JSON from outside before returning, whatever Redis holds, after checking that

@@ -12,7 +12,7 @@ const SENDING = ['writeHead', 'flushHeaders', 'write', 'end'];
  * the first call that would send the response's head; when it returns undefined (or throws)
  * the response goes on untouched. Otherwise that call and every later sending call are queued
  * and made in order once the promise settles (`write` answers false meanwhile, and 'drain'
- * follows, so that a piped body waits). Either way the response's own methods are put back,
+ * follows, so that a piped body waits). Either way the methods are put back as they were,
  * unless other code has wrapped them since (its wrappers stay, and calls through them pass
  * straight on).
  *
@@ -20,7 +20,7 @@ const SENDING = ['writeHead', 'flushHeaders', 'write', 'end'];
  * @param {() => Promise<unknown> | undefined} decide
  */
 function holdResponse(res, decide) {
-  /** name -> [the method as it was, whether it was the response's own property, the gate's]. */
+  /** name -> [the method as it was, the gate's]. */
   const methods = new Map();
   /** Not decided yet, holding the calls in `queue`, or passing every call straight on. */
   let state = 'undecided';
@@ -29,11 +29,11 @@ function holdResponse(res, decide) {
   let drainOwed = false;
 
   const call = (name, args) => methods.get(name)[0].apply(res, args);
+  // Assigned, never deleted: deleting a property would turn the response into a slow
+  // dictionary-mode object for everything that reads it afterwards.
   const putBack = () => {
-    for (const [name, [method, own, gate]] of methods) {
-      if (res[name] !== gate) continue;
-      if (own) res[name] = method;
-      else delete res[name];
+    for (const [name, [method, gate]] of methods) {
+      if (res[name] === gate) res[name] = method;
     }
   };
   const release = () => {
@@ -80,7 +80,7 @@ function holdResponse(res, decide) {
       }
       return name === 'flushHeaders' ? undefined : res;
     };
-    methods.set(name, [res[name], Object.prototype.hasOwnProperty.call(res, name), gate]);
+    methods.set(name, [res[name], gate]);
     res[name] = gate;
   }
 }

@@ -385,18 +385,18 @@ class CachedStore extends RammerheadSessionAbstractStore {
   }
 
   /**
-   * Stores `json` of a held session that stays in memory, in the background. `fingerprint`: its
-   * change fingerprint, if known already (see `Copies.writing`); `replacing`: an import, stored
+   * Stores `json` of a held session that stays in memory, in the background. `known`: what the
+   * copies made of this JSON already (see `Copies.writing`); `replacing`: an import, stored
    * whatever is stored. `then` is called with the settled write (see `_settle`), once the writes
    * merged from it, if it was refused for a newer stored copy, have settled too.
    *
    * @param {import('./held-sessions').Held} held
    * @param {string} json
-   * @param {{ fingerprint?: number, replacing?: boolean,
+   * @param {{ known?: object, replacing?: boolean,
    *   then?: (settled: object) => void }} [options]
    */
-  write(held, json, { fingerprint, replacing, then } = {}) {
-    const write = this._startWrite(held, json, { fingerprint, replacing });
+  write(held, json, { known, replacing, then } = {}) {
+    const write = this._startWrite(held, json, { known, replacing });
     // The JSON goes to the backend and is not kept here: see `BackgroundWrites.waiting`.
     this.backend.queueWrites([itemOf(write, json)], (id, failure, version) => {
       const settled = this._settle(write, { failure, version });
@@ -441,17 +441,17 @@ class CachedStore extends RammerheadSessionAbstractStore {
 
   /**
    * A write of `json` begins: the one place a session's write counter is raised. `leaving`: the
-   * session is to leave memory once stored; `fingerprint`: its change fingerprint, if known
-   * already (see `Copies.writing`); `replacing`: an import. What goes to the backend is
+   * session is to leave memory once stored; `known`: what the copies made of this JSON
+   * already, if anything (see `Copies.writing`); `replacing`: an import. What goes to the backend is
    * `itemOf(write, json)`.
    *
    * @param {import('./held-sessions').Held} held
    * @param {string} json
-   * @param {{ fingerprint?: number, leaving?: boolean, replacing?: boolean }} [options]
+   * @param {{ known?: object, leaving?: boolean, replacing?: boolean }} [options]
    */
-  _startWrite(held, json, { fingerprint, leaving = false, replacing = false } = {}) {
+  _startWrite(held, json, { known, leaving = false, replacing = false } = {}) {
     const number = ++held.writes;
-    const copy = this.copies.writing(held, json, { fingerprint, leaving, replacing });
+    const copy = this.copies.writing(held, json, { known, leaving, replacing });
     return { held, number, copy };
   }
 

@@ -27,11 +27,12 @@ const ANY = -1;
  *   back to)
  * @property {(held: object, copy: { json: string, version: number }) => void} tracked the held
  *   session is now the stored copy `copy`, as loaded or imported
- * @property {(held: object, json: string, options: { fingerprint?: number, leaving: boolean,
+ * @property {(held: object, json: string, options: { known?: object, leaving: boolean,
  *   replacing: boolean }) => { base: number | null }} writing a write of `json` begins: what it
  *   is based on (null: new here, -1: whatever is stored, else the version), and whatever
- *   `settled` is to be told of it. `leaving`: the session leaves memory once stored;
- *   `replacing`: an import, which replaces whatever is stored.
+ *   `settled` is to be told of it. `known`: what the copies made of this JSON already, for
+ *   them alone to read; `leaving`: the session leaves memory once stored; `replacing`: an
+ *   import, which replaces whatever is stored.
  * @property {(held: object, write: object, failure?: { code: string }, version?: number) =>
  *   string | { retry: string }} settled the write `writing` began is done: stored (no
  *   `failure`, as `version`), or refused or failed; a Verdict, or `{ retry: json }` for a

@@ -92,9 +92,10 @@ class ChangeWriter {
       settle = resolve;
     });
     // Written again since (superseded): that later write holds this change too.
-    const changed = this._writeIfChanged(held, (settled) =>
-      settle(settled.superseded ? this.storeNow(held) : undefined),
-    );
+    const changed = this._writeIfChanged(held, {
+      likely: true,
+      then: (settled) => settle(settled.superseded ? this.storeNow(held) : undefined),
+    });
     return changed ? done : undefined;
   }
 
@@ -135,7 +136,7 @@ class ChangeWriter {
       (held) => {
         if (!this._isStaying(held)) return;
         if (this.backend.isWriting(held.id)) this.writeSoon(held);
-        else this._writeIfChanged(held);
+        else this._writeIfChanged(held, { likely: true });
       },
       { maxPerTurn: MAX_PROMPT_PER_TURN },
     );
@@ -204,13 +205,14 @@ class ChangeWriter {
   }
 
   /**
-   * Writes the held session if it changed since it was stored; what `changedCopy` said. `then`
-   * as for the cache's `write`.
+   * Writes the held session if it changed since it was stored; what `changedCopy` said.
+   * `likely`: a cookie changed (or a route ran), so it has most likely changed; `then` as for
+   * the cache's `write`.
    */
-  _writeIfChanged(held, then = undefined) {
+  _writeIfChanged(held, { likely = false, then = undefined } = {}) {
     const { cache } = this;
-    const changed = this.copies.changedCopy(held, cache.isUnwritten(held));
-    if (changed) cache.write(held, changed.json, { fingerprint: changed.fingerprint, then });
+    const changed = this.copies.changedCopy(held, cache.isUnwritten(held), likely);
+    if (changed) cache.write(held, changed.json, { known: changed.known, then });
     return changed;
   }
 

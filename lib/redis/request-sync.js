@@ -144,13 +144,14 @@ class RequestSync {
    */
   _beforeReply(reply) {
     reply.open = false;
-    if (!this._mayWait()) return undefined;
     const { held, waits } = reply;
-    if (
+    const changed =
       held !== null &&
       this.cache.held.holds(held) &&
-      (reply.storesAll || cookieChangesOf(held) !== reply.cookieChanges)
-    ) {
+      (reply.storesAll || cookieChangesOf(held) !== reply.cookieChanges);
+    if (!changed && waits.length === 0) return undefined;
+    if (!this._mayWait()) return undefined;
+    if (changed) {
       const stored = this.changes.storeNow(held);
       if (stored !== undefined) reply.waitFor(stored);
     }

@@ -91,13 +91,13 @@ class VersionedCopies {
    * One that leaves keeps its text, read only if the write fails. `replacing`: an import,
    * stored whatever Redis holds.
    */
-  writing(held, json, { fingerprint, leaving, replacing }) {
+  writing(held, json, { known, leaving, replacing }) {
     const copy = copyOf(held);
     let base = copy.version === undefined ? null : copy.version;
     if (copy.conflicts >= MAX_MERGES || replacing) base = ANY;
     if (leaving) return { base, json };
     if (!copy.watched) this._watchCookies(held, copy);
-    const sent = storedCopyOf(json, fingerprint);
+    const sent = known !== undefined && 'base' in known ? known : storedCopyOf(json, known);
     keepSent(copy, sent);
     return { base, sent };
   }
@@ -144,16 +144,18 @@ class VersionedCopies {
   }
 
   /**
-   * The held session's JSON and fingerprint when it changed since it was stored (or when
-   * `force`: it is unwritten); null when unchanged; undefined when it cannot be serialized now
-   * (logged).
+   * The held session's JSON when it changed since it was stored (or when `force`: it is
+   * unwritten), with `known`, what its write is to be given (see `writing`); null when
+   * unchanged; undefined when it cannot be serialized now (logged). `likely`: it has most
+   * likely changed (a cookie did), so the merge base its write records is made in the same
+   * parse as its fingerprint.
    */
-  changedCopy(held, force) {
+  changedCopy(held, force, likely = false) {
     const json = serializedOrLogged(held, this.logger, `${this.name}.writeChanges`);
     if (json === undefined) return undefined;
-    const fingerprint = changeFingerprint(json);
-    if (!force && held.copy !== null && fingerprint === held.copy.fingerprint) return null;
-    return { json, fingerprint };
+    const known = likely ? storedCopyOf(json) : { fingerprint: changeFingerprint(json) };
+    if (!force && held.copy !== null && known.fingerprint === held.copy.fingerprint) return null;
+    return { json, known };
   }
 
   /**
@@ -168,7 +170,8 @@ class VersionedCopies {
     if (!(version > versionOf(held))) return undefined;
     const stored = storedCopyOf(json);
     const changed = this.changedCopy(held, force);
-    const local = changed && changed.fingerprint !== stored.fingerprint ? changed.json : undefined;
+    const local =
+      changed && changed.known.fingerprint !== stored.fingerprint ? changed.json : undefined;
     let result = json;
     if (local !== undefined) {
       // A copy this host wrote itself, whose outcome it did not learn (a write under way, or
@@ -285,10 +288,13 @@ function mergeBaseOf(json) {
 
 /**
  * What a held session records of a stored copy: its merge base (as `mergeBaseOf`) and its
- * fingerprint, `fingerprint` when known already; both from one parse otherwise.
+ * fingerprint, the one `known` has when given; both from one parse otherwise.
+ *
+ * @param {string} json
+ * @param {{ fingerprint: number | null }} [known]
  */
-function storedCopyOf(json, fingerprint) {
-  if (fingerprint !== undefined) return { base: mergeBaseOf(json), fingerprint };
+function storedCopyOf(json, known) {
+  if (known !== undefined) return { base: mergeBaseOf(json), fingerprint: known.fingerprint };
   try {
     const base = MergeBase.withFingerprint(json);
     return { base, fingerprint: base.fingerprint };

@@ -408,7 +408,17 @@ fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
 }
 
 fn fetch(store: &RedisSessions, name: &str, known: u64) -> Vec<Fetched> {
-    store.fetch(vec![(id(name), known)]).wait().unwrap()
+    fetched(store, vec![(id(name), known)]).unwrap()
+}
+
+/// `fetch`, waited for on this thread.
+fn fetched(
+    store: &RedisSessions,
+    known: Vec<(SessionId, u64)>,
+) -> Result<Vec<Fetched>, StoreError> {
+    let (done, result) = std::sync::mpsc::channel();
+    store.fetch(known, move |newer| done.send(newer).unwrap());
+    result.recv().unwrap()
 }
 
 /// Whether `result` is a refusal for the newer stored copy `json`, stored as `version`.
@@ -554,7 +564,7 @@ fn a_newer_copy_that_is_not_text_is_left_out_of_a_fetch_and_the_others_are_fetch
     }
     let set_bytes = "redis.call('SET', KEYS[1], string.char(123, 255, 254, 125))";
     server.cli(&["EVAL", set_bytes, "1", "t:session:bad"]);
-    let newer = a.fetch(vec![(id("bad"), 1), (id("good"), 1)]).wait();
+    let newer = fetched(&a, vec![(id("bad"), 1), (id("good"), 1)]);
     assert_eq!(
         newer.unwrap(),
         vec![Fetched {

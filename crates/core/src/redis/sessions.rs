@@ -17,8 +17,8 @@ use crate::redis::connection::{tcp_settings, Connection};
 use crate::redis::scripts::{Keys, Scripts};
 use crate::redis::settings::RedisSettings;
 use crate::redis::writer::{
-    pipeline_sized, wait_for, write_in_order, Fetched, Job, RedisPolicy, Reply, Results, Shared,
-    WriteOp, WriteResult,
+    pipeline_sized, reply_deadline, wait_for, write_in_order, Called, Fetched, Job, RedisPolicy,
+    Reply, ReplyTo, Results, Shared, WriteOp, WriteResult,
 };
 use crate::session::format::parse_times;
 use crate::session::id::SessionId;
@@ -252,6 +252,7 @@ impl RedisSessions {
             replies.push((receiver, ops.len()));
             // A writer that is gone (the runtime is shutting down) drops the job, and the
             // receiver then reports it as unavailable.
+            let reply = ReplyTo::Waiting(reply);
             let _ = self.writer.send(Job { ops, reply });
         }
         Reply(replies)
@@ -335,14 +336,45 @@ impl RedisSessions {
         })
     }
 
-    /// The stored copies newer than the versions given, after every change asked for before.
-    pub fn fetch(&self, known: Vec<(SessionId, u64)>) -> Pending<Vec<Fetched>> {
-        self.pending(vec![WriteOp::Fetch { known }], |results| {
-            match only(results)? {
-                WriteResult::Fetched(newer) => Ok(newer),
-                other => Err(unexpected(other)),
+    /// The stored copies newer than the versions given, after every change asked for before:
+    /// `done` is called with them on the store's own thread, so that no thread waits for the
+    /// reply (a request waits for this before it goes on); with `Unavailable` if they do not
+    /// come by the reply deadline, as [`wait_for`] gives up.
+    pub fn fetch(
+        &self,
+        known: Vec<(SessionId, u64)>,
+        done: impl FnOnce(Result<Vec<Fetched>, StoreError>) + Send + 'static,
+    ) {
+        type Done = Box<dyn FnOnce(Result<Vec<Fetched>, StoreError>) + Send>;
+        let once: Arc<Mutex<Option<Done>>> = Arc::new(Mutex::new(Some(Box::new(done))));
+        let take =
+            |once: &Mutex<Option<Done>>| once.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let deadline = reply_deadline(self.shared.settings.command_timeout);
+        let late = once.clone();
+        let timer = self.runtime.spawn(async move {
+            tokio::time::sleep(deadline).await;
+            if let Some(done) = take(&late) {
+                done(Err(StoreError::Unavailable(format!(
+                    "no reply within {deadline:?}"
+                ))));
             }
-        })
+        });
+        let reply = Called::new(1, move |results| {
+            timer.abort();
+            if let Some(done) = take(&once) {
+                done(match only(results) {
+                    Ok(WriteResult::Fetched(newer)) => Ok(newer),
+                    Ok(other) => Err(unexpected(other)),
+                    Err(e) => Err(e),
+                });
+            }
+        });
+        let ops = vec![WriteOp::Fetch { known }];
+        // A writer that is gone drops the job, which calls `done` as unavailable.
+        let _ = self.writer.send(Job {
+            ops,
+            reply: ReplyTo::Called(reply),
+        });
     }
 
     /// Refreshes the expiry of sessions in use: the ids whose stored copy is gone (deleted or

@@ -122,7 +122,58 @@ pub type Results = Vec<Result<WriteResult, StoreError>>;
 
 pub(crate) struct Job {
     pub ops: Vec<WriteOp>,
-    pub reply: std_mpsc::Sender<Results>,
+    pub reply: ReplyTo,
+}
+
+/// Where the writer sends a job's results.
+pub(crate) enum ReplyTo {
+    /// A thread waiting on the receiving end (see [`wait_for`]).
+    Waiting(std_mpsc::Sender<Results>),
+    /// Called on the writer's thread, so that no thread waits (see [`Called`]).
+    Called(Called),
+}
+
+impl ReplyTo {
+    fn send(self, results: Results) {
+        match self {
+            ReplyTo::Waiting(sender) => {
+                // The waiting thread may have given up.
+                let _ = sender.send(results);
+            }
+            ReplyTo::Called(mut called) => called.call(results),
+        }
+    }
+}
+
+/// A function called once with a job's results; a job dropped unrun (the store shutting down)
+/// calls it with `Unavailable` for each op, so that whoever waits on it hears of it.
+pub(crate) struct Called {
+    call: Option<Box<dyn FnOnce(Results) + Send>>,
+    ops: usize,
+}
+
+impl Called {
+    pub fn new(ops: usize, call: impl FnOnce(Results) + Send + 'static) -> Self {
+        Called {
+            call: Some(Box::new(call)),
+            ops,
+        }
+    }
+
+    fn call(&mut self, results: Results) {
+        if let Some(call) = self.call.take() {
+            call(results);
+        }
+    }
+}
+
+impl Drop for Called {
+    fn drop(&mut self) {
+        let unrun = (0..self.ops)
+            .map(|_| Err(StoreError::Unavailable("the store is closed".into())))
+            .collect();
+        self.call(unrun);
+    }
 }
 
 /// `base` as the save script takes it.
@@ -159,20 +210,26 @@ fn fits_one_pipeline(ops: usize, bytes: usize) -> bool {
     ops <= MAX_OPS_PER_PIPELINE && bytes <= MAX_BYTES_PER_PIPELINE
 }
 
+/// How long a job's results are waited for: it waits behind at most a few pipelines, each
+/// bounded by the command timeout.
+pub fn reply_deadline(command_timeout: Duration) -> Duration {
+    command_timeout * 4
+}
+
 /// The results of the changes, in order, or `Unavailable` for each op of a job whose results
-/// do not come in time and of every job after it: a job waits behind at most a few pipelines,
-/// each bounded by the command timeout.
+/// do not come by the reply deadline and of every job after it.
 pub fn wait_for(reply: &Reply, command_timeout: Duration) -> Results {
+    let deadline = reply_deadline(command_timeout);
     let mut results = Vec::new();
     let mut late = None;
     for (receiver, ops) in &reply.0 {
         if late.is_none() {
-            match receiver.recv_timeout(command_timeout * 4) {
+            match receiver.recv_timeout(deadline) {
                 Ok(mine) => {
                     results.extend(mine);
                     continue;
                 }
-                Err(_) => late = Some(format!("no reply within {:?}", command_timeout * 4)),
+                Err(_) => late = Some(format!("no reply within {deadline:?}")),
             }
         }
         let why = late.clone().unwrap_or_default();
@@ -210,7 +267,7 @@ pub(crate) async fn write_in_order(shared: Arc<Shared>, mut jobs: mpsc::Unbounde
         let mut results = run_checked_ops(&shared, &ops).await.into_iter();
         for job in batch {
             let mine = results.by_ref().take(job.ops.len()).collect();
-            let _ = job.reply.send(mine);
+            job.reply.send(mine);
         }
     }
 }
@@ -565,5 +622,26 @@ mod tests {
             names(&pipeline_sized(big)),
             [vec!["a", "b"], vec!["c"], vec!["huge"], vec!["d"]]
         );
+    }
+
+    #[test]
+    fn a_reply_called_once_and_a_job_dropped_unrun_reports_every_op_unavailable() {
+        let (sender, receiver) = std_mpsc::channel();
+        let answered = sender.clone();
+        ReplyTo::Called(Called::new(1, move |results| {
+            answered.send(results).unwrap()
+        }))
+        .send(vec![Ok(WriteResult::Removed(true))]);
+        assert!(matches!(
+            receiver.recv().unwrap().as_slice(),
+            [Ok(WriteResult::Removed(true))]
+        ));
+        drop(Called::new(2, move |results| sender.send(results).unwrap()));
+        let unrun = receiver.recv().unwrap();
+        assert_eq!(unrun.len(), 2);
+        assert!(unrun
+            .iter()
+            .all(|r| matches!(r, Err(StoreError::Unavailable(_)))));
+        assert!(receiver.try_recv().is_err());
     }
 }
