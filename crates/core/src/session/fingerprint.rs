@@ -2,7 +2,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 
 /// A digest of what a serialized session holds, leaving out what changes on every use without
 /// changing the session: `data.lastUsed` (its expiry is the store's business) and each cookie's
@@ -29,9 +29,75 @@ pub(crate) fn fingerprint_of_parsed(mut session: Value, jar: Option<Value>) -> O
         forget_access_times(&mut jar);
         fields.insert("serializedCookieJar".into(), jar);
     }
+    Some(hash_of_value(&session))
+}
+
+/// A hash of a JSON value: equal for equal values, whatever the order of their keys (serde_json
+/// keeps them sorted), made without writing the value out as text.
+pub(crate) fn hash_of_value(value: &Value) -> u64 {
     let mut hasher = DefaultHasher::new();
-    session.to_string().hash(&mut hasher);
-    Some(hasher.finish())
+    hash_value(value, &mut hasher);
+    hasher.finish()
+}
+
+/// [`hash_of_value`] of an object without its field `skip`.
+pub(crate) fn hash_of_fields(fields: &Map<String, Value>, skip: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    hash_fields(fields, Some(skip), &mut hasher);
+    hasher.finish()
+}
+
+fn hash_value(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => hasher.write_u8(0),
+        Value::Bool(b) => {
+            hasher.write_u8(1);
+            b.hash(hasher);
+        }
+        Value::Number(n) => {
+            hasher.write_u8(2);
+            hash_number(n, hasher);
+        }
+        Value::String(s) => {
+            hasher.write_u8(3);
+            s.hash(hasher);
+        }
+        Value::Array(items) => {
+            hasher.write_u8(4);
+            hasher.write_usize(items.len());
+            for item in items {
+                hash_value(item, hasher);
+            }
+        }
+        Value::Object(fields) => hash_fields(fields, None, hasher),
+    }
+}
+
+fn hash_fields(fields: &Map<String, Value>, skip: Option<&str>, hasher: &mut impl Hasher) {
+    hasher.write_u8(5);
+    for (key, value) in fields {
+        if Some(key.as_str()) == skip {
+            continue;
+        }
+        key.hash(hasher);
+        hash_value(value, hasher);
+    }
+    // Closes the object: its fields and those of the object around it never run together.
+    hasher.write_u8(6);
+}
+
+/// A number by its value, as its text would be: an integer, else a float's bits.
+fn hash_number(n: &Number, hasher: &mut impl Hasher) {
+    if let Some(i) = n.as_i64() {
+        hasher.write_u8(0);
+        hasher.write_i64(i);
+    } else if let Some(u) = n.as_u64() {
+        hasher.write_u8(1);
+        hasher.write_u64(u);
+    } else {
+        hasher.write_u8(2);
+        hasher.write_u64(n.as_f64().unwrap_or(f64::NAN).to_bits());
+    }
 }
 
 fn forget_access_times(jar: &mut Value) {
@@ -85,6 +151,16 @@ mod tests {
         let a = r#"{"data":{"localStorage":{"lastUsed":1}},"serializedCookieJar":"{}"}"#;
         let b = r#"{"data":{"localStorage":{"lastUsed":2}},"serializedCookieJar":"{}"}"#;
         assert_ne!(change_fingerprint(a), change_fingerprint(b));
+    }
+
+    #[test]
+    fn fields_of_a_nested_object_and_of_the_one_around_it_differ() {
+        let inside = r#"{"data":{"a":{"b":1,"c":2}},"serializedCookieJar":"{}"}"#;
+        let beside = r#"{"data":{"a":{"b":1},"c":2},"serializedCookieJar":"{}"}"#;
+        assert_ne!(change_fingerprint(inside), change_fingerprint(beside));
+        let text = r#"{"data":{"a":"1"},"serializedCookieJar":"{}"}"#;
+        let number = r#"{"data":{"a":1},"serializedCookieJar":"{}"}"#;
+        assert_ne!(change_fingerprint(text), change_fingerprint(number));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use serde_json::{Map, Value};
 
 use crate::error::StoreError;
-use crate::session::fingerprint::fingerprint_of_parsed;
+use crate::session::fingerprint::{fingerprint_of_parsed, hash_of_fields, hash_of_value};
 use crate::session::format::Corruption;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -63,7 +63,7 @@ impl MergeBase {
             data: session
                 .data
                 .iter()
-                .map(|(k, v)| (hash_of(k), value_hash(v)))
+                .map(|(k, v)| (hash_of(k), hash_of_value(v)))
                 .collect(),
             cookies: session
                 .cookies()
@@ -91,7 +91,7 @@ pub fn merge(
 
     let kept_times = |key: &str| key == "createdAt" || key == "lastUsed";
     for (key, value) in &local.data {
-        if !kept_times(key) && base.data.get(&hash_of(key)) != Some(&value_hash(value)) {
+        if !kept_times(key) && base.data.get(&hash_of(key)) != Some(&hash_of_value(value)) {
             merged.data.insert(key.clone(), value.clone());
         }
     }
@@ -206,20 +206,11 @@ fn hash_of(value: impl Hash) -> u64 {
     hasher.finish()
 }
 
-fn value_hash(value: &Value) -> u64 {
-    // serde_json's maps keep keys sorted, so equal values give equal text.
-    hash_of(value.to_string())
-}
-
 /// A cookie's hash, leaving out `lastAccessed`, which tough-cookie rewrites on every read.
 fn cookie_hash(cookie: &Value) -> u64 {
     match cookie.as_object() {
-        Some(fields) => {
-            let mut fields = fields.clone();
-            fields.remove("lastAccessed");
-            value_hash(&Value::Object(fields))
-        }
-        None => value_hash(cookie),
+        Some(fields) => hash_of_fields(fields, "lastAccessed"),
+        None => hash_of_value(cookie),
     }
 }
 
