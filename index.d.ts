@@ -128,10 +128,11 @@ export declare class RedisSessions {
   /**
    * Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
    * server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
-   * replaces the public roots for `rediss://`. A URL that cannot be parsed, or `tlsCa` with
-   * a `redis://` URL, throws a TypeError (`ERR_INVALID_REDIS_URL`).
+   * replaces the public roots for `rediss://`; `tlsInsecure` accepts any certificate. A URL
+   * that cannot be parsed, `tlsCa` or `tlsInsecure` with a `redis://` URL, both together, or
+   * a URL's `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
    */
-  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number, tlsCa?: string | undefined | null)
+  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number, tlsCa?: string | undefined | null, tlsInsecure?: boolean | undefined | null)
   /** Whether the server is reachable, as far as the last command and reconnection know. */
   get available(): boolean
   /** Why the server cannot be reached, while it cannot (else null). */

@@ -95,3 +95,56 @@ test('rammerhead-sessions reaches the server with --tls-ca', () => {
   expect(refused.status).toBe(3);
   expect(refused.stderr).toContain('ERR_REDIS_UNAVAILABLE');
 });
+
+test('tlsInsecure accepts a certificate no given authority signed, and says so at every start', () => {
+  const store = open({ tlsCa: undefined, tlsInsecure: true });
+  expect(store.stats().available).toBe(true);
+  store.addSerializedSession('insecure', GOOD_JSON);
+  expect(redis.cli('GET', 'tls:session:insecure')).toBe(GOOD_JSON);
+  const warning = store.logger.lines.warn.join('\n');
+  expect(warning).toMatch(/TLS certificate checks are off \(tlsInsecure\)/);
+  expect(warning).not.toContain('word');
+});
+
+test('RAMMERHEAD_SESSION_TLS_INSECURE=1 turns the checks off when the option is not given', () => {
+  const previous = process.env.RAMMERHEAD_SESSION_TLS_INSECURE;
+  try {
+    process.env.RAMMERHEAD_SESSION_TLS_INSECURE = '1';
+    const store = open({ tlsCa: undefined });
+    expect(store.tlsInsecure).toBe(true);
+    expect(store.stats().available).toBe(true);
+    // The option, when given, decides.
+    expect(open({ tlsCa: undefined, tlsInsecure: false }).stats().available).toBe(false);
+    process.env.RAMMERHEAD_SESSION_TLS_INSECURE = 'yes';
+    h.expectTypeError(() => open({ tlsCa: undefined }), 'RAMMERHEAD_SESSION_TLS_INSECURE');
+  } finally {
+    if (previous === undefined) delete process.env.RAMMERHEAD_SESSION_TLS_INSECURE;
+    else process.env.RAMMERHEAD_SESSION_TLS_INSECURE = previous;
+  }
+});
+
+test('certificate checks are never turned off by the URL, nor for redis://, nor beside tlsCa', () => {
+  const refused = (options) => {
+    const error = h.expectTypeError(() => open(options));
+    expect(error.code).toBe('ERR_INVALID_REDIS_URL');
+    return error.message;
+  };
+  expect(refused({ tlsCa: undefined, redisUrl: `${redis.url}/#insecure` })).toContain(
+    'tlsInsecure',
+  );
+  expect(refused({ tlsInsecure: true })).toContain('tlsCa');
+  const plain = redis.url.replace('rediss://', 'redis://');
+  expect(refused({ tlsCa: undefined, tlsInsecure: true, redisUrl: plain })).toContain('rediss://');
+  h.expectTypeError(() => open({ tlsInsecure: 'yes' }), 'tlsInsecure');
+});
+
+test('rammerhead-sessions reaches the server with --tls-insecure, saying the checks are off', () => {
+  const stats = spawnSync(
+    process.execPath,
+    [CLI, 'stats', redis.url, '--tls-insecure', '--prefix', 'tls:', '--json'],
+    { encoding: 'utf8' },
+  );
+  expect(stats.status).toBe(0);
+  expect(JSON.parse(stats.stdout).sessions).toBeGreaterThanOrEqual(1);
+  expect(stats.stderr).toContain('TLS certificate checks are off');
+});

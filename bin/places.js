@@ -84,7 +84,7 @@ class DirectoryPlace {
  * @implements {SessionPlace}
  */
 class RedisPlace {
-  constructor(url, prefix, tlsCa) {
+  constructor(url, prefix, tlsCa, tlsInsecure) {
     this.name = `${redacted(url)} (prefix ${prefix})`;
     this.unreadableKind = 'values';
     this.backend = new RedisBackend({
@@ -94,6 +94,7 @@ class RedisPlace {
       connectTimeout: REDIS_TIMEOUT_MS,
       maxSessionBytes: DEFAULT_MAX_SESSION_BYTES,
       tlsCa,
+      tlsInsecure,
     });
   }
 
@@ -220,8 +221,9 @@ function expiredOf(infos, { now, staleTimeout, maxToLive }) {
 }
 
 /** The place `where` names: a Redis URL, else a directory. */
-function openPlace(where, { prefix, tlsCa }) {
-  return isRedisUrl(where) ? new RedisPlace(where, prefix, tlsCa) : new DirectoryPlace(where);
+function openPlace(where, { prefix, tlsCa, tlsInsecure }) {
+  if (!isRedisUrl(where)) return new DirectoryPlace(where);
+  return new RedisPlace(where, prefix, tlsCa, tlsInsecure);
 }
 
 module.exports = { openPlace, expiredOf };

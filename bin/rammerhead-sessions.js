@@ -8,6 +8,8 @@
 
 const fs = require('fs');
 const { codedError } = require('../lib/api/errors');
+const { environmentFlag } = require('../lib/stores/options');
+const { TLS_INSECURE_VARIABLE } = require('../lib/stores/redis-store');
 const { openPlace, expiredOf } = require('./places');
 
 const USAGE = `Usage: rammerhead-sessions <command> WHERE [options]
@@ -28,6 +30,9 @@ Options:
   --prefix P           key prefix of the sessions in Redis (default rammerhead:)
   --tls-ca FILE        PEM certificates that sign a rediss:// server's certificate, in place
                        of the public roots
+  --tls-insecure       accept any certificate from a rediss:// server (also when
+                       ${TLS_INSECURE_VARIABLE}=1); anyone who can intercept the connection
+                       can then read and change the sessions
   --stale-timeout D    unused for longer than D is stale (stats default 3d; required by prune)
   --max-to-live D      created longer ago than D is stale (default: no limit)
   --delete-corrupt     prune also deletes unreadable session files
@@ -80,8 +85,14 @@ function parseArgs(argv) {
     else if (arg === '--max-to-live') args.maxToLive = parseDuration(arg, argv[++i]);
     else if (arg === '--prefix') args.prefix = prefixArgument(argv[++i]);
     else if (arg === '--tls-ca') args.tlsCa = certificatesArgument(argv[++i]);
+    else if (arg === '--tls-insecure') args.tlsInsecure = true;
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
     else args.positional.push(arg);
+  }
+  try {
+    args.tlsInsecure = args.tlsInsecure || environmentFlag(TLS_INSECURE_VARIABLE);
+  } catch (error) {
+    throw new UsageError(error.message);
   }
   return args;
 }
@@ -329,6 +340,11 @@ async function main() {
     if (args.help) {
       process.stdout.write(USAGE);
       return;
+    }
+    if (args.tlsInsecure) {
+      process.stderr.write(
+        'rammerhead-sessions: TLS certificate checks are off: whoever can intercept the connection to Redis can read and change the sessions\n',
+      );
     }
     const outcome = await run(args);
     if (args.json) process.stdout.write(`${JSON.stringify(outcome.result)}\n`);

@@ -287,6 +287,14 @@ export interface RedisStoreOptions<S extends StoredSession = StoredSession>
    * With a `redis://` URL it throws a TypeError (`ERR_INVALID_REDIS_URL`).
    */
   tlsCa?: string | Buffer
+  /**
+   * Accept any certificate from a `rediss://` server: for services with a self-signed
+   * certificate and no authority to give. Whoever can intercept the connection can then read and
+   * change every session; the store warns at every start. Default: true when the environment
+   * has `RAMMERHEAD_SESSION_TLS_INSECURE=1`, else false. With a `redis://` URL or beside `tlsCa`
+   * it throws a TypeError (`ERR_INVALID_REDIS_URL`).
+   */
+  tlsInsecure?: boolean
   /** Milliseconds a command may take before Redis counts as unreachable. Default 500. */
   commandTimeout?: number
   /** Milliseconds a connection attempt may take. Default 2000. */
@@ -331,6 +339,8 @@ export declare class RammerheadSessionRedisStore<
   constructor(options?: RedisStoreOptions<S>)
   /** The URL, its password masked. */
   readonly redisUrl: string
+  /** Whether TLS certificate checks are off. */
+  readonly tlsInsecure: boolean
   readonly keyPrefix: string
   readonly logger: Logger
   readonly cacheTimeout: number

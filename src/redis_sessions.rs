@@ -122,8 +122,9 @@ impl JsRedisSessions {
 impl JsRedisSessions {
     /// Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
     /// server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
-    /// replaces the public roots for `rediss://`. A URL that cannot be parsed, or `tlsCa` with
-    /// a `redis://` URL, throws a TypeError (`ERR_INVALID_REDIS_URL`).
+    /// replaces the public roots for `rediss://`; `tlsInsecure` accepts any certificate. A URL
+    /// that cannot be parsed, `tlsCa` or `tlsInsecure` with a `redis://` URL, both together, or
+    /// a URL's `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
     #[napi(constructor)]
     pub fn new(
         env: Env,
@@ -133,6 +134,7 @@ impl JsRedisSessions {
         connect_timeout: f64,
         max_session_bytes: f64,
         tls_ca: Option<String>,
+        tls_insecure: Option<bool>,
     ) -> Result<Self> {
         let settings = RedisSettings {
             url,
@@ -141,6 +143,7 @@ impl JsRedisSessions {
             connect_timeout: Duration::from_millis(connect_timeout as u64),
             max_session_bytes: max_session_bytes as u64,
             tls_ca: tls_ca.map(String::into_bytes),
+            tls_insecure: tls_insecure.unwrap_or(false),
         };
         let sessions = RedisSessions::connect(settings).map_err(|e| js_error(&env, e))?;
         Ok(Self {

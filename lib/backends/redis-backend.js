@@ -19,7 +19,8 @@ const { splitIdList } = require('./id-list');
 class RedisBackend extends QueuedWritesBackend {
   /**
    * @param {{ redisUrl: string, keyPrefix: string, commandTimeout: number,
-   *   connectTimeout: number, maxSessionBytes: number, tlsCa?: string }} settings
+   *   connectTimeout: number, maxSessionBytes: number, tlsCa?: string,
+   *   tlsInsecure?: boolean }} settings
    */
   constructor(settings) {
     const redis = new RedisSessions(
@@ -29,6 +30,7 @@ class RedisBackend extends QueuedWritesBackend {
       settings.connectTimeout,
       settings.maxSessionBytes,
       settings.tlsCa,
+      settings.tlsInsecure,
     );
     super(redis, (items) => redis.queueWrites(...columns(items)));
     this.redis = redis;

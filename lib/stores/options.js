@@ -54,6 +54,17 @@ function boolean(name, value, fallback) {
   return value;
 }
 
+/**
+ * A yes-or-no environment variable, for what operators who only change rammerhead's require
+ * line set: `1` or `true`, `0`, `false` or unset; anything else throws a TypeError naming it.
+ */
+function environmentFlag(name) {
+  const value = process.env[name];
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new TypeError(`environment variable ${name} must be 1, true, 0 or false, got ${value}`);
+}
+
 function string(name, value, fallback) {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || value === '')
@@ -134,6 +145,7 @@ module.exports = {
   limit,
   byteCount,
   boolean,
+  environmentFlag,
   string,
   certificates,
   logger,

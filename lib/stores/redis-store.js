@@ -10,6 +10,8 @@ const { VersionedCopies } = require('../redis/versioned-copies');
 const options = require('./options');
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
+/** Turns TLS certificate checks off when `tlsInsecure` is not given (see the README). */
+const TLS_INSECURE_VARIABLE = 'RAMMERHEAD_SESSION_TLS_INSECURE';
 
 /** The options of the Redis store, validated; rammerhead's FileCache options are accepted. */
 function settingsOf(opts) {
@@ -19,6 +21,10 @@ function settingsOf(opts) {
     redisUrl: options.string('redisUrl', o.redisUrl, process.env.REDIS_URL || DEFAULT_URL),
     keyPrefix: options.string('keyPrefix', o.keyPrefix, 'rammerhead:'),
     tlsCa: options.certificates('tlsCa', o.tlsCa),
+    tlsInsecure:
+      o.tlsInsecure === undefined
+        ? options.environmentFlag(TLS_INSECURE_VARIABLE)
+        : options.boolean('tlsInsecure', o.tlsInsecure, false),
     commandTimeout: options.interval('commandTimeout', o.commandTimeout, 500),
     connectTimeout: options.interval('connectTimeout', o.connectTimeout, 2000),
     writeInterval: options.interval('writeInterval', o.writeInterval, 1000),
@@ -45,6 +51,12 @@ class RammerheadSessionRedisStore extends CachedStore {
     });
     super('RedisStore', settings, backend, copies);
     this.redisUrl = redacted(settings.redisUrl);
+    this.tlsInsecure = settings.tlsInsecure;
+    if (this.tlsInsecure) {
+      this.logger.warn(
+        `(${this.name}) TLS certificate checks are off (tlsInsecure): whoever can intercept the connection to ${this.redisUrl} can read and change every session`,
+      );
+    }
     this.keyPrefix = settings.keyPrefix;
     this.commandTimeout = settings.commandTimeout;
     this.connectTimeout = settings.connectTimeout;
@@ -77,4 +89,4 @@ class RammerheadSessionRedisStore extends CachedStore {
   }
 }
 
-module.exports = { RammerheadSessionRedisStore };
+module.exports = { RammerheadSessionRedisStore, TLS_INSECURE_VARIABLE };

@@ -97,6 +97,7 @@ fn settings(server: &Server, prefix: &str) -> RedisSettings {
         connect_timeout: Duration::from_millis(500),
         max_session_bytes: 1 << 20,
         tls_ca: None,
+        tls_insecure: false,
     }
 }
 
@@ -776,4 +777,28 @@ fn a_subscription_cut_by_the_server_is_made_again() {
             .iter()
             .any(|h| matches!(h, Announcement::Changed { id, .. } if id == "s"))
     });
+}
+
+#[test]
+fn certificate_checks_are_off_only_when_asked_and_only_for_rediss() {
+    let refused = |url: &str, tls_ca: Option<&str>, tls_insecure: bool| {
+        let settings = RedisSettings {
+            url: url.into(),
+            key_prefix: "t:".into(),
+            command_timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_millis(100),
+            max_session_bytes: 1 << 20,
+            tls_ca: tls_ca.map(|pem| pem.as_bytes().to_vec()),
+            tls_insecure,
+        };
+        match RedisSessions::connect(settings) {
+            Err(StoreError::InvalidUrl(why)) => why,
+            Err(other) => panic!("{url}: refused for another reason: {other}"),
+            Ok(_) => panic!("{url}: accepted"),
+        }
+    };
+    assert!(refused("rediss://127.0.0.1:1/#insecure", None, false).contains("tlsInsecure"));
+    assert!(refused("rediss://127.0.0.1:1/#insecure", None, true).contains("not in the URL"));
+    assert!(refused("redis://127.0.0.1:1", None, true).contains("rediss://"));
+    assert!(refused("rediss://127.0.0.1:1", Some("pem"), true).contains("not both"));
 }

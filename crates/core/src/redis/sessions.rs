@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use redis::{Client, IntoConnectionInfo, ProtocolVersion, TlsCertificates};
+use redis::{
+    Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, TlsCertificates,
+};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -60,6 +62,40 @@ fn unexpected(result: WriteResult) -> StoreError {
     StoreError::Redis(format!("unexpected reply ({kind})"))
 }
 
+/// The connection as the settings ask for its certificate checks: off only when `tls_insecure`
+/// says so (never from a URL's `#insecure`, so that turning them off is always an explicit
+/// setting), for a `rediss://` server whose authorities are not given.
+fn with_certificate_checks(
+    info: ConnectionInfo,
+    settings: &RedisSettings,
+) -> Result<ConnectionInfo, StoreError> {
+    let refuse = |why: &str| Err(StoreError::InvalidUrl(why.into()));
+    match info.addr().clone() {
+        ConnectionAddr::TcpTls { insecure: true, .. } => {
+            refuse("certificate checks are turned off by the store's tlsInsecure option, not in the URL")
+        }
+        ConnectionAddr::TcpTls {
+            host,
+            port,
+            tls_params,
+            ..
+        } if settings.tls_insecure => {
+            if settings.tls_ca.is_some() {
+                return refuse("tlsInsecure accepts any certificate: give it or tlsCa, not both");
+            }
+            let insecure = true;
+            Ok(info.set_addr(ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                tls_params,
+            }))
+        }
+        _ if settings.tls_insecure => refuse("tlsInsecure needs a rediss:// URL"),
+        _ => Ok(info),
+    }
+}
+
 /// The last value a load found corrupt, and its id.
 type CorruptSlot = Arc<Mutex<Option<(SessionId, Vec<u8>)>>>;
 
@@ -88,6 +124,7 @@ impl RedisSessions {
             .as_str()
             .into_connection_info()
             .map_err(invalid)?;
+        let info = with_certificate_checks(info, &settings)?;
         // RESP3: other stores' announcements arrive as pushes (see `connection`).
         let resp3 = info
             .redis_settings()

@@ -15,4 +15,8 @@ pub struct RedisSettings {
     /// PEM certificates of the authorities a `rediss://` server's certificate may be signed by,
     /// in place of the public roots.
     pub tls_ca: Option<Vec<u8>>,
+    /// Accept whatever certificate a `rediss://` server shows: for a service whose certificate
+    /// is self-signed and whose authority is not given (Heroku's). The connection is still
+    /// encrypted, but anyone who can intercept it can read and change what it carries.
+    pub tls_insecure: bool,
 }
