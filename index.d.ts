@@ -127,12 +127,12 @@ export declare class MergeBase {
 export declare class RedisSessions {
   /**
    * Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
-   * server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
-   * replaces the public roots for `rediss://`; `tlsInsecure` accepts any certificate. A URL
-   * that cannot be parsed, `tlsCa` or `tlsInsecure` with a `redis://` URL, both together, or
-   * a URL's `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
+   * server that cannot be reached yet is connected to in the background. `tls.ca` (PEM)
+   * replaces the public roots for `rediss://`; `tls.insecure` accepts any certificate. A URL
+   * that cannot be parsed, either with a `redis://` URL, both together, or a URL's
+   * `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
    */
-  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number, tlsCa?: string | undefined | null, tlsInsecure?: boolean | undefined | null)
+  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number, tls?: RedisTls | undefined | null)
   /** Whether the server is reachable, as far as the last command and reconnection know. */
   get available(): boolean
   /** Why the server cannot be reached, while it cannot (else null). */
@@ -318,6 +318,15 @@ export interface QueuedBatch {
   tickets: Array<number>
   /** Items refused at once, by position, for an id that cannot name a session. */
   refused: Array<WriteFailure>
+}
+
+/**
+ * How to check a `rediss://` server's certificate: against the authorities `ca` (PEM) in place
+ * of the public roots, or, with `insecure`, not at all.
+ */
+export interface RedisTls {
+  ca?: string
+  insecure?: boolean
 }
 
 /**

@@ -70,9 +70,10 @@ function makeCertificates(dir) {
 
 class RedisServer {
   /**
-   * @param {{ persistence?: boolean, tls?: boolean, password?: string }} options with
-   *   persistence, data survives a restart; with tls, it speaks only TLS (`rediss://`), with a
-   *   certificate signed by the authority in `this.ca`
+   * @param {{ persistence?: boolean, tls?: boolean, password?: string, args?: string[] }}
+   *   options with persistence, data survives a restart; with tls, it speaks only TLS
+   *   (`rediss://`), with a certificate signed by the authority in `this.ca`; `args`: more
+   *   arguments for redis-server (`--cluster-enabled yes`, `--replicaof HOST PORT`)
    */
   static async start(options = {}) {
     const server = new RedisServer(await freePort(), options);
@@ -80,8 +81,9 @@ class RedisServer {
     return server;
   }
 
-  constructor(port, { persistence = false, tls = false, password }) {
+  constructor(port, { persistence = false, tls = false, password, args = [] }) {
     this.port = port;
+    this.args = args;
     this.persistence = persistence;
     this.password = password;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-redis-'));
@@ -102,6 +104,7 @@ class RedisServer {
       ...(this.persistence
         ? ['--appendonly', 'yes', '--appendfsync', 'always']
         : ['--save', '', '--appendonly', 'no']),
+      ...this.args,
     );
     const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let failure = null;

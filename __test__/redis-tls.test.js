@@ -59,7 +59,7 @@ test('a certificate no given authority signed is refused: the store stays unavai
   const store = open({ tlsCa: undefined });
   expect(store.stats().available).toBe(false);
   expect(store.logger.lines.warn.join('\n')).toMatch(
-    /cannot reach rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+ yet \(.*(certificate|Certificate).*\)/,
+    /cannot use rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+ yet \(.*(certificate|Certificate).*\)/,
   );
   expect(store.get('over-tls')).toBeUndefined();
   expect(store.has('over-tls')).toBe(false);

@@ -23,6 +23,14 @@ use crate::tasks::{write_next, Background, RemovalTask};
 /// The ids of sessions refreshed whose stored copy is gone; `None` when the data set was lost.
 type Gone = Option<Vec<String>>;
 
+/// How to check a `rediss://` server's certificate: against the authorities `ca` (PEM) in place
+/// of the public roots, or, with `insecure`, not at all.
+#[napi(object)]
+pub struct RedisTls {
+    pub ca: Option<String>,
+    pub insecure: Option<bool>,
+}
+
 /// A stored copy newer than the one held (`json` absent: deleted since).
 #[napi(object)]
 pub struct NewerCopy {
@@ -121,10 +129,10 @@ impl JsRedisSessions {
 #[napi]
 impl JsRedisSessions {
     /// Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
-    /// server that cannot be reached yet is connected to in the background. `tlsCa` (PEM)
-    /// replaces the public roots for `rediss://`; `tlsInsecure` accepts any certificate. A URL
-    /// that cannot be parsed, `tlsCa` or `tlsInsecure` with a `redis://` URL, both together, or
-    /// a URL's `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
+    /// server that cannot be reached yet is connected to in the background. `tls.ca` (PEM)
+    /// replaces the public roots for `rediss://`; `tls.insecure` accepts any certificate. A URL
+    /// that cannot be parsed, either with a `redis://` URL, both together, or a URL's
+    /// `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
     #[napi(constructor)]
     pub fn new(
         env: Env,
@@ -133,17 +141,20 @@ impl JsRedisSessions {
         command_timeout: f64,
         connect_timeout: f64,
         max_session_bytes: f64,
-        tls_ca: Option<String>,
-        tls_insecure: Option<bool>,
+        tls: Option<RedisTls>,
     ) -> Result<Self> {
+        let RedisTls { ca, insecure } = tls.unwrap_or(RedisTls {
+            ca: None,
+            insecure: None,
+        });
         let settings = RedisSettings {
             url,
             key_prefix,
             command_timeout: Duration::from_millis(command_timeout as u64),
             connect_timeout: Duration::from_millis(connect_timeout as u64),
             max_session_bytes: max_session_bytes as u64,
-            tls_ca: tls_ca.map(String::into_bytes),
-            tls_insecure: tls_insecure.unwrap_or(false),
+            tls_ca: ca.map(String::into_bytes),
+            tls_insecure: insecure.unwrap_or(false),
         };
         let sessions = RedisSessions::connect(settings).map_err(|e| js_error(&env, e))?;
         Ok(Self {

@@ -29,8 +29,7 @@ class RedisBackend extends QueuedWritesBackend {
       settings.commandTimeout,
       settings.connectTimeout,
       settings.maxSessionBytes,
-      settings.tlsCa,
-      settings.tlsInsecure,
+      { ca: settings.tlsCa, insecure: settings.tlsInsecure },
     );
     super(redis, (items) => redis.queueWrites(...columns(items)));
     this.redis = redis;

@@ -66,7 +66,7 @@ class RammerheadSessionRedisStore extends CachedStore {
     }
     if (!backend.available) {
       const why = backend.unavailableBecause;
-      this.logger.warn(`(${this.name}) cannot reach ${this.redisUrl} yet (${why}); retrying`);
+      this.logger.warn(`(${this.name}) cannot use ${this.redisUrl} yet (${why}); retrying`);
     }
     this.changes = new ChangeWriter(this.view, backend, copies, this.staleCleanupOptions);
     this.remote = new RemoteChanges(this.view, backend, copies);

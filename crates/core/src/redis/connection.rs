@@ -7,6 +7,8 @@
 //! a dead server again and again, and a probe asks the server every 250 ms until it answers.
 //! TCP keepalive and a TCP user timeout end a connection whose peer vanished without a word
 //! (a network path gone, a host that lost power), which would otherwise stay open for minutes.
+//! A server the store cannot use (a cluster node, a Sentinel, a replica) closes the gate too,
+//! with why, whether found when the connection is made or from a reply such as `READONLY`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
-use redis::{Client, PushInfo, RedisError, RedisResult};
+use redis::{Client, ErrorKind, PushInfo, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -202,6 +204,7 @@ impl Connection {
                 self.failed(e.to_string());
                 Err(StoreError::Unavailable(e.to_string()))
             }
+            Ok(Err(e)) if misdirected(&e).is_some() => Err(self.unusable(&e)),
             Ok(Err(e)) => Err(StoreError::Redis(e.to_string())),
             Err(_) => {
                 let why = format!("no reply within {:?}", self.command_timeout);
@@ -221,20 +224,42 @@ impl Connection {
         }
     }
 
-    /// A server that answers: a stopped server's kernel still accepts connections, and
-    /// counting those as up would make every request wait for the timeout again.
+    /// A server that answers and that the store can use: a stopped server's kernel still
+    /// accepts connections, and counting those as up would make every request wait for the
+    /// timeout again.
     async fn ping(&self) -> Result<(), String> {
-        let mut manager = self.manager(|m| &m.commands).map_err(|e| e.to_string())?;
-        let ping = redis::cmd("PING");
-        match tokio::time::timeout(self.connect_timeout, ping.query_async::<()>(&mut manager)).await
-        {
-            Ok(Ok(())) => {
-                self.answered();
-                Ok(())
+        let manager = self.manager(|m| &m.commands).map_err(|e| e.to_string())?;
+        let ask = |name| {
+            let command = redis::cmd(name);
+            let mut manager = manager.clone();
+            async move {
+                match tokio::time::timeout(self.connect_timeout, async {
+                    command.query_async::<String>(&mut manager).await
+                })
+                .await
+                {
+                    Ok(answer) => answer.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
+                }
             }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
+        };
+        ask("PING").await?;
+        // A user whose ACL forbids INFO: the store cannot tell, and goes on.
+        if let Ok(info) = ask("INFO").await {
+            if let Some(why) = unusable_server(&info) {
+                return Err(why);
+            }
         }
+        self.answered();
+        Ok(())
+    }
+
+    /// A reply says this server is not one the store can use: the gate closes, as for a server
+    /// that cannot be reached, until the probe finds one it can use at the URL.
+    pub fn unusable(self: &Arc<Self>, error: &RedisError) -> StoreError {
+        let why = misdirected(error).unwrap_or_else(|| error.to_string());
+        self.failed(why.clone());
+        StoreError::Unavailable(why)
     }
 
     fn answered(&self) {
@@ -277,6 +302,57 @@ impl Connection {
             }
         }
     }
+}
+
+/// Why the server whose `INFO` this is cannot hold the store's sessions, if it cannot: every
+/// key of a script must be on one server that takes writes.
+fn unusable_server(info: &str) -> Option<String> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    match field("redis_mode") {
+        Some("cluster") => {
+            return Some(
+                "the server is a Redis Cluster node (redis_mode:cluster); the store needs a \
+                 standalone server"
+                    .into(),
+            )
+        }
+        Some("sentinel") => {
+            return Some(
+                "the server is a Sentinel (redis_mode:sentinel), which holds no data; give the \
+                 URL of the master it watches"
+                    .into(),
+            )
+        }
+        _ => {}
+    }
+    (field("role") == Some("slave")).then(|| {
+        "the server is a replica (role:slave), which refuses writes; give the URL of its master"
+            .into()
+    })
+}
+
+/// Why a reply says the server is not one the store can use (a replica, a cluster node), if
+/// it says so.
+pub fn misdirected(error: &RedisError) -> Option<String> {
+    let ErrorKind::Server(kind) = error.kind() else {
+        return None;
+    };
+    let why = match kind {
+        ServerErrorKind::ReadOnly => "the server refuses writes (READONLY): it is a replica now",
+        ServerErrorKind::CrossSlot
+        | ServerErrorKind::Moved
+        | ServerErrorKind::Ask
+        | ServerErrorKind::ClusterDown
+        | ServerErrorKind::MasterDown => {
+            "the server answers as a Redis Cluster node; the store needs a standalone server"
+        }
+        _ => return None,
+    };
+    Some(format!("{why} ({error})"))
 }
 
 /// Whether `error` says the server cannot be reached, rather than that it refused a command.

@@ -71,9 +71,9 @@ fn with_certificate_checks(
 ) -> Result<ConnectionInfo, StoreError> {
     let refuse = |why: &str| Err(StoreError::InvalidUrl(why.into()));
     match info.addr().clone() {
-        ConnectionAddr::TcpTls { insecure: true, .. } => {
-            refuse("certificate checks are turned off by the store's tlsInsecure option, not in the URL")
-        }
+        ConnectionAddr::TcpTls { insecure: true, .. } => refuse(
+            "certificate checks are turned off by the store's tlsInsecure option, not in the URL",
+        ),
         ConnectionAddr::TcpTls {
             host,
             port,

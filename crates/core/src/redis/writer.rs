@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::StoreError;
 use crate::random::random_token;
-use crate::redis::connection::Connection;
+use crate::redis::connection::{misdirected, Connection};
 use crate::redis::scripts::{Keys, Scripts};
 use crate::redis::settings::RedisSettings;
 use crate::session::format::parse_times;
@@ -430,7 +430,10 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
     ops.iter()
         .zip(replies)
         .map(|(op, reply)| {
-            let value = reply.map_err(|e| StoreError::Redis(e.to_string()))?;
+            let value = reply.map_err(|e| match misdirected(&e) {
+                Some(_) => shared.connection.unusable(&e),
+                None => StoreError::Redis(e.to_string()),
+            })?;
             read_result(shared, op, value)
         })
         .collect()
