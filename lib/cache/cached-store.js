@@ -442,8 +442,8 @@ class CachedStore extends RammerheadSessionAbstractStore {
   /**
    * A write of `json` begins: the one place a session's write counter is raised. `leaving`: the
    * session is to leave memory once stored; `known`: what the copies made of this JSON
-   * already, if anything (see `Copies.writing`); `replacing`: an import. What goes to the backend is
-   * `itemOf(write, json)`.
+   * already, if anything (see `Copies.writing`); `replacing`: an import. What goes to the
+   * backend is `itemOf(write, json)`.
    *
    * @param {import('./held-sessions').Held} held
    * @param {string} json
