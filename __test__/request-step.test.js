@@ -91,8 +91,9 @@ test("a route's session is named by its query's id or sessionId, else by its ref
   const route = (url, headers = {}) => sessionIdOf({ url, headers }, true);
   expect(route(`/editsession?id=${ID}&httpProxy=`)).toBe(ID);
   expect(route(`/syncLocalStorage?origin=x&sessionId=${ID}`)).toBe(ID);
-  expect(route(`/editsession?id=${ID}x`)).toBeUndefined();
+  expect(route(`/editsession?id=%61${ID.slice(1)}`)).toBe(ID);
   expect(route(`/editsession?xid=${ID}`)).toBeUndefined();
+  expect(route(`/editsession?id=&sessionId=${OTHER}`)).toBe(OTHER);
   expect(route('/api/shuffleDict')).toBeUndefined();
   expect(route('/messaging', { referer: `http://p.test/${ID}/http://site.test/` })).toBe(ID);
 });

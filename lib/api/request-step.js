@@ -12,11 +12,6 @@ const PROXIED_PATH = /^(?:[a-z][a-z0-9+.-]*:\/\/[^/]+)?\/([^/!*]+)[^/]*\/[\s\S]/
  * 32 letters and digits opening the path.
  */
 const RAMMERHEAD_PATH = /^(?:[a-z0-9]+:\/\/[^/]+)?\/([a-z0-9]{32})/i;
-/**
- * The session of rammerhead's routes: `?id=` (`/editsession`, `/deletesession`), `?sessionId=`
- * (`/syncLocalStorage`), as rammerhead's cluster balancer finds it.
- */
-const ROUTE_QUERY = /[?&](?:id|sessionId)=([a-z0-9]{32})(?:&|#|$)/i;
 
 /** The first capture of `pattern` in `text`, if any. */
 function captured(pattern, text) {
@@ -34,9 +29,23 @@ function captured(pattern, text) {
  * @returns {string | undefined}
  */
 function sessionIdOf(req, isRoute = false) {
-  const own = captured(isRoute ? ROUTE_QUERY : PROXIED_PATH, req.url);
+  const own = isRoute ? routeQueryId(req.url) : captured(PROXIED_PATH, req.url);
   if (own !== undefined) return own;
   return captured(PROXIED_PATH, req.headers && req.headers.referer);
+}
+
+/**
+ * The session of rammerhead's routes, decoded as they read it: `?id=` (`/editsession`,
+ * `/deletesession`), else `?sessionId=` (`/syncLocalStorage`), as rammerhead's cluster balancer
+ * finds it.
+ *
+ * @param {string | undefined} url
+ */
+function routeQueryId(url) {
+  const query = typeof url === 'string' ? url.indexOf('?') : -1;
+  if (query < 0) return undefined;
+  const params = new URLSearchParams(url.slice(query + 1).replace(/#.*/, ''));
+  return params.get('id') || params.get('sessionId') || undefined;
 }
 
 /**
@@ -79,14 +88,15 @@ function addRequestStep(proxy, { ready, inRoute }) {
     /** (req, res, serverInfo, isRoute, isWebsocket), as rammerhead calls it. */
     onRequestPipeline: (req, res, serverInfo, isRoute) => {
       const route = isRoute === true;
-      const id = sessionIdOf(req, route);
+      const queried = route ? routeQueryId(req.url) : undefined;
+      const id = queried !== undefined ? queried : sessionIdOf(req, route);
       const done = ready({
         req,
         res,
         id,
         alsoRead: route ? undefined : otherRead(req, id),
         isRoute: route,
-        namedInQuery: route && captured(ROUTE_QUERY, req.url) !== undefined,
+        namedInQuery: queried !== undefined,
       });
       return done === undefined ? false : done;
     },
