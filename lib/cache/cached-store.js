@@ -601,9 +601,12 @@ class CachedStore extends RammerheadSessionAbstractStore {
     if (loaded !== undefined) this._holdLoaded(id, loaded, false);
   }
 
-  /** `prepare`'s load of one id: undefined when held, or being deleted. */
+  /**
+   * `prepare`'s load of one id: undefined when held, being deleted, or found missing in this
+   * turn (an upgrade passes through both of the proxy's pipelines).
+   */
   _loadOnce(id) {
-    if (this.sessions.has(id) || this.removing.has(id)) return undefined;
+    if (this.sessions.has(id) || this.removing.has(id) || this.absent.has(id)) return undefined;
     const loading = this.loading.get(id);
     if (loading !== undefined) return loading.done;
     const ticket = { done: Promise.resolve() };
