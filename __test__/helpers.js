@@ -204,6 +204,33 @@ function unlockDirectory(dir) {
   else fs.chmodSync(dir, 0o700);
 }
 
+/**
+ * Asks for a WebSocket at `url` as a browser does; resolves with the status of the answer, or
+ * 'closed' when the server closed the connection without one.
+ */
+function webSocketHandshake(url) {
+  return new Promise((resolve) => {
+    const request = http.request(url, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-version': '13',
+      },
+    });
+    request.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode);
+    });
+    request.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    request.on('error', () => resolve('closed'));
+    request.end();
+  });
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -223,6 +250,7 @@ module.exports = {
   largestMovePerTurn,
   sleep,
   fetchText,
+  webSocketHandshake,
   expectTypeError,
   lockDirectory,
   unlockDirectory,

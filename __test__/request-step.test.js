@@ -329,24 +329,8 @@ test('a WebSocket upgrade for a session that is not there looks for it once, off
   const load = jest.spyOn(store.backend, 'load');
   const loadLater = jest.spyOn(store.backend, 'loadLater');
   const { base } = await startProxy(store);
-  const answer = await new Promise((resolve) => {
-    const request = http.request(`${base}/${OTHER}!w/http://site.test/socket`, {
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-        'sec-websocket-version': '13',
-      },
-    });
-    request.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve(res.statusCode);
-    });
-    request.on('response', (res) => resolve(res.statusCode));
-    // hammerhead closes the socket of an upgrade it has no session for.
-    request.on('error', () => resolve('closed'));
-    request.end();
-  });
+  // hammerhead closes the socket of an upgrade it has no session for.
+  const answer = await h.webSocketHandshake(`${base}/${OTHER}!w/http://site.test/socket`);
   expect(answer).not.toBe(101);
   expect(loadLater).toHaveBeenCalledTimes(1);
   expect(load).not.toHaveBeenCalled();

@@ -109,25 +109,9 @@ class Host {
     });
   }
 
-  /** Opens a WebSocket to the site through this host, for session `id`: its handshake. */
+  /** Opens a WebSocket to the site through this host, for session `id`: its status. */
   upgrade(id, sitePath) {
-    return new Promise((resolve, reject) => {
-      const request = http.request(`${this.base}/${id}!w/${site}${sitePath}`, {
-        headers: {
-          connection: 'Upgrade',
-          upgrade: 'websocket',
-          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-          'sec-websocket-version': '13',
-        },
-      });
-      request.on('upgrade', (res, socket) => {
-        socket.destroy();
-        resolve({ status: res.statusCode });
-      });
-      request.on('response', (res) => resolve({ status: res.statusCode }));
-      request.on('error', reject);
-      request.end();
-    });
+    return h.webSocketHandshake(`${this.base}/${id}!w/${site}${sitePath}`);
   }
 
   /** GETs a page of the site through this host, for session `id`. */
@@ -194,7 +178,7 @@ test('a login on one host whose redirect lands on the other stays logged in', as
 test('a cookie set by a WebSocket handshake on one host is sent by the next request, on the other', async () => {
   const { a, b, id } = await twoHosts();
   await b.page(id, '/plain');
-  expect((await a.upgrade(id, '/socket')).status).toBe(101);
+  expect(await a.upgrade(id, '/socket')).toBe(101);
   expect(cookieNames((await b.page(id, '/plain')).body)).toContain('socket');
 });
 

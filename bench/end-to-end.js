@@ -9,6 +9,7 @@ const { spawn } = require('child_process');
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
+const { percentile } = require('./measure');
 
 const CLIENTS = 8;
 /** One request in this many makes a new session, as users arriving do. */
@@ -63,10 +64,6 @@ function get(agent, url) {
       })
       .on('error', reject);
   });
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 }
 
 /**

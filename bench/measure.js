@@ -54,6 +54,11 @@ async function withStall(fn) {
   return { wall, busy: Math.min(active, wall), stall: histogram.max / 1e6 };
 }
 
+/** The `p`th percentile of `sorted` (ascending). */
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+}
+
 /**
  * Sessions idle for cacheTimeout have long left the young generation; collecting before a timed
  * phase keeps the promotion of sessions the benchmark itself just loaded out of the figure.
@@ -79,4 +84,12 @@ function printFigure(figure) {
   );
 }
 
-module.exports = { timeSync, timeAsync, timeLoads, withStall, settle, printFigure };
+module.exports = {
+  timeSync,
+  timeAsync,
+  timeLoads,
+  withStall,
+  percentile,
+  settle,
+  printFigure,
+};

@@ -9,7 +9,7 @@
 //   one request at a time and eight at once, p50 and p99.
 // node request-process.js FIGURE KIND URL N prints the figure as one JSON line.
 const { performance } = require('perf_hooks');
-const { settle, printFigure } = require('./measure');
+const { percentile, settle, printFigure } = require('./measure');
 const {
   ourFileCache,
   ourRedisStore,
@@ -25,10 +25,6 @@ const ids = sessionIds(Math.min(Number(n), 2000));
 /** Requests in flight at once, as a proxy's clients send them. */
 const CONCURRENCY = 8;
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
-}
-
 /** A store holding nothing, whose backend holds `ids`; `done()` lets it go. */
 function storeOf(storeKind, prefix) {
   if (storeKind === 'file') {
@@ -43,13 +39,13 @@ function storeOf(storeKind, prefix) {
   return { store, done: () => store.close() };
 }
 
-/** Runs `job(id)` for every id, CONCURRENCY at a time. */
-async function inFlight(job) {
+/** Runs `job(item)` for every item, `concurrency` at a time. */
+async function inFlight(items, job, concurrency = CONCURRENCY) {
   let next = 0;
   const worker = async () => {
-    while (next < ids.length) await job(ids[next++]);
+    while (next < items.length) await job(items[next++]);
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
 /**
@@ -74,7 +70,7 @@ const FIGURES = {
     const measure = async (round) => {
       const stepped = storeOf(kind, `step${round}:`);
       const step = await loopTimePerLoad(stepped.store, () =>
-        inFlight((id) => stepped.store.prepare([id]) || Promise.resolve()),
+        inFlight(ids, (id) => stepped.store.prepare([id]) || Promise.resolve()),
       );
       if (stepped.store.stats().held !== ids.length) throw new Error('a load went missing');
       stepped.done();
@@ -95,17 +91,16 @@ const FIGURES = {
     const helds = ids.map((id) => store.held.map.get(id));
     const waits = async (concurrency) => {
       const times = [];
-      let next = 0;
-      const worker = async () => {
-        while (next < helds.length) {
-          const held = helds[next++];
+      settle();
+      await inFlight(
+        helds,
+        async (held) => {
           const start = performance.now();
           await store.remote.check(held);
           times.push(performance.now() - start);
-        }
-      };
-      settle();
-      await Promise.all(Array.from({ length: concurrency }, worker));
+        },
+        concurrency,
+      );
       return times.sort((a, b) => a - b);
     };
     const alone = await waits(1);

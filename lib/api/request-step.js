@@ -29,9 +29,20 @@ function captured(pattern, text) {
  * @returns {string | undefined}
  */
 function sessionIdOf(req, isRoute = false) {
-  const own = isRoute ? routeQueryId(req.url) : captured(PROXIED_PATH, req.url);
-  if (own !== undefined) return own;
-  return captured(PROXIED_PATH, req.headers && req.headers.referer);
+  return requestOf(req, undefined, isRoute).id;
+}
+
+/**
+ * What the step knows of `req` (see `Request`), its session found as `sessionIdOf` says.
+ *
+ * @returns {Request}
+ */
+function requestOf(req, res, isRoute) {
+  const queried = isRoute ? routeQueryId(req.url) : undefined;
+  const own = isRoute ? queried : captured(PROXIED_PATH, req.url);
+  const id = own !== undefined ? own : captured(PROXIED_PATH, req.headers && req.headers.referer);
+  const alsoRead = isRoute ? undefined : otherRead(req, id);
+  return { req, res, id, alsoRead, isRoute, namedInQuery: queried !== undefined };
 }
 
 /**
@@ -87,24 +98,12 @@ function addRequestStep(proxy, { ready, inRoute }) {
   const steps = {
     /** (req, res, serverInfo, isRoute, isWebsocket), as rammerhead calls it. */
     onRequestPipeline: (req, res, serverInfo, isRoute) => {
-      const route = isRoute === true;
-      const queried = route ? routeQueryId(req.url) : undefined;
-      const id = queried !== undefined ? queried : sessionIdOf(req, route);
-      const done = ready({
-        req,
-        res,
-        id,
-        alsoRead: route ? undefined : otherRead(req, id),
-        isRoute: route,
-        namedInQuery: queried !== undefined,
-      });
+      const done = ready(requestOf(req, res, isRoute === true));
       return done === undefined ? false : done;
     },
     /** (req, socket, head, serverInfo, isRoute). */
     onUpgradePipeline: (req) => {
-      const id = sessionIdOf(req);
-      const request = { req, id, alsoRead: otherRead(req, id), isRoute: false };
-      const done = ready({ ...request, namedInQuery: false });
+      const done = ready(requestOf(req, undefined, false));
       return done === undefined ? false : done;
     },
   };

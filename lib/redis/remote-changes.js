@@ -10,6 +10,7 @@ const FETCH_BATCH = 256;
 const FETCH_RETRY_MS = 1000;
 /** At most this many fetched copies taken in per turn: each is revived, and maybe merged. */
 const MAX_PER_TURN = 16;
+
 /**
  * Keeps the sessions held here in step with what other hosts store under the same key prefix.
  * When another host stores a newer version of a held session (heard on the changes channel),
