@@ -137,7 +137,12 @@ export declare class RedisSessions {
   get available(): boolean
   /** Why the server cannot be reached, while it cannot (else null). */
   get unavailableBecause(): string | null
-  /** Drops the connection and stops reconnecting; every call fails from then on. */
+  /**
+   * Drops the connection and stops reconnecting; every call fails from then on.
+   * The key that holds session `id` under `keyPrefix`: it depends on the session's bucket
+   * (see the core's `layout`).
+   */
+  static keyOf(keyPrefix: string, id: string): string
   close(): void
   /** Connections made so far: a new number means the store reconnected. */
   get connects(): number

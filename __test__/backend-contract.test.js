@@ -9,7 +9,7 @@ const path = require('path');
 const { DirectoryBackend } = require('../lib/backends/directory-backend');
 const { RedisBackend } = require('../lib/backends/redis-backend');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey } = require('./redis-server');
 
 /** @typedef {import('../lib/backends/contract').SessionBackend} SessionBackend */
 /** @typedef {import('../lib/backends/contract').WriteItem} WriteItem */
@@ -34,7 +34,7 @@ function sessionJson(marker, age = 0) {
 /** Stores a value that is not a session under `id`, as a crash or another program would. */
 const PLANT = {
   directory: (where, id, text) => fs.writeFileSync(path.join(where, `${id}.rhfsession`), text),
-  redis: (where, id, text) => redis.cli('SET', `${where}session:${id}`, text),
+  redis: (where, id, text) => redis.cli('SET', sessionKey(where, id), text),
 };
 
 let redis;

@@ -4,7 +4,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey, indexKey } = require('./redis-server');
 
 const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
 const DAY = 24 * 60 * 60 * 1000;
@@ -189,7 +189,7 @@ describe('rammerhead-sessions on Redis', () => {
     expect(there.status).toBe(0);
     expect(there.stdout).toContain('copied 3 of 3 sessions');
     for (const [name, text] of Object.entries(files(source))) {
-      expect(redis.cli('GET', `moved:session:${name.replace('.rhfsession', '')}`)).toBe(text);
+      expect(redis.cli('GET', sessionKey('moved:', name.replace('.rhfsession', '')))).toBe(text);
     }
     const back = h.tempDir();
     expect(json(['copy', redis.url, back, '--prefix', 'moved:']).result).toMatchObject({
@@ -210,7 +210,7 @@ describe('rammerhead-sessions on Redis', () => {
     expect(run.status).toBe(1);
     expect(run.result.copied).toBe(1);
     expect(run.result.failed.map((f) => f.id).sort()).toEqual(corruptIds().sort());
-    expect(redis.cli('ZRANGE', 'bad:index', '0', '-1')).toBe('good');
+    expect(redis.cli('ZRANGE', indexKey('bad:', 'good'), '0', '-1')).toBe('good');
   });
 
   test('stats, verify, prune, export and import work on Redis as on a directory', () => {
@@ -224,8 +224,8 @@ describe('rammerhead-sessions on Redis', () => {
       );
       expect(imported.status).toBe(0);
     }
-    redis.cli('SET', 'ops:session:broken', '{"data":');
-    redis.cli('ZADD', 'ops:index', '+inf', 'broken');
+    redis.cli('SET', sessionKey('ops:', 'broken'), '{"data":');
+    redis.cli('ZADD', indexKey('ops:', 'broken'), '+inf', 'broken');
     const stats = json(['stats', redis.url, '--prefix', 'ops:', '--stale-timeout', '3d']).result;
     expect(stats).toMatchObject({ sessions: 30, stale: 10, unreadable: 1 });
     const verify = json(['verify', redis.url, '--prefix', 'ops:']);
@@ -246,10 +246,10 @@ describe('rammerhead-sessions on Redis', () => {
       '--yes',
     ]);
     expect(done.result).toMatchObject({ expired: 10, removed: 10, removedCorrupt: 1, failed: [] });
-    expect(redis.cli('EXISTS', 'ops:session:broken')).toBe('0');
+    expect(redis.cli('EXISTS', sessionKey('ops:', 'broken'))).toBe('0');
     expect(json(['stats', redis.url, '--prefix', 'ops:']).result.sessions).toBe(20);
     const exported = cli(['export', redis.url, 's0', '--prefix', 'ops:']);
-    expect(exported.stdout.trim()).toBe(redis.cli('GET', 'ops:session:s0'));
+    expect(exported.stdout.trim()).toBe(redis.cli('GET', sessionKey('ops:', 's0')));
     expect(cli(['export', redis.url, 'missing', '--prefix', 'ops:']).status).toBe(3);
     expect(cli(['import', redis.url, '../x', '--prefix', 'ops:'], exported.stdout).status).toBe(2);
   });

@@ -12,6 +12,8 @@ const {
 } = require('..');
 const h = require('./helpers');
 const { RedisServer } = require('./redis-server');
+const { RedisCluster } = require('./support/redis-cluster');
+const { RedisSentinelGroup } = require('./support/redis-sentinel');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const NOT_STRINGS = [
@@ -106,12 +108,16 @@ const STORES = [
     },
     RammerheadSessionMemoryStore,
   ],
-  [
-    'RammerheadSessionRedisStore',
+  ...[
+    ['RammerheadSessionRedisStore', () => redis.url],
+    ['RammerheadSessionRedisStore on a Redis Cluster', () => cluster.url],
+    ['RammerheadSessionRedisStore behind Sentinels', () => sentinels.url],
+  ].map(([name, url]) => [
+    name,
     (options = {}) => {
       const { root, saveDirectory } = h.sessionsDirectory();
       const store = new RammerheadSessionRedisStore({
-        redisUrl: redis.url,
+        redisUrl: url(),
         keyPrefix: `contract${++prefixes}:`,
         sessionClass: HammerheadSession,
         staleCleanupOptions: null,
@@ -120,15 +126,21 @@ const STORES = [
       return { store, root, saveDirectory };
     },
     RammerheadSessionRedisStore,
-  ],
+  ]),
 ];
 
 let redis;
+let cluster;
+let sentinels;
 let prefixes = 0;
 beforeAll(async () => {
   redis = await RedisServer.start();
+  cluster = await RedisCluster.start();
+  sentinels = await RedisSentinelGroup.start();
+}, 90000);
+afterAll(async () => {
+  for (const running of [redis, cluster, sentinels]) if (running) await running.close();
 });
-afterAll(() => redis.close());
 
 describe.each(STORES)('%s', (_name, make, Store) => {
   let opened = [];

@@ -4,7 +4,7 @@ const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey } = require('./redis-server');
 
 const SERVER = path.join(__dirname, '..', 'demo', 'server.js');
 
@@ -70,7 +70,7 @@ test('npm start -- --redis keeps the session in Redis across a restart', async (
     expect(await get(`${info.sessionLink}set-cookie`)).toContain('<b id="visits">1</b>');
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
-    expect(redis.cli('GET', `rammerhead:session:${info.session}`)).toContain('demo_visits');
+    expect(redis.cli('GET', sessionKey('rammerhead:', info.session))).toContain('demo_visits');
     expect(fs.readdirSync(dir).filter((name) => name.endsWith('.rhfsession'))).toEqual([]);
 
     await expectRestartServes(info, 'demo_visits=1', dir, '--redis', redis.url);

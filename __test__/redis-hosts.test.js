@@ -8,7 +8,7 @@ const path = require('path');
 const readline = require('readline');
 const { RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const HOST = path.join(__dirname, 'support', 'redis-host.js');
@@ -154,7 +154,7 @@ test('a session deleted on one host is gone on all, and a later write from anoth
   await b.send({ do: 'write' });
   await h.until(async () => (await b.send({ do: 'has', id: ID })) === false);
   expect(freshCookies(prefix)).toBeNull();
-  expect(redis.cli('EXISTS', `${prefix}session:${ID}`)).toBe('0');
+  expect(redis.cli('EXISTS', sessionKey(prefix, ID))).toBe('0');
 });
 
 test('connections killed and the server restarted during the rounds: nothing lost, no stale copy served', async () => {

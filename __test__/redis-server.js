@@ -7,6 +7,7 @@ const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
+const { RedisSessions } = require('../index.js');
 const { freePort } = require('./helpers');
 
 function canConnect(port) {
@@ -162,4 +163,14 @@ class RedisServer {
   }
 }
 
-module.exports = { RedisServer };
+/** The key that holds session `id` under `prefix` (it lies in the session's bucket). */
+function sessionKey(prefix, id) {
+  return RedisSessions.keyOf(prefix, id);
+}
+
+/** The key of the index of the bucket that holds session `id` under `prefix`. */
+function indexKey(prefix, id) {
+  return `${sessionKey(prefix, id).slice(0, -`session:${id}`.length)}index`;
+}
+
+module.exports = { RedisServer, sessionKey, indexKey };

@@ -7,7 +7,7 @@ const path = require('path');
 const readline = require('readline');
 const { RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const GOOD_JSON = fs.readFileSync(
@@ -71,7 +71,7 @@ async function changedUnannounced(a, ids, changed) {
   await b.whenWritten();
 }
 
-const stored = (store, id) => redis.cli('GET', `${store.keyPrefix}session:${id}`);
+const stored = (store, id) => redis.cli('GET', sessionKey(store.keyPrefix, id));
 
 /** The value of the cookie `key` in a serialized session; undefined when it has none. */
 function cookieIn(json, key) {
@@ -281,7 +281,7 @@ describe('what Redis holds', () => {
 
   test('a corrupt value is not a session, and is deleted only as found', () => {
     const store = open();
-    redis.cli('SET', `${store.keyPrefix}session:bad`, '{"data":1}');
+    redis.cli('SET', sessionKey(store.keyPrefix, 'bad'), '{"data":1}');
     expect(store.has('bad')).toBe(false);
     expect(store.get('bad')).toBeUndefined();
     expect(stored(store, 'bad')).toBe('');
@@ -297,10 +297,10 @@ describe('expiry', () => {
     await master.writeChanges();
     const worker = open({ keyPrefix: master.keyPrefix, staleCleanupOptions: null });
     worker.addSerializedSession('w', GOOD_JSON);
-    const ttl = Number(redis.cli('PTTL', `${master.keyPrefix}session:w`));
+    const ttl = Number(redis.cli('PTTL', sessionKey(master.keyPrefix, 'w')));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(400);
-    await h.until(() => redis.cli('EXISTS', `${master.keyPrefix}session:w`) === '0');
+    await h.until(() => redis.cli('EXISTS', sessionKey(master.keyPrefix, 'w')) === '0');
     worker.cachedSessions.clear();
     const other = open({ keyPrefix: master.keyPrefix });
     expect(other.get('w')).toBeUndefined();
@@ -314,12 +314,12 @@ describe('expiry', () => {
     await store.writeChanges();
     store.addSerializedSession('used', GOOD_JSON);
     store.get('used'); // loaded: one round trip
-    redis.cli('PEXPIRE', `${store.keyPrefix}session:used`, '30000');
+    redis.cli('PEXPIRE', sessionKey(store.keyPrefix, 'used'), '30000');
     redis.cli('CONFIG', 'RESETSTAT');
     for (let i = 0; i < 100; i++) store.get('used');
     expect(redis.cli('INFO', 'commandstats')).not.toMatch(/cmdstat_(evalsha|pexpire)/);
     await store.writeChanges();
-    expect(Number(redis.cli('PTTL', `${store.keyPrefix}session:used`))).toBeGreaterThan(30000);
+    expect(Number(redis.cli('PTTL', sessionKey(store.keyPrefix, 'used')))).toBeGreaterThan(30000);
   });
 });
 
@@ -412,7 +412,7 @@ describe('when Redis is down', () => {
       });
       await store.writeChanges();
       await store.whenWritten();
-      expect(durable.cli('GET', `${store.keyPrefix}session:kept`)).toBe(GOOD_JSON);
+      expect(durable.cli('GET', sessionKey(store.keyPrefix, 'kept'))).toBe(GOOD_JSON);
       store.close();
       opened = opened.filter((s) => s !== store);
     } finally {

@@ -7,7 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const { RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
@@ -50,7 +50,7 @@ test('a store on rediss:// with credentials in the URL stores and serves session
   expect(writer.stats().available).toBe(true);
   expect(writer.redisUrl).not.toContain('word');
   writer.addSerializedSession('over-tls', GOOD_JSON);
-  expect(redis.cli('GET', 'tls:session:over-tls')).toBe(GOOD_JSON);
+  expect(redis.cli('GET', sessionKey('tls:', 'over-tls'))).toBe(GOOD_JSON);
   const reader = open({ tlsCa: Buffer.from(redis.ca, 'latin1') });
   expect(reader.get('over-tls').data.localStorage).toEqual(JSON.parse(GOOD_JSON).data.localStorage);
 });
@@ -100,7 +100,7 @@ test('tlsInsecure accepts a certificate no given authority signed, and says so a
   const store = open({ tlsCa: undefined, tlsInsecure: true });
   expect(store.stats().available).toBe(true);
   store.addSerializedSession('insecure', GOOD_JSON);
-  expect(redis.cli('GET', 'tls:session:insecure')).toBe(GOOD_JSON);
+  expect(redis.cli('GET', sessionKey('tls:', 'insecure'))).toBe(GOOD_JSON);
   const warning = store.logger.lines.warn.join('\n');
   expect(warning).toMatch(/TLS certificate checks are off \(tlsInsecure\)/);
   expect(warning).not.toContain('word');

@@ -9,7 +9,7 @@ const net = require('net');
 const path = require('path');
 const { RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
-const { RedisServer } = require('./redis-server');
+const { RedisServer, sessionKey } = require('./redis-server');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const GOOD_JSON = fs.readFileSync(path.join(h.GOOD, `${h.GOOD_IDS.plain}.rhfsession`), 'utf8');
@@ -115,6 +115,6 @@ test('a master turned replica stops the store from saying it is available, until
   await h.until(async () => {
     await store.writeChanges();
     await store.whenWritten();
-    return master.cli('GET', 'topology:session:s').includes('"changed":true');
+    return master.cli('GET', sessionKey('topology:', 's')).includes('"changed":true');
   });
 });

@@ -15,7 +15,7 @@ const BATCH = 500;
 const REDIS_TIMEOUT_MS = 5000;
 
 function isRedisUrl(where) {
-  return /^rediss?:\/\//i.test(where);
+  return /^rediss?(\+cluster|\+sentinel)?:\/\//i.test(where);
 }
 
 /**

@@ -14,8 +14,11 @@ const { openPlace, expiredOf } = require('./places');
 
 const USAGE = `Usage: rammerhead-sessions <command> WHERE [options]
 
-WHERE is a sessions directory, or a Redis URL (redis://[user:password@]host[:port][/db], or
-rediss:// for TLS) holding the sessions of RammerheadSessionRedisStore.
+WHERE is a sessions directory, or a Redis URL holding the sessions of
+RammerheadSessionRedisStore: redis://[user:password@]host[:port][/db] for one server,
+redis+cluster://[user:password@]host:port[,host:port...] for a Redis Cluster,
+redis+sentinel://[user:password@]host:port[,host:port...]/MASTER[/db] for the master a group of
+Sentinels names; rediss, rediss+cluster and rediss+sentinel for TLS.
 
 Commands:
   stats WHERE    sessions, total size, age by last use, how many are stale, unreadable ones

@@ -9,6 +9,7 @@ use napi::bindgen_prelude::{AsyncTask, Function, Utf16String};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::{Env, Result};
 use napi_derive::napi;
+use session_core::redis::layout::Layout;
 use session_core::redis::{
     Announcement, Fetched, Pending, RedisPolicy, RedisSessions, RedisSettings,
 };
@@ -175,6 +176,13 @@ impl JsRedisSessions {
     }
 
     /// Drops the connection and stops reconnecting; every call fails from then on.
+    /// The key that holds session `id` under `keyPrefix`: it depends on the session's bucket
+    /// (see the core's `layout`).
+    #[napi]
+    pub fn key_of(key_prefix: String, id: String) -> String {
+        Layout::new(&key_prefix).session(&id)
+    }
+
     #[napi]
     pub fn close(&self) {
         self.sessions().close();

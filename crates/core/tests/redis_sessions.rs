@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use session_core::redis::layout::{Bucket, Layout};
 use session_core::redis::scripts::EXPIRY_RULE;
 use session_core::redis::{
     limit_args, Announcement, Fetched, RedisPolicy, RedisSessions, RedisSettings,
@@ -11,6 +12,16 @@ use session_core::redis::{
 use session_core::session::Loaded;
 use session_core::writes::{Base, Outcome, Write, WriteTarget};
 use session_core::{ExpiryPolicy, SessionId, StoreError};
+
+/// The key of session `id` under the tests' prefix.
+fn key(id: &str) -> String {
+    Layout::new("t:").session(id)
+}
+
+/// The keys of the bucket that holds session `id`, under the tests' prefix.
+fn in_bucket_of(id: &str) -> Bucket {
+    Layout::new("t:").bucket_of(id).clone()
+}
 
 /// A `redis-server` of the test's own; a machine without one fails the test, loudly.
 struct Server {
@@ -164,7 +175,7 @@ fn stores_loads_lists_and_removes_exactly_the_json() {
     let json = session_json("a");
     assert_eq!(save(&store, "one", &json).unwrap(), 1);
     assert_eq!(store.load(&id("one")).unwrap(), loaded(&json, 1));
-    assert_eq!(server.cli(&["GET", "t:session:one"]), json);
+    assert_eq!(server.cli(&["GET", &key("one")]), json);
     assert_eq!(store.ids().unwrap(), vec!["one".to_string()]);
     assert!(store.remove(id("one")).unwrap());
     assert_eq!(store.load(&id("one")).unwrap(), None);
@@ -236,10 +247,10 @@ fn prefixes_keep_stores_apart() {
 fn what_is_not_a_session_is_reported_as_such() {
     let server = Server::start();
     let store = sessions(&server, "t:");
-    server.cli(&["SET", "t:session:bad", "{\"data\":1}"]);
+    server.cli(&["SET", &key("bad"), "{\"data\":1}"]);
     let err = store.load(&id("bad")).unwrap_err();
     assert_eq!(err.code(), "ERR_CORRUPT_SESSION");
-    server.cli(&["SETRANGE", "t:session:big", &(2 << 20).to_string(), "x"]);
+    server.cli(&["SETRANGE", &key("big"), &(2 << 20).to_string(), "x"]);
     assert_eq!(
         store.load(&id("big")).unwrap_err().code(),
         "ERR_SESSION_TOO_LARGE"
@@ -250,8 +261,8 @@ fn what_is_not_a_session_is_reported_as_such() {
         save(&store, "huge", &huge).unwrap_err().code(),
         "ERR_SESSION_TOO_LARGE"
     );
-    assert_eq!(server.cli(&["EXISTS", "t:session:huge"]), "0");
-    server.cli(&["HSET", "t:session:hash", "a", "b"]);
+    assert_eq!(server.cli(&["EXISTS", &key("huge")]), "0");
+    server.cli(&["HSET", &key("hash"), "a", "b"]);
     assert_eq!(store.load(&id("hash")).unwrap_err().code(), "ERR_REDIS");
     // Only an unchanged copy is deleted as corrupt.
     assert!(!store.remove_corrupt(id("bad"), Some("{}".into())).unwrap());
@@ -267,11 +278,11 @@ fn the_policy_in_redis_expires_sessions_of_every_store() {
     write_stale_timeout(&master, 300.0);
     // The worker has no policy of its own: the one in Redis applies to what it stores.
     save(&worker, "w", &session_json("a")).unwrap();
-    let ttl: i64 = server.cli(&["PTTL", "t:session:w"]).parse().unwrap();
+    let ttl: i64 = server.cli(&["PTTL", &key("w")]).parse().unwrap();
     assert!(ttl > 0 && ttl <= 300, "ttl {ttl}");
     until("expired", || worker.load(&id("w")).unwrap().is_none());
     until("pruned", || worker.ids().unwrap().is_empty());
-    assert_eq!(server.cli(&["ZCARD", "t:index"]), "0");
+    assert_eq!(server.cli(&["ZCARD", &in_bucket_of("w").index]), "0");
 }
 
 #[test]
@@ -388,14 +399,20 @@ fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
     server.cli(&["FLUSHALL"]);
     // Before any store wrote the policy again, what the worker stores still expires.
     save(&worker, "x", &session_json("a")).unwrap();
-    let ttl: i64 = server.cli(&["PTTL", "t:session:x"]).parse().unwrap();
+    let ttl: i64 = server.cli(&["PTTL", &key("x")]).parse().unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "ttl {ttl}");
     check(&worker, None);
-    assert_eq!(server.cli(&["HGET", "t:policy", "staleTimeout"]), "60000");
+    assert_eq!(
+        server.cli(&["HGET", &in_bucket_of("x").policy, "staleTimeout"]),
+        "60000"
+    );
     // A policy in Redis is never overridden by one a store merely saw.
     check(&master, Some(stale(30_000.0)));
     check(&worker, None);
-    assert_eq!(server.cli(&["HGET", "t:policy", "staleTimeout"]), "30000");
+    assert_eq!(
+        server.cli(&["HGET", &in_bucket_of("x").policy, "staleTimeout"]),
+        "30000"
+    );
     // Both limits disabled is a policy too: sessions then never expire.
     check(
         &master,
@@ -405,7 +422,7 @@ fn after_a_data_loss_stores_without_a_policy_keep_the_last_one_seen() {
         }),
     );
     save(&worker, "y", &session_json("a")).unwrap();
-    assert_eq!(server.cli(&["PTTL", "t:session:y"]), "-1");
+    assert_eq!(server.cli(&["PTTL", &key("y")]), "-1");
 }
 
 fn fetch(store: &RedisSessions, name: &str, known: u64) -> Vec<Fetched> {
@@ -527,10 +544,10 @@ fn a_session_stored_without_a_version_is_versioned_and_its_delete_sticks() {
     let server = Server::start();
     let store = sessions(&server, "t:");
     let old = session_json("old");
-    server.cli(&["SET", "t:session:s", &old]);
+    server.cli(&["SET", &key("s"), &old]);
     assert_eq!(store.load(&id("s")).unwrap(), loaded(&old, 0));
     assert_eq!(write(&store, "s", &old, Base::Version(0)).unwrap(), 1);
-    server.cli(&["SET", "t:session:u", &old]);
+    server.cli(&["SET", &key("u"), &old]);
     store.remove(id("u")).unwrap();
     assert!(matches!(
         write(&store, "u", &old, Base::Version(0)),
@@ -544,12 +561,26 @@ fn tombstones_past_their_time_go_with_later_deletes() {
     let store = sessions(&server, "t:");
     write_stale_timeout(&store, 30.0);
     store.remove(id("first")).unwrap();
-    assert_ne!(server.cli(&["ZSCORE", "t:tombstones", "first"]), "");
+    assert_ne!(
+        server.cli(&["ZSCORE", &in_bucket_of("first").tombstones, "first"]),
+        ""
+    );
+    // Tombstones are kept per bucket: a delete in the same one forgets them.
+    let bucket = Layout::bucket_number("first");
+    let later = (0..)
+        .map(|n| format!("later{n}"))
+        .find(|later| Layout::bucket_number(later) == bucket)
+        .unwrap();
     until("forgotten", || {
-        store.remove(id("later")).unwrap();
-        server.cli(&["ZSCORE", "t:tombstones", "first"]).is_empty()
+        store.remove(id(&later)).unwrap();
+        server
+            .cli(&["ZSCORE", &in_bucket_of("first").tombstones, "first"])
+            .is_empty()
     });
-    assert_eq!(server.cli(&["HGET", "t:versions", "first"]), "");
+    assert_eq!(
+        server.cli(&["HGET", &in_bucket_of("first").versions, "first"]),
+        ""
+    );
 }
 
 #[test]
@@ -564,7 +595,7 @@ fn a_newer_copy_that_is_not_text_is_left_out_of_a_fetch_and_the_others_are_fetch
         );
     }
     let set_bytes = "redis.call('SET', KEYS[1], string.char(123, 255, 254, 125))";
-    server.cli(&["EVAL", set_bytes, "1", "t:session:bad"]);
+    server.cli(&["EVAL", set_bytes, "1", &key("bad")]);
     let newer = fetched(&a, vec![(id("bad"), 1), (id("good"), 1)]);
     assert_eq!(
         newer.unwrap(),
@@ -690,7 +721,7 @@ fn limits_of_a_fraction_of_a_millisecond_still_store_and_expire() {
     let store = sessions(&server, "t:");
     write_stale_timeout(&store, 1500.5);
     assert_eq!(save(&store, "f", &session_json("a")).unwrap(), 1);
-    let ttl: i64 = server.cli(&["PTTL", "t:session:f"]).parse().unwrap();
+    let ttl: i64 = server.cli(&["PTTL", &key("f")]).parse().unwrap();
     assert!(ttl > 0 && ttl <= 1501, "ttl {ttl}");
 }
 
@@ -714,11 +745,11 @@ fn a_session_refreshed_without_a_recorded_creation_counts_from_its_json() {
     save(&store, "m", &fresh).unwrap();
     // As stored before creation times were recorded: created long ago, no record of it.
     let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
-    server.cli(&["SET", "t:session:m", old, "KEEPTTL"]);
-    server.cli(&["ZREM", "t:created", "m"]);
+    server.cli(&["SET", &key("m"), old, "KEEPTTL"]);
+    server.cli(&["ZREM", &in_bucket_of("m").created, "m"]);
     let gone = store.refresh(vec![id("m")], dataset).wait().unwrap();
     assert_eq!(gone, Some(Vec::new()), "still there when refreshed");
-    let ttl: i64 = server.cli(&["PTTL", "t:session:m"]).parse().unwrap();
+    let ttl: i64 = server.cli(&["PTTL", &key("m")]).parse().unwrap();
     assert!(ttl <= 1, "expires at once, by its creation: ttl {ttl}");
 }
 
@@ -801,4 +832,57 @@ fn certificate_checks_are_off_only_when_asked_and_only_for_rediss() {
     assert!(refused("rediss://127.0.0.1:1/#insecure", None, true).contains("not in the URL"));
     assert!(refused("redis://127.0.0.1:1", None, true).contains("rediss://"));
     assert!(refused("rediss://127.0.0.1:1", Some("pem"), true).contains("not both"));
+}
+
+#[test]
+fn sessions_of_the_flat_layout_are_served_and_moved_into_their_buckets() {
+    let server = Server::start();
+    // As an earlier version stored them: one kept with an expiry, one without, one deleted.
+    let (kept, forever) = (session_json("kept"), session_json("forever"));
+    server.cli(&["SET", "t:session:kept", &kept, "PX", "600000"]);
+    server.cli(&["SET", "t:session:forever", &forever]);
+    server.cli(&["ZADD", "t:index", "+inf", "forever"]);
+    server.cli(&["ZADD", "t:created", "1", "kept", "1", "forever"]);
+    server.cli(&[
+        "HSET",
+        "t:versions",
+        "kept",
+        "7",
+        "forever",
+        "3",
+        "gone",
+        "5",
+    ]);
+    server.cli(&["ZADD", "t:tombstones", "99999999999999", "gone"]);
+    server.cli(&["HSET", "t:policy", "set", "1", "staleTimeout", "600000"]);
+    server.cli(&["SET", "t:dataset", "old"]);
+    // Not in the index: found only when asked for, before everything is moved.
+    let store = sessions(&server, "t:");
+    assert_eq!(store.load(&id("kept")).unwrap(), loaded(&kept, 7));
+    assert_eq!(server.cli(&["GET", &key("kept")]), kept);
+    let ttl: i64 = server.cli(&["PTTL", &key("kept")]).parse().unwrap();
+    assert!(ttl > 590_000, "the expiry moves with the key: {ttl}");
+    assert_eq!(server.cli(&["EXISTS", "t:session:kept"]), "0");
+
+    // Listing moves the rest, with versions and tombstones, and leaves no flat key.
+    let mut ids = store.ids().unwrap();
+    ids.sort();
+    assert_eq!(ids, ["forever", "kept"]);
+    assert_eq!(store.load(&id("forever")).unwrap(), loaded(&forever, 3));
+    assert_eq!(server.cli(&["KEYS", "t:[^{]*"]), "");
+    let stale = write(&store, "gone", &session_json("late"), Base::Version(4));
+    assert!(matches!(stale, Err(StoreError::Deleted)), "{stale:?}");
+    let next = write(&store, "forever", &session_json("next"), Base::Version(3)).unwrap();
+    assert_eq!(next, 4);
+
+    // A flat copy written afterwards by a host of an earlier version loses to the bucket's.
+    server.cli(&["SET", "t:session:forever", &session_json("older host")]);
+    server.cli(&["ZADD", "t:index", "+inf", "forever"]);
+    let again = sessions(&server, "t:");
+    assert_eq!(again.ids().unwrap().len(), 2);
+    assert_eq!(
+        again.load(&id("forever")).unwrap(),
+        loaded(&session_json("next"), 4)
+    );
+    assert_eq!(server.cli(&["EXISTS", "t:session:forever"]), "0");
 }

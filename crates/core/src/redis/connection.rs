@@ -1,14 +1,17 @@
-//! The connection to Redis: two of the `redis` crate's connection managers, which make their
-//! connection again when it drops. One runs commands; the other only hears other stores'
-//! announcements (RESP3 pushes): a subscribed connection falls under Redis's `pubsub` output
-//! buffer limits, which a large reply on it would exceed, dropping it. Over them, a gate: while
-//! the server is known to be unreachable (it failed to answer in time, or the connection is
-//! down), every command fails at once with `ERR_REDIS_UNAVAILABLE`, so that no request waits on
-//! a dead server again and again, and a probe asks the server every 250 ms until it answers.
+//! The connection to Redis: two links (see `topology`), made again when they drop. One runs
+//! commands; the other only hears other stores' announcements (RESP3 pushes): a subscribed
+//! connection falls under Redis's `pubsub` output buffer limits, which a large reply on it
+//! would exceed, dropping it. Over them, a gate: while the sessions are known to be unreachable
+//! (the server failed to answer in time, the connection is down, a cluster is down), every
+//! command fails at once with `ERR_REDIS_UNAVAILABLE`, so that no request waits on a dead
+//! server again and again, and a probe asks every 250 ms until it gets an answer. Behind
+//! Sentinels, the probe first asks them which server is the master, and moves both links to it
+//! when it changed: the master was lost, or answered `READONLY` (demoted by a failover).
 //! TCP keepalive and a TCP user timeout end a connection whose peer vanished without a word
 //! (a network path gone, a host that lost power), which would otherwise stay open for minutes.
-//! A server the store cannot use (a cluster node, a Sentinel, a replica) closes the gate too,
-//! with why, whether found when the connection is made or from a reply such as `READONLY`.
+//! A server the store cannot use behind its URL (a cluster node behind `redis://`, a Sentinel,
+//! a replica) closes the gate too, with why, whether found when the connection is made or from
+//! a reply such as `READONLY`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,13 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
-use redis::{Client, ErrorKind, PushInfo, RedisError, RedisResult, ServerErrorKind};
+use redis::{ErrorKind, PushInfo, PushKind, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
+use crate::redis::topology::{server_link, Link, LinkConfig, PushSender, Topology};
 
 /// How often an unreachable server is asked again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);
@@ -55,17 +58,22 @@ pub type Command<T> = Pin<Box<dyn Future<Output = RedisResult<T>> + Send>>;
 /// subscriptions, and lost connections (after which the listener subscribes again).
 pub type Pushes = mpsc::UnboundedReceiver<PushInfo>;
 
-/// The two managers (see the module's comment).
-struct Managers {
-    commands: ConnectionManager,
-    subscriber: ConnectionManager,
+/// The two links (see the module's comment).
+#[derive(Clone)]
+struct Links {
+    commands: Link,
+    subscriber: Link,
+    /// Behind Sentinels, the address of the master they lead to.
+    master: Option<String>,
 }
 
 pub struct Connection {
-    /// None once closed: the managers, and with them the connections, are gone.
-    managers: Mutex<Option<Managers>>,
-    connect_timeout: Duration,
-    command_timeout: Duration,
+    topology: Topology,
+    /// None before a master is known (behind Sentinels), and once closed.
+    links: Mutex<Option<Links>>,
+    /// Where the subscribing link sends what it hears.
+    pushes: PushSender,
+    config: LinkConfig,
     handle: Handle,
     /// Why the server cannot be reached, while it cannot.
     unreachable: Mutex<Option<String>>,
@@ -78,39 +86,43 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects, waiting at most `connect_timeout`; a server that cannot be reached now is
+    /// Connects, waiting at most `connect_timeout`; sessions that cannot be reached now are
     /// connected to in the background. Returns the connection and what it hears.
     pub fn open(
-        client: Client,
+        topology: Topology,
         connect_timeout: Duration,
         command_timeout: Duration,
         handle: Handle,
     ) -> Result<(Arc<Self>, Pushes), StoreError> {
         let (pushes, heard) = mpsc::unbounded_channel();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(command_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(PROBE_INTERVAL)
-            .set_max_delay(PROBE_INTERVAL);
-        let managers = {
-            // A manager finds its runtime from the thread it is made on.
+        let config = LinkConfig {
+            connect_timeout,
+            command_timeout,
+            retry_delay: PROBE_INTERVAL,
+        };
+        let links = {
+            // A link finds its runtime from the thread it is made on.
             let _runtime = handle.enter();
-            let invalid = |e: RedisError| StoreError::InvalidUrl(e.to_string());
-            Managers {
-                commands: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
-                    .map_err(invalid)?,
-                subscriber: ConnectionManager::new_lazy_with_config(
-                    client,
-                    config.set_push_sender(pushes),
-                )
-                .map_err(invalid)?,
+            match &topology {
+                Topology::Server(client) => Some(Links {
+                    commands: server_link(client.clone(), &config, None)?,
+                    subscriber: server_link(client.clone(), &config, Some(pushes.clone()))?,
+                    master: None,
+                }),
+                Topology::Cluster(client) => Some(Links {
+                    commands: Topology::cluster_link(client, &config, None),
+                    subscriber: Topology::cluster_link(client, &config, Some(pushes.clone())),
+                    master: None,
+                }),
+                // The master is asked for before the first command.
+                Topology::Sentinel(_) => None,
             }
         };
         let connection = Arc::new(Self {
-            managers: Mutex::new(Some(managers)),
-            connect_timeout,
-            command_timeout,
+            topology,
+            links: Mutex::new(links),
+            pushes,
+            config,
             handle: handle.clone(),
             unreachable: Mutex::new(None),
             probing: AtomicBool::new(false),
@@ -119,22 +131,22 @@ impl Connection {
             lost: AtomicBool::new(true),
         });
         // Called from the JavaScript thread, off the runtime's threads.
-        if let Err(why) = handle.block_on(connection.ping()) {
+        if let Err(why) = handle.block_on(connection.reach()) {
             connection.failed(why);
         }
         Ok((connection, heard))
     }
 
-    /// The manager `pick` names, unless the store is closed.
-    fn manager(
-        &self,
-        pick: fn(&Managers) -> &ConnectionManager,
-    ) -> Result<ConnectionManager, StoreError> {
-        let managers = self.managers.lock().unwrap_or_else(|p| p.into_inner());
-        managers
+    /// The link `pick` names, unless the store is closed or no master is known yet.
+    fn link(&self, pick: fn(&Links) -> &Link) -> Result<Link, StoreError> {
+        if self.is_closed() {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links
             .as_ref()
-            .map(|managers| pick(managers).clone())
-            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
+            .map(|links| pick(links).clone())
+            .ok_or_else(|| StoreError::Unavailable("no master is known yet".into()))
     }
 
     /// Closed when the store is, or while the server is known to be unreachable.
@@ -148,10 +160,10 @@ impl Connection {
         }
     }
 
-    /// The commands' manager, unless the gate is closed.
-    fn current(&self) -> Result<ConnectionManager, StoreError> {
+    /// The commands' link, unless the gate is closed.
+    fn current(&self) -> Result<Link, StoreError> {
         self.gate()?;
-        self.manager(|m| &m.commands)
+        self.link(|l| &l.commands)
     }
 
     /// Whether the server is reachable, as far as the last command and the probe know.
@@ -177,13 +189,10 @@ impl Connection {
     /// Drops the connections for good; every command fails from now on.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        self.managers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
-    /// A connection was lost (its manager is making it again).
+    /// A connection was lost (its link is making it again).
     pub fn lost(&self) {
         self.lost.store(true, Ordering::SeqCst);
     }
@@ -192,10 +201,10 @@ impl Connection {
     /// server closes the gate until the probe gets an answer.
     pub async fn run<T>(
         self: &Arc<Self>,
-        command: impl FnOnce(ConnectionManager) -> Command<T>,
+        command: impl FnOnce(Link) -> Command<T>,
     ) -> Result<T, StoreError> {
-        let manager = self.current()?;
-        match tokio::time::timeout(self.command_timeout, command(manager)).await {
+        let link = self.current()?;
+        match tokio::time::timeout(self.config.command_timeout, command(link)).await {
             Ok(Ok(value)) => {
                 self.answered();
                 Ok(value)
@@ -204,54 +213,111 @@ impl Connection {
                 self.failed(e.to_string());
                 Err(StoreError::Unavailable(e.to_string()))
             }
-            Ok(Err(e)) if misdirected(&e).is_some() => Err(self.unusable(&e)),
-            Ok(Err(e)) => Err(StoreError::Redis(e.to_string())),
+            Ok(Err(e)) => Err(self.refused(&e)),
             Err(_) => {
-                let why = format!("no reply within {:?}", self.command_timeout);
+                let why = format!("no reply within {:?}", self.config.command_timeout);
                 self.failed(why.clone());
                 Err(StoreError::Unavailable(why))
             }
         }
     }
 
-    /// Subscribes to `channel` on the subscribing connection, for as long as it lasts.
+    /// Subscribes to `channel` on the subscribing link, for as long as it lasts.
     pub async fn subscribe(&self, channel: &str) -> Result<(), String> {
-        let mut subscriber = self.manager(|m| &m.subscriber).map_err(|e| e.to_string())?;
-        match tokio::time::timeout(self.connect_timeout, subscriber.subscribe(channel)).await {
+        let mut subscriber = self.link(|l| &l.subscriber).map_err(|e| e.to_string())?;
+        let timeout = self.config.connect_timeout;
+        match tokio::time::timeout(timeout, subscriber.subscribe(channel)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
         }
     }
 
-    /// A server that answers and that the store can use: a stopped server's kernel still
-    /// accepts connections, and counting those as up would make every request wait for the
-    /// timeout again.
-    async fn ping(&self) -> Result<(), String> {
-        let manager = self.manager(|m| &m.commands).map_err(|e| e.to_string())?;
-        let ask = |name| {
-            let command = redis::cmd(name);
-            let mut manager = manager.clone();
+    /// Sessions the store can reach and use: behind Sentinels, on the master they name now; a
+    /// cluster whose every slot is served; a server that answers and can take writes (a
+    /// stopped server's kernel still accepts connections, and counting those as up would make
+    /// every request wait for the timeout again).
+    async fn reach(&self) -> Result<(), String> {
+        if let Topology::Sentinel(_) = &self.topology {
+            self.follow_master().await?;
+        }
+        let link = self.link(|l| &l.commands).map_err(|e| e.to_string())?;
+        let ask = |name: &'static str, arg: Option<&'static str>| {
+            let mut command = redis::cmd(name);
+            if let Some(arg) = arg {
+                command.arg(arg);
+            }
+            let mut link = link.clone();
+            let timeout = self.config.connect_timeout;
             async move {
-                match tokio::time::timeout(self.connect_timeout, async {
-                    command.query_async::<String>(&mut manager).await
-                })
-                .await
+                match tokio::time::timeout(timeout, command.query_async::<String>(&mut link)).await
                 {
                     Ok(answer) => answer.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
+                    Err(_) => Err(format!("no answer within {timeout:?}")),
                 }
             }
         };
-        ask("PING").await?;
+        ask("PING", None).await?;
+        if let Topology::Cluster(_) = &self.topology {
+            let info = ask("CLUSTER", Some("INFO")).await?;
+            if !info.lines().any(|line| line.trim() == "cluster_state:ok") {
+                return Err("the cluster cannot serve every slot (cluster_state is not ok)".into());
+            }
         // A user whose ACL forbids INFO: the store cannot tell, and goes on.
-        if let Ok(info) = ask("INFO").await {
+        } else if let Ok(info) = ask("INFO", None).await {
             if let Some(why) = unusable_server(&info) {
                 return Err(why);
             }
         }
         self.answered();
         Ok(())
+    }
+
+    /// Asks the sentinels for the master, and moves both links to it if it is another server
+    /// than theirs. Whoever listens hears of it as of a lost connection, and subscribes again.
+    async fn follow_master(&self) -> Result<(), String> {
+        let Topology::Sentinel(sentinels) = &self.topology else {
+            return Ok(());
+        };
+        let timeout = self.config.connect_timeout;
+        let (client, address) = tokio::time::timeout(timeout, sentinels.master())
+            .await
+            .map_err(|_| format!("no sentinel answered within {timeout:?}"))??;
+        let moved = {
+            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+            if self.is_closed() {
+                return Err("the store is closed".into());
+            }
+            if links.as_ref().and_then(|l| l.master.as_deref()) == Some(address.as_str()) {
+                return Ok(());
+            }
+            let _runtime = self.handle.enter();
+            let invalid = |e: StoreError| e.to_string();
+            let had = links.is_some();
+            *links = Some(Links {
+                commands: server_link(client.clone(), &self.config, None).map_err(invalid)?,
+                subscriber: server_link(client, &self.config, Some(self.pushes.clone()))
+                    .map_err(invalid)?,
+                master: Some(address),
+            });
+            had
+        };
+        if moved {
+            let _ = self.pushes.send(PushInfo {
+                kind: PushKind::Disconnection,
+                data: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// What a command's error reply means: a server that is not one the store can use closes
+    /// the gate (see `unusable`); any other is the command's own failure.
+    pub fn refused(self: &Arc<Self>, error: &RedisError) -> StoreError {
+        match misdirected(error) {
+            Some(_) => self.unusable(error),
+            None => StoreError::Redis(error.to_string()),
+        }
     }
 
     /// A reply says this server is not one the store can use: the gate closes, as for a server
@@ -281,14 +347,14 @@ impl Connection {
         self.handle.spawn(async move { connection.probe().await });
     }
 
-    /// Asks the server every PROBE_INTERVAL until it answers, then opens the gate.
+    /// Asks every PROBE_INTERVAL until the sessions can be reached, then opens the gate.
     async fn probe(&self) {
         loop {
             tokio::time::sleep(PROBE_INTERVAL).await;
             if self.is_closed() {
                 return;
             }
-            let answer = self.ping().await;
+            let answer = self.reach().await;
             // Under the lock, so that a failure meanwhile either sees the probe still running
             // or starts the next one.
             let mut unreachable = self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
@@ -315,15 +381,15 @@ fn unusable_server(info: &str) -> Option<String> {
     match field("redis_mode") {
         Some("cluster") => {
             return Some(
-                "the server is a Redis Cluster node (redis_mode:cluster); the store needs a \
-                 standalone server"
+                "the server is a Redis Cluster node (redis_mode:cluster); give the cluster's \
+                 nodes as redis+cluster://host:port,host:port"
                     .into(),
             )
         }
         Some("sentinel") => {
             return Some(
-                "the server is a Sentinel (redis_mode:sentinel), which holds no data; give the \
-                 URL of the master it watches"
+                "the server is a Sentinel (redis_mode:sentinel), which holds no data; give \
+                 redis+sentinel://host:port/<masterName>"
                     .into(),
             )
         }
@@ -348,7 +414,7 @@ pub fn misdirected(error: &RedisError) -> Option<String> {
         | ServerErrorKind::Ask
         | ServerErrorKind::ClusterDown
         | ServerErrorKind::MasterDown => {
-            "the server answers as a Redis Cluster node; the store needs a standalone server"
+            "the server answers as a Redis Cluster node, or its cluster is down"
         }
         _ => return None,
     };

@@ -1,62 +1,8 @@
-//! How sessions are laid out in Redis, and the Lua scripts that change them atomically.
-//!
-//! Under a key prefix `P`:
-//! - `P session:<id>`: exactly the session's JSON, as `serializeSession()` wrote it, with a key
-//!   expiry when the expiry policy sets one;
-//! - `P index`: a sorted set of the ids, scored by the time their key expires (`+inf`: never),
-//!   so listing sessions never scans the database;
-//! - `P created`: a sorted set of the time each session was created, as its first save knew it,
-//!   from which `maxToLive` counts;
-//! - `P policy`: a hash with the expiry policy (`staleTimeout`, `maxToLive`, in milliseconds,
-//!   and `set`, present whenever the hash is), written by the stores that have one and read by
-//!   every script, so that stores without one (rammerhead's cluster workers) still store
-//!   sessions that expire. Each store also passes the last policy it saw, used while the hash is
-//!   missing (a server restarted empty, before a store with a policy has written it again);
-//! - `P dataset`: a random token; a new token means the data set was lost (a server restarted
-//!   empty), and every host then writes back the sessions it holds;
-//! - `P versions`: a hash of each session's version, raised by every write and delete, so that a
-//!   write based on an older version than the stored one is refused (and merged by its host);
-//! - `P tombstones`: a sorted set of the sessions deleted lately, scored by when that is
-//!   forgotten (after the stale timeout, else a day): until then no write based on a copy
-//!   loaded before the delete stores the session again;
-//! - `P changes`: the channel on which every write and delete is announced, as
-//!   `<origin> <s|d> <version> <id>`, so that other hosts refresh or drop their copy.
+//! The Lua scripts that change sessions atomically, each within one bucket (see `layout`).
 //!
 //! Every time is the Redis server's own (`TIME`), so host clocks never matter.
 
 use redis::Script;
-
-/// The key names under one prefix.
-#[derive(Debug, Clone)]
-pub struct Keys {
-    prefix: String,
-    pub index: String,
-    pub created: String,
-    pub policy: String,
-    pub dataset: String,
-    pub versions: String,
-    pub tombstones: String,
-    pub changes: String,
-}
-
-impl Keys {
-    pub fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
-            index: format!("{prefix}index"),
-            created: format!("{prefix}created"),
-            policy: format!("{prefix}policy"),
-            dataset: format!("{prefix}dataset"),
-            versions: format!("{prefix}versions"),
-            tombstones: format!("{prefix}tombstones"),
-            changes: format!("{prefix}changes"),
-        }
-    }
-
-    pub fn session(&self, id: &str) -> String {
-        format!("{}session:{id}", self.prefix)
-    }
-}
 
 /// The expiry rule of the core (`ExpiryPolicy`), where Lua must apply it: a session has expired
 /// once `now` is past the earlier of its last use plus `stale` and its creation plus
@@ -79,8 +25,8 @@ end
 ";
 
 /// Shared by the scripts that give a key its expiry. KEYS[1] index, KEYS[2] created,
-/// KEYS[3] policy, KEYS[4] versions, KEYS[5] tombstones; ARGV[1] and ARGV[2] the policy the
-/// caller last saw ('' for no limit), used while the policy hash is missing.
+/// KEYS[3] policy, KEYS[4] versions, KEYS[5] tombstones, all of one bucket; ARGV[1] and ARGV[2]
+/// the policy the caller last saw ('' for no limit), used while the policy hash is missing.
 const EXPIRY: &str = r"
 local function now_ms()
   local t = redis.call('TIME')
@@ -162,10 +108,10 @@ local function expire(key, now, id, age)
 end
 ";
 
-/// Stores a session. KEYS[6] its key, KEYS[7] the changes channel; ARGV[3..8] id, JSON, age
-/// in ms, what the JSON is based on (the version its copy was loaded or last stored as; 'new'
-/// for a session created here; 'any' to store it whatever Redis holds), the writer's origin,
-/// the longest value a store reads. Returns { outcome, version, json } (json '' but for 0 and
+/// Stores a session. KEYS[6] its key; ARGV[3..9] id, JSON, age in ms, what the JSON is based
+/// on (the version its copy was loaded or last stored as; 'new' for a session created here;
+/// 'any' to store it whatever Redis holds), the writer's origin, the longest value a store
+/// reads, the changes channel (a channel is no key: it lies in no slot). Returns { outcome, version, json } (json '' but for 0 and
 /// 3): 1 stored as `version`;
 /// 2 the session had expired already; 0 Redis holds another `version`, `json` (the writer
 /// merges and tries again); 3 likewise, but that value is longer than the limit (`json` is its
@@ -190,12 +136,13 @@ local version = math.max(current, base) + 1
 redis.call('SET', KEYS[6], ARGV[4])
 redis.call('HSET', KEYS[4], id, version)
 if not expire(KEYS[6], now, id, tonumber(ARGV[5])) then return { 2, version, '' } end
-announce(KEYS[7], ARGV[7] .. ' s ' .. version .. ' ' .. id)
+announce(ARGV[9], ARGV[7] .. ' s ' .. version .. ' ' .. id)
 return { 1, version, '' }
 ";
 
-/// Refreshes the expiry of sessions in use. KEYS[6] the dataset key, KEYS[7..] their keys;
-/// ARGV[3] the data set's token as the caller knows it, ARGV[4..] the ids. Returns the ids whose
+/// Refreshes the expiry of sessions in use, of one bucket. KEYS[6] the bucket's dataset key,
+/// KEYS[7..] the sessions' keys; ARGV[3] the bucket's token as the caller knows it, ARGV[4..]
+/// the ids. Returns the ids whose
 /// key is gone (deleted, or expired), or nil, changing nothing, when the data set is not the one
 /// the caller knows: a server restarted empty has lost the keys, not deleted them.
 const REFRESH: &str = r"
@@ -215,8 +162,8 @@ end
 return gone
 ";
 
-/// Deletes a session and leaves a tombstone. KEYS[6] its key, KEYS[7] the changes channel;
-/// ARGV[3] its id, ARGV[4] the deleter's origin. Returns 1 when a key was deleted.
+/// Deletes a session and leaves a tombstone. KEYS[6] its key; ARGV[3] its id, ARGV[4] the
+/// deleter's origin, ARGV[5] the changes channel. Returns 1 when a key was deleted.
 const REMOVE: &str = r"
 local now = now_ms()
 local id = ARGV[3]
@@ -226,7 +173,7 @@ local stale = policy()
 redis.call('ZADD', KEYS[5], now + (stale or 86400000), id)
 -- A few old tombstones go with each new one, so that they never pile up, pruned or not.
 forget_tombstones(now, 8)
-announce(KEYS[7], ARGV[4] .. ' d ' .. version .. ' ' .. id)
+announce(ARGV[5], ARGV[4] .. ' d ' .. version .. ' ' .. id)
 return removed
 ";
 
@@ -239,7 +186,7 @@ end
 return 0
 ";
 
-/// The stored copies newer than the caller's. KEYS[6..] the sessions' keys; ARGV[3] the longest
+/// The stored copies newer than the caller's, of one bucket. KEYS[6..] the sessions' keys; ARGV[3] the longest
 /// value a store reads, ARGV[4..] pairs of id and the version the caller holds. Returns, for
 /// each newer one, { id, version, deleted, json }: deleted 1 (and json '') when the session was
 /// deleted since, else 0
@@ -277,8 +224,8 @@ forget_tombstones(now, 10000)
 return #gone
 ";
 
-/// The data set's token (set to ARGV[1] when there is none) and the policy. KEYS[1] the dataset
-/// key, KEYS[2] the policy; ARGV[2] 'own' writes the policy ARGV[3], ARGV[4] ('' for no limit),
+/// A bucket's data set token (set to ARGV[1] when there is none) and policy. KEYS[1] its
+/// dataset key, KEYS[2] its policy; ARGV[2] 'own' writes the policy ARGV[3], ARGV[4] ('' for no limit),
 /// 'restore' writes it only if the hash is missing, '' leaves it. Returns { token, staleTimeout,
 /// maxToLive, set }, '' for what is missing.
 const CHECK: &str = r"

@@ -2,22 +2,25 @@
 //! through the writer (`writer`), in the order it was asked for; reads go straight to the
 //! connection (`connection`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use redis::{
-    Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, TlsCertificates,
-};
+use futures_util::future::join_all;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
 use crate::random::random_token;
 use crate::redis::announcements::{Announcement, Listener};
-use crate::redis::connection::{tcp_settings, Connection};
-use crate::redis::scripts::{Keys, Scripts};
+use crate::redis::connection::Connection;
+use crate::redis::layout::{Layout, BUCKETS};
+use crate::redis::migration::{move_all, move_one, FlatLayout};
+use crate::redis::scripts::Scripts;
 use crate::redis::settings::RedisSettings;
+use crate::redis::topology::Topology;
 use crate::redis::writer::{
     pipeline_sized, reply_deadline, wait_for, write_in_order, Called, Fetched, Job, RedisPolicy,
     Reply, ReplyTo, Results, Shared, WriteOp, WriteResult,
@@ -62,39 +65,8 @@ fn unexpected(result: WriteResult) -> StoreError {
     StoreError::Redis(format!("unexpected reply ({kind})"))
 }
 
-/// The connection as the settings ask for its certificate checks: off only when `tls_insecure`
-/// says so (never from a URL's `#insecure`, so that turning them off is always an explicit
-/// setting), for a `rediss://` server whose authorities are not given.
-fn with_certificate_checks(
-    info: ConnectionInfo,
-    settings: &RedisSettings,
-) -> Result<ConnectionInfo, StoreError> {
-    let refuse = |why: &str| Err(StoreError::InvalidUrl(why.into()));
-    match info.addr().clone() {
-        ConnectionAddr::TcpTls { insecure: true, .. } => refuse(
-            "certificate checks are turned off by the store's tlsInsecure option, not in the URL",
-        ),
-        ConnectionAddr::TcpTls {
-            host,
-            port,
-            tls_params,
-            ..
-        } if settings.tls_insecure => {
-            if settings.tls_ca.is_some() {
-                return refuse("tlsInsecure accepts any certificate: give it or tlsCa, not both");
-            }
-            let insecure = true;
-            Ok(info.set_addr(ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure,
-                tls_params,
-            }))
-        }
-        _ if settings.tls_insecure => refuse("tlsInsecure needs a rediss:// URL"),
-        _ => Ok(info),
-    }
-}
+/// One bucket's part of a call that reads every bucket.
+type BucketRun<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
 
 /// The last value a load found corrupt, and its id.
 type CorruptSlot = Arc<Mutex<Option<(SessionId, Vec<u8>)>>>;
@@ -106,6 +78,8 @@ pub struct RedisSessions {
     listener: Listener,
     /// Whether the subscription to other stores' announcements was started.
     listening: AtomicBool,
+    /// Whether sessions of the flat layout are being moved (see `migration`).
+    moving: Arc<AtomicBool>,
     /// The last value `load` found corrupt, by id, for `remove_corrupt`.
     corrupt: CorruptSlot,
     writer: mpsc::UnboundedSender<Job>,
@@ -118,32 +92,11 @@ impl RedisSessions {
     /// waiting at most the connect timeout. A server that cannot be reached now is not an
     /// error: the store starts unavailable and connects as soon as it can.
     pub fn connect(settings: RedisSettings) -> Result<Self, StoreError> {
-        let invalid = |e: redis::RedisError| StoreError::InvalidUrl(e.to_string());
-        let info = settings
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(invalid)?;
-        let info = with_certificate_checks(info, &settings)?;
-        // RESP3: other stores' announcements arrive as pushes (see `connection`).
-        let resp3 = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let info = info
-            .set_redis_settings(resp3)
-            .set_tcp_settings(tcp_settings());
-        let client = match &settings.tls_ca {
-            None => Client::open(info),
-            Some(pem) => Client::build_with_tls(
-                info,
-                TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.clone()),
-                },
-            ),
-        }
-        .map_err(invalid)?;
+        let topology = Topology::of(&settings)?;
+        let flat = match topology {
+            Topology::Cluster(_) => None,
+            _ => Some(FlatLayout::new(&settings.key_prefix)),
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("rhfs-redis")
@@ -151,15 +104,16 @@ impl RedisSessions {
             .build()
             .map_err(|e| StoreError::io("start a thread for", "Redis", e))?;
         let (connection, pushes) = Connection::open(
-            client,
+            topology,
             settings.connect_timeout,
             settings.command_timeout,
             runtime.handle().clone(),
         )?;
         let origin = format!("{:016x}", random_token());
+        let layout = Layout::new(&settings.key_prefix);
         let listener = Listener {
             connection: connection.clone(),
-            channel: Keys::new(&settings.key_prefix).changes,
+            channel: layout.changes.clone(),
             origin: origin.clone(),
             sink: Arc::default(),
             subscribing: Arc::default(),
@@ -167,17 +121,20 @@ impl RedisSessions {
         runtime.spawn(listener.clone().hear(pushes));
         let shared = Arc::new(Shared {
             connection,
-            keys: Keys::new(&settings.key_prefix),
+            layout,
             scripts: Scripts::new(),
             settings,
             policy: Mutex::new(None),
             origin,
+            flat_left: AtomicBool::new(flat.is_some()),
+            flat,
         });
         let (writer, jobs) = mpsc::unbounded_channel();
         runtime.spawn(write_in_order(shared.clone(), jobs));
         Ok(Self {
             listener,
             listening: AtomicBool::new(false),
+            moving: Arc::default(),
             shared,
             corrupt: Arc::default(),
             writer,
@@ -240,43 +197,55 @@ impl RedisSessions {
         self.listener.sink.take()
     }
 
-    /// Every id in the index whose key has not expired, after dropping those that have.
+    /// Every id in the buckets' indexes whose key has not expired, after dropping those that
+    /// have.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
-        let shared = self.shared.clone();
-        let (_, ids): (i64, Vec<String>) =
-            self.runtime
-                .block_on(self.shared.connection.run(move |mut connection| {
-                    Box::pin(async move {
-                        let mut pipe = redis::pipe();
-                        pipe.load_script(&shared.scripts.prune).ignore();
-                        pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune));
-                        pipe.cmd("ZRANGE").arg(&shared.keys.index).arg(0).arg(-1);
-                        pipe.query_async(&mut connection).await
-                    })
-                }))?;
-        Ok(ids)
+        if self.shared.flat_left.load(Ordering::SeqCst) {
+            self.runtime.block_on(move_all(&self.shared))?;
+        }
+        let lists = self.runtime.block_on(self.each_bucket(|shared, bucket| {
+            Box::pin(async move {
+                let keys = &shared.layout.buckets[bucket];
+                let mut pipe = redis::pipe();
+                pipe.load_script(&shared.scripts.prune).ignore();
+                pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune, keys));
+                pipe.cmd("ZRANGE").arg(&keys.index).arg(0).arg(-1);
+                let (_, ids): (i64, Vec<String>) = shared.query(pipe).await?;
+                Ok(ids)
+            })
+        }))?;
+        Ok(lists.concat())
     }
 
-    /// Drops expired ids from the index, until none is left; returns how many.
+    /// Drops expired ids from the buckets' indexes, until none is left; returns how many.
     pub fn prune(&self) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            let shared = self.shared.clone();
-            let pruned: u64 =
-                self.runtime
-                    .block_on(self.shared.connection.run(move |mut connection| {
-                        Box::pin(async move {
-                            shared
-                                .expiry_invocation(&shared.scripts.prune)
-                                .invoke_async(&mut connection)
-                                .await
-                        })
-                    }))?;
-            total += pruned;
-            if pruned < 10_000 {
-                return Ok(total);
-            }
-        }
+        let counts = self.runtime.block_on(self.each_bucket(|shared, bucket| {
+            Box::pin(async move {
+                let keys = &shared.layout.buckets[bucket];
+                let mut total = 0;
+                loop {
+                    let mut pipe = redis::pipe();
+                    pipe.load_script(&shared.scripts.prune).ignore();
+                    pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune, keys));
+                    let (pruned,): (u64,) = shared.query(pipe).await?;
+                    total += pruned;
+                    if pruned < 10_000 {
+                        return Ok(total);
+                    }
+                }
+            })
+        }))?;
+        Ok(counts.iter().sum())
+    }
+
+    /// Runs `each` on every bucket at once (on a cluster, each on the master of its slot);
+    /// fails if one of them does.
+    async fn each_bucket<T>(
+        &self,
+        each: impl Fn(Arc<Shared>, usize) -> BucketRun<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let runs = (0..BUCKETS).map(|bucket| each(self.shared.clone(), bucket));
+        join_all(runs).await.into_iter().collect()
     }
 
     /// Hands changes to the writer; they run after every change handed to it before. They go
@@ -429,7 +398,17 @@ impl RedisSessions {
 
     /// Writes the store's expiry policy, if it has one, and reads the data set's token, which
     /// changes when the data set is lost.
+    /// The first check that reaches the server starts moving the sessions of the flat layout
+    /// in the background (see `migration`); a failed move is tried again at the next check.
     pub fn check(&self, policy: Option<RedisPolicy>) -> Pending<String> {
+        if self.shared.flat_left.load(Ordering::SeqCst) && !self.moving.swap(true, Ordering::SeqCst)
+        {
+            let (shared, moving) = (self.shared.clone(), self.moving.clone());
+            self.runtime.spawn(async move {
+                let _ = move_all(&shared).await;
+                moving.store(false, Ordering::SeqCst);
+            });
+        }
         self.pending(vec![WriteOp::Check { policy }], |results| {
             match only(results)? {
                 WriteResult::Dataset(token) => Ok(token),
@@ -489,18 +468,32 @@ impl WriteTarget for RedisSessions {
     }
 }
 
-/// What `load` reads: the value (at most one byte past the limit, enough to tell one too
-/// large), atomically with its version. A value found corrupt is kept in `corrupt`, for
-/// `remove_corrupt`.
+/// What `load` reads; a session the flat layout still holds is moved first.
 async fn read(
     shared: Arc<Shared>,
     corrupt: CorruptSlot,
     id: SessionId,
 ) -> Result<Option<Loaded>, StoreError> {
-    let key = shared.keys.session(id.as_str());
+    let found = read_bucket(shared.clone(), corrupt.clone(), id.clone()).await?;
+    if found.is_none() && move_one(&shared, &id).await? {
+        return read_bucket(shared, corrupt, id).await;
+    }
+    Ok(found)
+}
+
+/// What `load` reads from the session's bucket: the value (at most one byte past the limit, enough to tell one too
+/// large), atomically with its version. A value found corrupt is kept in `corrupt`, for
+/// `remove_corrupt`.
+async fn read_bucket(
+    shared: Arc<Shared>,
+    corrupt: CorruptSlot,
+    id: SessionId,
+) -> Result<Option<Loaded>, StoreError> {
+    let bucket = shared.layout.bucket_of(id.as_str());
+    let key = bucket.session(id.as_str());
     let limit = shared.settings.max_session_bytes;
     let command_key = key.clone();
-    let versions = shared.keys.versions.clone();
+    let versions = bucket.versions.clone();
     let field = id.as_str().to_owned();
     let (exists, mut bytes, version): (bool, Vec<u8>, Option<u64>) = shared
         .connection

@@ -2,16 +2,21 @@
 //! delete asked after a write is never overtaken by it: as many changes as fit go in one
 //! pipeline of Lua scripts (see `scripts`), and each caller gets the replies to its own.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::join_all;
 use redis::{RedisError, RedisResult, Value};
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
 use crate::random::random_token;
-use crate::redis::connection::{misdirected, Connection};
-use crate::redis::scripts::{Keys, Scripts};
+use crate::redis::connection::Connection;
+use crate::redis::layout::{Bucket, Layout};
+use crate::redis::migration::FlatLayout;
+use crate::redis::scripts::Scripts;
 use crate::redis::settings::RedisSettings;
 use crate::session::format::parse_times;
 use crate::session::id::SessionId;
@@ -24,19 +29,42 @@ const MAX_BYTES_PER_PIPELINE: usize = 1 << 20;
 /// Everything the writer and the callers share.
 pub(crate) struct Shared {
     pub connection: Arc<Connection>,
-    pub keys: Keys,
+    pub layout: Layout,
     pub scripts: Scripts,
     pub settings: RedisSettings,
     /// The policy last seen in Redis, or written there by this store.
     pub policy: Mutex<Option<RedisPolicy>>,
     /// Names this store in the changes it announces, so that it ignores its own.
     pub origin: String,
+    /// The layout of earlier versions, where a single server may still hold sessions (none on
+    /// a cluster); see `migration`.
+    pub flat: Option<FlatLayout>,
+    /// Whether the flat layout may still hold sessions.
+    pub flat_left: AtomicBool,
 }
 
 impl Shared {
-    pub fn expiry_invocation<'a>(&self, script: &'a redis::Script) -> redis::ScriptInvocation<'a> {
-        let known = *self.policy.lock().unwrap_or_else(|p| p.into_inner());
-        expiry_invocation(script, &self.keys, known)
+    /// `script` on `bucket`, with the policy last seen.
+    pub fn expiry_invocation<'a>(
+        &self,
+        script: &'a redis::Script,
+        bucket: &Bucket,
+    ) -> redis::ScriptInvocation<'a> {
+        expiry_invocation(script, bucket, self.known_policy())
+    }
+
+    /// Runs `pipe` on the connection; its replies as `T`.
+    pub async fn query<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        pipe: redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        self.connection
+            .run(move |mut link| Box::pin(async move { pipe.query_async(&mut link).await }))
+            .await
+    }
+
+    pub fn known_policy(&self) -> Option<RedisPolicy> {
+        *self.policy.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Why `json` may not be stored as session `id`: longer than a store reads back.
@@ -44,7 +72,7 @@ impl Shared {
         let limit = self.settings.max_session_bytes;
         let len = json.len() as u64;
         (len > limit).then(|| StoreError::TooLarge {
-            place: self.keys.session(id.as_str()),
+            place: self.layout.session(id.as_str()),
             len,
             limit,
         })
@@ -319,101 +347,191 @@ async fn run_checked_ops(
         .collect()
 }
 
-/// Runs the ops in one pipeline; one result per op, in order.
+/// One script an op runs in one bucket: an op on one session runs one; a fetch or a refresh
+/// one per bucket its sessions lie in, and the check one per bucket.
+struct Part<'a> {
+    bucket: usize,
+    invocation: redis::ScriptInvocation<'a>,
+}
+
+/// The ops' sessions grouped by bucket, each group in the order given.
+fn by_bucket<T>(items: &[T], id_of: impl Fn(&T) -> &SessionId) -> BTreeMap<usize, Vec<&T>> {
+    let mut groups: BTreeMap<usize, Vec<&T>> = BTreeMap::new();
+    for item in items {
+        let bucket = Layout::bucket_number(id_of(item).as_str());
+        groups.entry(bucket).or_default().push(item);
+    }
+    groups
+}
+
+/// A data set's token: the buckets' own tokens, in order, joined by commas.
+fn bucket_token(dataset: &str, bucket: usize) -> &str {
+    dataset.split(',').nth(bucket).unwrap_or_default()
+}
+
+/// The scripts `op` runs. `new_token` is what a check sets as a bucket's token when it has
+/// none.
+fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'a>> {
+    let layout = &shared.layout;
+    let scripts = &shared.scripts;
+    let known = shared.known_policy();
+    let channel = layout.changes.as_str();
+    let origin = shared.origin.as_str();
+    let limit = shared.settings.max_session_bytes;
+    let on = |bucket: usize, script| Part {
+        bucket,
+        invocation: expiry_invocation(script, &layout.buckets[bucket], known),
+    };
+    let bucket_of = |id: &SessionId| Layout::bucket_number(id.as_str());
+    match op {
+        WriteOp::Save { id, json, base } => {
+            let age = parse_times(json.as_bytes())
+                .ok()
+                .and_then(|t| t.created_at)
+                .map_or(0.0, |created| (host_now() - created).max(0.0));
+            let mut part = on(bucket_of(id), &scripts.save);
+            part.invocation
+                .key(layout.session(id.as_str()))
+                .arg(id.as_str())
+                .arg(json.as_str())
+                .arg(age as i64)
+                .arg(base_arg(*base))
+                .arg(origin)
+                .arg(limit)
+                .arg(channel);
+            vec![part]
+        }
+        WriteOp::Remove { id } => {
+            let mut part = on(bucket_of(id), &scripts.remove);
+            part.invocation
+                .key(layout.session(id.as_str()))
+                .arg(id.as_str())
+                .arg(origin)
+                .arg(channel);
+            vec![part]
+        }
+        WriteOp::RemoveIfUnchanged { id, value } => {
+            let mut part = on(bucket_of(id), &scripts.remove_if_unchanged);
+            part.invocation
+                .key(layout.session(id.as_str()))
+                .arg(id.as_str())
+                .arg(value.as_slice());
+            vec![part]
+        }
+        WriteOp::Fetch { known } => by_bucket(known, |(id, _)| id)
+            .into_iter()
+            .map(|(bucket, known)| {
+                let mut part = on(bucket, &scripts.fetch);
+                part.invocation.arg(limit);
+                for (id, _) in &known {
+                    part.invocation.key(layout.session(id.as_str()));
+                }
+                for (id, version) in known {
+                    part.invocation.arg(id.as_str()).arg(*version);
+                }
+                part
+            })
+            .collect(),
+        WriteOp::Refresh { ids, dataset } => by_bucket(ids, |id| id)
+            .into_iter()
+            .map(|(bucket, ids)| {
+                let mut part = on(bucket, &scripts.refresh);
+                part.invocation
+                    .key(&layout.buckets[bucket].dataset)
+                    .arg(bucket_token(dataset, bucket));
+                for id in &ids {
+                    part.invocation.key(layout.session(id.as_str()));
+                }
+                for id in ids {
+                    part.invocation.arg(id.as_str());
+                }
+                part
+            })
+            .collect(),
+        WriteOp::Check { policy } => {
+            let (mode, policy) = match (policy, known) {
+                (Some(own), _) => ("own", Some(*own)),
+                (None, Some(seen)) => ("restore", Some(seen)),
+                (None, None) => ("", None),
+            };
+            let (stale, max_to_live) = limit_args(policy);
+            layout
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(bucket, keys)| {
+                    let mut invocation = scripts.check.prepare_invoke();
+                    invocation
+                        .key(&keys.dataset)
+                        .key(&keys.policy)
+                        .arg(new_token)
+                        .arg(mode)
+                        .arg(&stale)
+                        .arg(&max_to_live);
+                    Part { bucket, invocation }
+                })
+                .collect()
+        }
+    }
+}
+
+/// Runs the ops: each bucket's scripts in one pipeline, in the order asked for (so that two
+/// changes of one session keep their order), and the buckets' pipelines at once (a cluster
+/// runs each on the master of its slot). One result per op, in order.
 async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResult, StoreError>> {
     if ops.is_empty() {
         return Vec::new();
     }
-    let keys = &shared.keys;
-    let scripts = &shared.scripts;
-    let known = *shared.policy.lock().unwrap_or_else(|p| p.into_inner());
-    let expiry_keys = |script| expiry_invocation(script, keys, known);
-    let origin = shared.origin.as_str();
-    let limit = shared.settings.max_session_bytes;
-    let mut invocations = Vec::with_capacity(ops.len());
-    for op in ops {
-        let invocation = match op {
-            WriteOp::Save { id, json, base } => {
-                let age = parse_times(json.as_bytes())
-                    .ok()
-                    .and_then(|t| t.created_at)
-                    .map_or(0.0, |created| (host_now() - created).max(0.0));
-                let mut i = expiry_keys(&scripts.save);
-                i.key(keys.session(id.as_str()))
-                    .key(&keys.changes)
-                    .arg(id.as_str())
-                    .arg(json.as_str())
-                    .arg(age as i64)
-                    .arg(base_arg(*base))
-                    .arg(origin)
-                    .arg(limit);
-                i
-            }
-            WriteOp::Remove { id } => {
-                let mut i = expiry_keys(&scripts.remove);
-                i.key(keys.session(id.as_str()))
-                    .key(&keys.changes)
-                    .arg(id.as_str())
-                    .arg(origin);
-                i
-            }
-            WriteOp::Fetch { known } => {
-                let mut i = expiry_keys(&scripts.fetch);
-                i.arg(limit);
-                for (id, _) in known {
-                    i.key(keys.session(id.as_str()));
-                }
-                for (id, version) in known {
-                    i.arg(id.as_str()).arg(*version);
-                }
-                i
-            }
-            WriteOp::RemoveIfUnchanged { id, value } => {
-                let mut i = expiry_keys(&scripts.remove_if_unchanged);
-                i.key(keys.session(id.as_str()))
-                    .arg(id.as_str())
-                    .arg(value.as_slice());
-                i
-            }
-            WriteOp::Refresh { ids, dataset } => {
-                let mut i = expiry_keys(&scripts.refresh);
-                i.key(&keys.dataset).arg(dataset.as_str());
-                for id in ids {
-                    i.key(keys.session(id.as_str()));
-                }
-                for id in ids {
-                    i.arg(id.as_str());
-                }
-                i
-            }
-            WriteOp::Check { policy } => {
-                let (mode, policy) = match (policy, known) {
-                    (Some(own), _) => ("own", Some(*own)),
-                    (None, Some(seen)) => ("restore", Some(seen)),
-                    (None, None) => ("", None),
-                };
-                let (stale, max_to_live) = limit_args(policy);
-                let mut i = scripts.check.prepare_invoke();
-                i.key(&keys.dataset)
-                    .key(&keys.policy)
-                    .arg(format!("{:016x}", random_token()))
-                    .arg(mode)
-                    .arg(stale)
-                    .arg(max_to_live);
-                i
-            }
-        };
-        invocations.push(invocation);
+    // A bucket's token is set once; each bucket keeps the first one it is given.
+    let new_token = format!("{:08x}", random_token() as u32);
+    let parts: Vec<Vec<Part>> = ops
+        .iter()
+        .map(|op| parts_of(shared, op, &new_token))
+        .collect();
+    let mut places: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+    for (o, op_parts) in parts.iter().enumerate() {
+        for (p, part) in op_parts.iter().enumerate() {
+            places.entry(part.bucket).or_default().push((o, p));
+        }
     }
+    let pipelines = places.values().map(|places| {
+        let invocations = places.iter().map(|&(o, p)| &parts[o][p].invocation);
+        run_pipeline(shared, invocations.collect())
+    });
+    let replies = join_all(pipelines).await;
+    let mut values: Vec<Vec<Option<Result<Value, StoreError>>>> = parts
+        .iter()
+        .map(|op_parts| op_parts.iter().map(|_| None).collect())
+        .collect();
+    for (places, replies) in places.values().zip(replies) {
+        for (&(o, p), reply) in places.iter().zip(replies) {
+            values[o][p] = Some(reply);
+        }
+    }
+    ops.iter()
+        .zip(values)
+        .map(|(op, values)| {
+            let no_reply = || Err(StoreError::Redis("no reply".into()));
+            let values = values.into_iter().map(|v| v.unwrap_or_else(no_reply));
+            read_result(shared, op, values.collect())
+        })
+        .collect()
+}
+
+/// Runs one bucket's scripts in one pipeline; one reply each, in order.
+async fn run_pipeline(
+    shared: &Arc<Shared>,
+    invocations: Vec<&redis::ScriptInvocation<'_>>,
+) -> Vec<Result<Value, StoreError>> {
     let mut replies = match send(shared, &invocations, false).await {
         Ok(replies) => replies,
-        Err(e) => return ops.iter().map(|_| Err(e.for_each_item())).collect(),
+        Err(e) => return invocations.iter().map(|_| Err(e.for_each_item())).collect(),
     };
-    // A server restarted since the scripts were last loaded has forgotten them, and fails every
-    // script from then on. Running again all of them from the first failure, in order, after
-    // loading the scripts is harmless even for those that did run (another client loaded the
-    // scripts meanwhile): a save then conflicts with its own write and is merged, a delete
-    // raises the version once more.
+    // A server restarted since the scripts were last loaded, or a replica promoted since, has
+    // not got them, and fails every script from then on. Running again all of them from the
+    // first failure, in order, after loading the scripts is harmless even for those that did
+    // run (another client loaded the scripts meanwhile): a save then conflicts with its own
+    // write and is merged, a delete raises the version once more.
     if let Some(first) = replies.iter().position(is_no_script) {
         match send(shared, &invocations[first..], true).await {
             Ok(again) => {
@@ -427,22 +545,16 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
             }
         }
     }
-    ops.iter()
-        .zip(replies)
-        .map(|(op, reply)| {
-            let value = reply.map_err(|e| match misdirected(&e) {
-                Some(_) => shared.connection.unusable(&e),
-                None => StoreError::Redis(e.to_string()),
-            })?;
-            read_result(shared, op, value)
-        })
+    replies
+        .into_iter()
+        .map(|reply| reply.map_err(|e| shared.connection.refused(&e)))
         .collect()
 }
 
 /// Runs the invocations in one pipeline (loading the scripts first if `load`), one reply each.
 async fn send(
     shared: &Arc<Shared>,
-    invocations: &[redis::ScriptInvocation<'_>],
+    invocations: &[&redis::ScriptInvocation<'_>],
     load: bool,
 ) -> Result<Vec<RedisResult<Value>>, StoreError> {
     let mut pipe = redis::pipe();
@@ -455,7 +567,8 @@ async fn send(
     for invocation in invocations {
         pipe.invoke_script(invocation);
     }
-    shared
+    let sent = invocations.len();
+    let mut replies = shared
         .connection
         .run(move |mut connection| {
             Box::pin(async move {
@@ -463,28 +576,32 @@ async fn send(
                     .await
             })
         })
-        .await
+        .await?;
+    replies.resize_with(sent, || {
+        Err(RedisError::from(std::io::Error::other("no reply")))
+    });
+    Ok(replies)
 }
 
 fn is_no_script(reply: &RedisResult<Value>) -> bool {
     matches!(reply, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
 }
 
-/// An invocation with what every expiry-aware script takes first: five keys, and the policy
-/// to apply while Redis has none.
+/// An invocation with what every expiry-aware script takes first: five keys of its bucket,
+/// and the policy to apply while Redis has none.
 fn expiry_invocation<'a>(
     script: &'a redis::Script,
-    keys: &Keys,
+    bucket: &Bucket,
     known: Option<RedisPolicy>,
 ) -> redis::ScriptInvocation<'a> {
     let (stale, max_to_live) = limit_args(known);
     let mut invocation = script.prepare_invoke();
     invocation
-        .key(&keys.index)
-        .key(&keys.created)
-        .key(&keys.policy)
-        .key(&keys.versions)
-        .key(&keys.tombstones)
+        .key(&bucket.index)
+        .key(&bucket.created)
+        .key(&bucket.policy)
+        .key(&bucket.versions)
+        .key(&bucket.tombstones)
         .arg(stale)
         .arg(max_to_live);
     invocation
@@ -513,65 +630,113 @@ pub(crate) fn shape(value: &Value) -> String {
     }
 }
 
-fn read_result(shared: &Shared, op: &WriteOp, value: Value) -> Result<WriteResult, StoreError> {
+/// An op's result, from the replies to its parts.
+fn read_result(
+    shared: &Shared,
+    op: &WriteOp,
+    values: Vec<Result<Value, StoreError>>,
+) -> Result<WriteResult, StoreError> {
     // The reply's shape only: a reply may hold a session's cookies, which no message shows.
     let unexpected =
         |value: &Value| StoreError::Redis(format!("unexpected reply ({})", shape(value)));
-    match (op, &value) {
-        (WriteOp::Save { id, .. }, _) => {
-            let (outcome, version, json): (i64, u64, String) =
-                redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
-            match outcome {
-                1 => Ok(WriteResult::Saved(version)),
-                2 => Ok(WriteResult::Expired),
-                0 => Err(StoreError::Conflict { version, json }),
-                -1 => Err(StoreError::Deleted),
-                3 => Err(StoreError::TooLarge {
-                    place: shared.keys.session(id.as_str()),
-                    len: json.parse().unwrap_or(u64::MAX),
-                    limit: shared.settings.max_session_bytes,
-                }),
-                _ => Err(unexpected(&value)),
+    let values = values
+        .into_iter()
+        .collect::<Result<Vec<Value>, StoreError>>()?;
+    let read = |value: &Value| -> Result<WriteResult, StoreError> {
+        match (op, value) {
+            (WriteOp::Save { id, .. }, _) => {
+                let (outcome, version, json): (i64, u64, String) =
+                    redis::from_redis_value_ref(value).map_err(|_| unexpected(value))?;
+                match outcome {
+                    1 => Ok(WriteResult::Saved(version)),
+                    2 => Ok(WriteResult::Expired),
+                    0 => Err(StoreError::Conflict { version, json }),
+                    -1 => Err(StoreError::Deleted),
+                    3 => Err(StoreError::TooLarge {
+                        place: shared.layout.session(id.as_str()),
+                        len: json.parse().unwrap_or(u64::MAX),
+                        limit: shared.settings.max_session_bytes,
+                    }),
+                    _ => Err(unexpected(value)),
+                }
             }
-        }
-        (WriteOp::Fetch { .. }, _) => {
-            let newer: Vec<(String, u64, i64, Vec<u8>)> =
-                redis::from_redis_value_ref(&value).map_err(|_| unexpected(&value))?;
-            Ok(WriteResult::Fetched(
-                newer
-                    .into_iter()
-                    // A copy that is not text is no session: left out, so that the others in
-                    // the batch are still taken in.
-                    .filter_map(|(id, version, deleted, json)| {
-                        let json = match deleted {
-                            1 => None,
-                            _ => Some(String::from_utf8(json).ok()?),
-                        };
-                        Some(Fetched { id, version, json })
-                    })
-                    .collect(),
-            ))
-        }
-        (WriteOp::Remove { .. } | WriteOp::RemoveIfUnchanged { .. }, Value::Int(n)) => {
-            Ok(WriteResult::Removed(*n > 0))
-        }
-        (WriteOp::Refresh { .. }, _) => redis::from_redis_value_ref::<Option<Vec<String>>>(&value)
-            .map(WriteResult::Gone)
-            .map_err(|_| unexpected(&value)),
-        (WriteOp::Check { .. }, _) => {
-            let (token, stale, max_to_live, set) =
-                redis::from_redis_value_ref::<(String, String, String, String)>(&value)
-                    .map_err(|_| unexpected(&value))?;
-            if !set.is_empty() {
-                let limit = |text: String| text.parse::<f64>().ok();
-                *shared.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(RedisPolicy {
-                    stale_timeout: limit(stale),
-                    max_to_live: limit(max_to_live),
-                });
+            (WriteOp::Fetch { .. }, _) => {
+                let newer: Vec<(String, u64, i64, Vec<u8>)> =
+                    redis::from_redis_value_ref(value).map_err(|_| unexpected(value))?;
+                Ok(WriteResult::Fetched(
+                    newer
+                        .into_iter()
+                        // A copy that is not text is no session: left out, so that the others
+                        // in the batch are still taken in.
+                        .filter_map(|(id, version, deleted, json)| {
+                            let json = match deleted {
+                                1 => None,
+                                _ => Some(String::from_utf8(json).ok()?),
+                            };
+                            Some(Fetched { id, version, json })
+                        })
+                        .collect(),
+                ))
             }
-            Ok(WriteResult::Dataset(token))
+            (WriteOp::Remove { .. } | WriteOp::RemoveIfUnchanged { .. }, Value::Int(n)) => {
+                Ok(WriteResult::Removed(*n > 0))
+            }
+            (WriteOp::Refresh { .. }, _) => {
+                redis::from_redis_value_ref::<Option<Vec<String>>>(value)
+                    .map(WriteResult::Gone)
+                    .map_err(|_| unexpected(value))
+            }
+            (WriteOp::Check { .. }, _) => {
+                let (token, stale, max_to_live, set) =
+                    redis::from_redis_value_ref::<(String, String, String, String)>(value)
+                        .map_err(|_| unexpected(value))?;
+                if !set.is_empty() {
+                    let limit = |text: String| text.parse::<f64>().ok();
+                    *shared.policy.lock().unwrap_or_else(|p| p.into_inner()) = Some(RedisPolicy {
+                        stale_timeout: limit(stale),
+                        max_to_live: limit(max_to_live),
+                    });
+                }
+                Ok(WriteResult::Dataset(token))
+            }
+            _ => Err(unexpected(value)),
         }
-        _ => Err(unexpected(&value)),
+    };
+    let mut results = values.iter().map(read);
+    match op {
+        // One part per bucket touched: their results together.
+        WriteOp::Fetch { .. } => {
+            let mut all = Vec::new();
+            for result in results {
+                if let WriteResult::Fetched(newer) = result? {
+                    all.extend(newer);
+                }
+            }
+            Ok(WriteResult::Fetched(all))
+        }
+        WriteOp::Refresh { .. } => {
+            let mut all = Vec::new();
+            for result in results {
+                match result? {
+                    WriteResult::Gone(Some(gone)) => all.extend(gone),
+                    // One bucket lost its data: the whole data set is to be written back.
+                    _ => return Ok(WriteResult::Gone(None)),
+                }
+            }
+            Ok(WriteResult::Gone(Some(all)))
+        }
+        WriteOp::Check { .. } => {
+            let mut tokens = Vec::with_capacity(values.len());
+            for result in results {
+                if let WriteResult::Dataset(token) = result? {
+                    tokens.push(token);
+                }
+            }
+            Ok(WriteResult::Dataset(tokens.join(",")))
+        }
+        _ => results
+            .next()
+            .unwrap_or_else(|| Err(StoreError::Redis("no reply".into()))),
     }
 }
 
