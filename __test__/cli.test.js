@@ -5,6 +5,8 @@ const fs = require('fs');
 const path = require('path');
 const h = require('./helpers');
 const { RedisServer, sessionKey, indexKey } = require('./redis-server');
+const { RedisCluster } = require('./support/redis-cluster');
+const { RedisSentinelGroup } = require('./support/redis-sentinel');
 
 const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
 const DAY = 24 * 60 * 60 * 1000;
@@ -258,5 +260,46 @@ describe('rammerhead-sessions on Redis', () => {
     const run = cli(['stats', 'redis://127.0.0.1:1']);
     expect(run.status).toBe(3);
     expect(run.stderr).toContain('ERR_REDIS_UNAVAILABLE');
+  });
+});
+
+describe('rammerhead-sessions on a Redis Cluster and behind Sentinels', () => {
+  let cluster;
+  let group;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start();
+    group = await RedisSentinelGroup.start();
+  }, 90000);
+  afterAll(async () => {
+    for (const running of [cluster, group]) if (running) await running.close();
+  });
+
+  test.each([
+    ['a cluster', () => cluster.url],
+    ['sentinels', () => group.url],
+  ])('every command works on %s, and copy between them', (_name, urlOf) => {
+    const url = urlOf();
+    const prefix = `ops-${url === cluster.url ? 'cluster' : 'sentinel'}:`;
+    const now = Date.now();
+    for (let i = 0; i < 30; i++) {
+      const at = now - [0, 2, 10][i % 3] * DAY;
+      const body = { data: { createdAt: at, lastUsed: at }, serializedCookieJar: '{}' };
+      const imported = cli(['import', url, `s${i}`, '--prefix', prefix], JSON.stringify(body));
+      expect(imported.status).toBe(0);
+    }
+    const stats = json(['stats', url, '--prefix', prefix, '--stale-timeout', '3d']).result;
+    expect(stats).toMatchObject({ sessions: 30, stale: 10, unreadable: 0 });
+    expect(json(['verify', url, '--prefix', prefix]).status).toBe(0);
+    const done = json(['prune', url, '--prefix', prefix, '--stale-timeout', '3d', '--yes']);
+    expect(done.result).toMatchObject({ expired: 10, removed: 10, failed: [] });
+    const exported = cli(['export', url, 's0', '--prefix', prefix]);
+    expect(exported.status).toBe(0);
+    expect(JSON.parse(exported.stdout).data.createdAt).toBe(now);
+
+    const dir = h.tempDir();
+    expect(json(['copy', url, dir, '--prefix', prefix]).result).toMatchObject({ copied: 20 });
+    const other = url === cluster.url ? group.url : cluster.url;
+    expect(json(['copy', url, other, '--prefix', prefix]).status).toBe(0);
+    expect(json(['stats', other, '--prefix', prefix]).result.sessions).toBe(20);
   });
 });
