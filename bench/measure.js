@@ -85,6 +85,7 @@ function printFigure(figure) {
 }
 
 module.exports = {
+  now,
   timeSync,
   timeAsync,
   timeLoads,

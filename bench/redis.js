@@ -20,17 +20,22 @@ async function redisFigures(server, { ids }) {
   const roundTrip = await pingRoundTrip(server);
   const figures = { roundTrip };
   for (const figure of ['redisOps', 'redisKeys', 'redisRound']) {
-    const { stdout } = await runFile(process.execPath, [
-      '--expose-gc',
-      '--max-old-space-size=8192',
-      path.join(__dirname, 'redis-process.js'),
-      figure,
-      server.url,
-      String(ids.length),
-    ]);
-    Object.assign(figures, JSON.parse(stdout));
+    Object.assign(figures, await processFigure(figure, server.url, ids.length));
   }
   return { ...figures, ...whileDown(server, ids) };
+}
+
+/** One figure of redis-process.js, measured in a process of its own against `url`. */
+async function processFigure(figure, url, n) {
+  const { stdout } = await runFile(process.execPath, [
+    '--expose-gc',
+    '--max-old-space-size=8192',
+    path.join(__dirname, 'redis-process.js'),
+    figure,
+    url,
+    String(n),
+  ]);
+  return JSON.parse(stdout);
 }
 
 /**
@@ -80,4 +85,4 @@ function fill(server, prefix, ids, template) {
   store.close();
 }
 
-module.exports = { RedisServer, redisFigures, fill };
+module.exports = { RedisServer, redisFigures, processFigure, fill };

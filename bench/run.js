@@ -14,6 +14,7 @@ const os = require('os');
 const path = require('path');
 const { endToEnd, sessionFiles } = require('./end-to-end');
 const redisBench = require('./redis');
+const { topologyFigures } = require('./topology');
 const { propagationFigures } = require('./propagation');
 const {
   RAMMERHEAD_DIR,
@@ -207,6 +208,7 @@ async function main() {
   } finally {
     await redis.close();
   }
+  ours.topology = await topologyFigures(N);
   let theirs;
   if (original) {
     theirs = storeFigures('original');
@@ -499,6 +501,62 @@ async function main() {
       null,
       `every cookie kept: ${ours.redis.allCookiesKept ? 'yes' : 'NO'}; last writer won ${ours.redis.lastWriterWins} times`,
     ],
+  );
+  const { cluster, sentinel } = ours.topology;
+  rows.push(
+    [
+      'RedisStore on a cluster of 3 masters: largest share of N sessions on one master',
+      cluster.largestShare,
+      '%',
+      null,
+      null,
+      `≤ 45%; per master: ${cluster.perMaster.join(', ')}`,
+    ],
+    [
+      'RedisStore get, not in memory, on a cluster (vs one server)',
+      cluster.coldGet,
+      'µs',
+      null,
+      ours.redis.coldGet,
+      '',
+    ],
+    [
+      'RedisStore addSerializedSession on a cluster (vs one server)',
+      cluster.addSerialized,
+      'µs',
+      null,
+      ours.redis.addSerialized,
+      '',
+    ],
+    [
+      'RedisStore delete on a cluster (vs one server)',
+      cluster.delete,
+      'µs',
+      null,
+      ours.redis.delete,
+      '',
+    ],
+    ...[
+      ['cluster', cluster.failover, 'cluster-node-timeout 1 s'],
+      ['Sentinel', sentinel.failover, 'down-after-milliseconds 1 s'],
+    ].flatMap(([name, figures, setting]) => [
+      [
+        `RedisStore ${name}: a master killed, until ${figures.held} changed sessions all store again`,
+        figures.pause,
+        'ms',
+        null,
+        null,
+        `${setting}; held gets unanswered: ${figures.missed}`,
+      ],
+      [
+        `RedisStore ${name}: worst event-loop stall during that failover`,
+        figures.stall,
+        'ms',
+        null,
+        null,
+        '≤ 10 ms',
+      ],
+    ]),
   );
   const e2e = (figures, key) => figures && figures.e2e && figures.e2e[key];
   if (ours.e2e) {
