@@ -182,12 +182,23 @@ describe('a Redis Cluster of 3 masters and 3 replicas', () => {
     expected.set('s3', `${expected.get('s3')}; after=1`);
     await expectAllServed(cluster.url, prefix, expected);
   });
+  // Last: it restarts every node, and without persistence they come back empty.
+  test('a store started while the cluster is down connects once it is up', async () => {
+    for (const node of cluster.nodes) await node.stop();
+    const store = open(cluster.url, 'late:');
+    expect(store.stats().available).toBe(false);
+    expect(store.logger.lines.warn.join('\n')).toMatch(/cannot use redis\+cluster:\/\//);
+    for (const node of cluster.nodes) await node.restart();
+    await h.until(() => store.stats().available, { timeout: 30000 });
+    store.addSerializedSession('late', GOOD_JSON);
+    expect(open(cluster.url, 'late:').get('late')).toBeDefined();
+  });
 });
 
 describe('a master, a replica and 3 Sentinels', () => {
   let group;
   beforeAll(async () => {
-    group = await RedisSentinelGroup.start();
+    group = await RedisSentinelGroup.start({ password: 'se:cr@t' });
   });
   afterAll(() => group && group.close());
 
@@ -231,6 +242,17 @@ describe('a master, a replica and 3 Sentinels', () => {
     );
     expected.set('s0', `${expected.get('s0')}; after=1`);
     await expectAllServed(group.url, prefix, expected);
+  });
+
+  test('a store started while no sentinel answers connects once one does', async () => {
+    for (const sentinel of group.sentinels) await sentinel.stop();
+    const store = open(group.url, 'late:');
+    expect(store.stats().available).toBe(false);
+    expect(store.logger.lines.warn.join('\n')).toMatch(/cannot use redis\+sentinel:\/\/:\*\*\*@/);
+    await group.sentinels[1].restart();
+    await h.until(() => store.stats().available, { timeout: 30000 });
+    store.addSerializedSession('late', GOOD_JSON);
+    expect(open(group.url, 'late:').get('late')).toBeDefined();
   });
 });
 

@@ -71,10 +71,11 @@ function makeCertificates(dir) {
 
 class RedisServer {
   /**
-   * @param {{ persistence?: boolean, tls?: boolean, password?: string, args?: string[] }}
-   *   options with persistence, data survives a restart; with tls, it speaks only TLS
-   *   (`rediss://`), with a certificate signed by the authority in `this.ca`; `args`: more
-   *   arguments for redis-server (`--cluster-enabled yes`, `--replicaof HOST PORT`)
+   * @param {{ persistence?: boolean, tls?: boolean | object, password?: string,
+   *   args?: string[] }} options with persistence, data survives a restart; with tls, it
+   *   speaks only TLS (`rediss://`), with a certificate signed by the authority in `this.ca`
+   *   (its own, or the files `makeCertificates` made, given as `tls`); `args`: more arguments
+   *   for redis-server (`--cluster-enabled yes`, `--replicaof HOST PORT`)
    */
   static async start(options = {}) {
     const server = new RedisServer(await freePort(), options);
@@ -88,7 +89,8 @@ class RedisServer {
     this.persistence = persistence;
     this.password = password;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-redis-'));
-    this.certificates = tls ? makeCertificates(this.dir) : null;
+    // Servers that talk to each other (a cluster) share one authority: `tls` is then its files.
+    this.certificates = tls ? (tls === true ? makeCertificates(this.dir) : tls) : null;
     this.ca = tls ? fs.readFileSync(this.certificates.ca, 'latin1') : undefined;
     const credentials = password ? `:${encodeURIComponent(password)}@` : '';
     this.url = `${tls ? 'rediss' : 'redis'}://${credentials}127.0.0.1:${port}`;
@@ -153,6 +155,8 @@ class RedisServer {
     return [
       ...['--port', '0', '--tls-port', String(this.port), '--tls-auth-clients', 'no'],
       ...['--tls-cert-file', certificates.cert, '--tls-key-file', certificates.key],
+      // The authority it checks other servers against (its master, the other cluster nodes).
+      ...['--tls-ca-cert-file', certificates.ca],
       ...auth,
     ];
   }
@@ -173,4 +177,4 @@ function indexKey(prefix, id) {
   return `${sessionKey(prefix, id).slice(0, -`session:${id}`.length)}index`;
 }
 
-module.exports = { RedisServer, sessionKey, indexKey };
+module.exports = { RedisServer, makeCertificates, sessionKey, indexKey };

@@ -8,6 +8,7 @@ const path = require('path');
 const { RammerheadSessionRedisStore } = require('..');
 const h = require('./helpers');
 const { RedisServer, sessionKey } = require('./redis-server');
+const { RedisCluster } = require('./support/redis-cluster');
 const HammerheadSession = require('../demo/hammerhead-session');
 
 const CLI = path.join(__dirname, '..', 'bin', 'rammerhead-sessions.js');
@@ -147,4 +148,27 @@ test('rammerhead-sessions reaches the server with --tls-insecure, saying the che
   expect(stats.status).toBe(0);
   expect(JSON.parse(stats.stdout).sessions).toBeGreaterThanOrEqual(1);
   expect(stats.stderr).toContain('TLS certificate checks are off');
+});
+
+describe('a Redis Cluster speaking only TLS (rediss+cluster://), as managed clusters run', () => {
+  let cluster;
+  beforeAll(async () => {
+    cluster = await RedisCluster.start({ tls: true });
+  }, 60000);
+  afterAll(() => cluster && cluster.close());
+
+  test('stores and serves across hosts with the nodes’ authority; without it, says why', () => {
+    expect(cluster.url).toMatch(/^rediss\+cluster:\/\//);
+    const writer = open({ redisUrl: cluster.url, tlsCa: cluster.ca });
+    expect(writer.stats().available).toBe(true);
+    for (let i = 0; i < 20; i++) writer.addSerializedSession(`tls${i}`, GOOD_JSON);
+    const reader = open({ redisUrl: cluster.url, tlsCa: cluster.ca });
+    for (let i = 0; i < 20; i++) expect(reader.get(`tls${i}`)).toBeDefined();
+    expect(reader.keys().length).toBe(20);
+    const untrusting = open({ redisUrl: cluster.url, tlsCa: undefined });
+    expect(untrusting.stats().available).toBe(false);
+    expect(untrusting.logger.lines.warn.join('\n')).toMatch(/certificate|UnknownIssuer/i);
+    const insecure = open({ redisUrl: cluster.url, tlsCa: undefined, tlsInsecure: true });
+    expect(insecure.get('tls0')).toBeDefined();
+  });
 });

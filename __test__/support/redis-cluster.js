@@ -3,8 +3,11 @@
 // A real Redis Cluster for the tests: masters and replicas on free loopback ports, each a
 // RedisServer with a directory of its own, joined with `redis-cli --cluster create`.
 const { execFile } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const { freePort } = require('../helpers');
-const { RedisServer } = require('../redis-server');
+const { RedisServer, makeCertificates } = require('../redis-server');
 
 const SLOTS = 16384;
 
@@ -82,10 +85,10 @@ class RedisCluster {
    * Starts `masters * (1 + replicasPerMaster)` nodes and makes a cluster of them; resolves once
    * every node sees every slot served, every node known and every replica in sync.
    */
-  static async start({ masters = 3, replicasPerMaster = 1 } = {}) {
+  static async start({ masters = 3, replicasPerMaster = 1, tls = false } = {}) {
     const cluster = new RedisCluster();
     try {
-      await cluster._start(masters, replicasPerMaster);
+      await cluster._start(masters, replicasPerMaster, tls);
     } catch (error) {
       await cluster.close();
       throw error;
@@ -96,16 +99,31 @@ class RedisCluster {
   constructor() {
     /** Every node, killed ones included, as RedisServer objects. */
     this.nodes = [];
+    /** With TLS: the directory of the authority every node's certificate is signed by. */
+    this.certificatesDir = null;
   }
 
-  async _start(masters, replicasPerMaster) {
+  /** With TLS, the PEM certificate of the nodes' authority (the store's `tlsCa`). */
+  get ca() {
+    return this.nodes[0] && this.nodes[0].ca;
+  }
+
+  async _start(masters, replicasPerMaster, tls) {
     const count = masters * (1 + replicasPerMaster);
+    let certificates = false;
+    if (tls) {
+      this.certificatesDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rh-cluster-tls-'));
+      certificates = makeCertificates(this.certificatesDir);
+    }
     // The cluster bus listens on its own port, by default the data port + 10000: that is past
     // 65535 for many ports the system hands out, so every node gets a free one of its own.
     const ports = await freePorts(count * 2);
     for (let i = 0; i < count; i++) {
       const server = new RedisServer(ports[i], {
+        tls: certificates,
         args: [
+          // Nodes and replicas talk to each other over TLS too.
+          ...(tls ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : []),
           ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
           ...['--cluster-port', String(ports[count + i])],
           // A node not heard from in 1 s is failing: failover in about 2 s, not 15.
@@ -130,6 +148,7 @@ class RedisCluster {
           'create',
           ...this.nodes.map((server) => `127.0.0.1:${server.port}`),
           ...['--cluster-replicas', String(replicasPerMaster), '--cluster-yes'],
+          ...(tls ? ['--tls', '--cacert', certificates.ca] : []),
         ],
         { timeout: 30000, maxBuffer: 16 * 1024 * 1024 },
         (error, stdout, stderr) => {
@@ -178,7 +197,7 @@ class RedisCluster {
   /** `redis+cluster://` with the given nodes (ports or RedisServer objects) as seeds. */
   seedUrl(ports) {
     const hosts = ports.map((port) => `127.0.0.1:${typeof port === 'number' ? port : port.port}`);
-    return `redis+cluster://${hosts.join(',')}`;
+    return `${this.certificatesDir ? 'rediss' : 'redis'}+cluster://${hosts.join(',')}`;
   }
 
   /** CLUSTER NODES of a live node, `except` one, parsed. */
@@ -256,6 +275,7 @@ class RedisCluster {
   /** Kills every node and deletes their directories. */
   async close() {
     await Promise.all(this.nodes.map((server) => server.close()));
+    if (this.certificatesDir) fs.rmSync(this.certificatesDir, { recursive: true, force: true });
   }
 }
 

@@ -109,9 +109,13 @@ impl Connection {
                     subscriber: server_link(client.clone(), &config, Some(pushes.clone()))?,
                     master: None,
                 }),
-                Topology::Cluster(client) => Some(Links {
-                    commands: Topology::cluster_link(client, &config, None),
-                    subscriber: Topology::cluster_link(client, &config, Some(pushes.clone())),
+                Topology::Cluster(cluster) => Some(Links {
+                    commands: Topology::cluster_link(&cluster.client, &config, None),
+                    subscriber: Topology::cluster_link(
+                        &cluster.client,
+                        &config,
+                        Some(pushes.clone()),
+                    ),
                     master: None,
                 }),
                 // The master is asked for before the first command.
@@ -257,7 +261,13 @@ impl Connection {
                 }
             }
         };
-        ask("PING", None).await?;
+        let pong = ask("PING", None).await;
+        if let (Err(why), Topology::Cluster(cluster)) = (&pong, &self.topology) {
+            return Err(cluster
+                .explain(why.clone(), self.config.connect_timeout)
+                .await);
+        }
+        pong?;
         if let Topology::Cluster(_) = &self.topology {
             let info = ask("CLUSTER", Some("INFO")).await?;
             if !info.lines().any(|line| line.trim() == "cluster_state:ok") {

@@ -230,13 +230,17 @@ return #gone
 /// maxToLive, set }, '' for what is missing.
 const CHECK: &str = r"
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
-if ARGV[2] == 'own' or (ARGV[2] == 'restore' and redis.call('EXISTS', KEYS[2]) == 0) then
+local policy = redis.call('HMGET', KEYS[2], 'staleTimeout', 'maxToLive', 'set')
+-- Written only when it differs: every store checks every bucket each round, and a write is
+-- replicated and logged.
+local differs = not policy[3] or (policy[1] or '') ~= ARGV[3] or (policy[2] or '') ~= ARGV[4]
+if (ARGV[2] == 'own' and differs) or (ARGV[2] == 'restore' and not policy[3]) then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'set', '1')
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'staleTimeout', ARGV[3]) end
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'maxToLive', ARGV[4]) end
+  policy = redis.call('HMGET', KEYS[2], 'staleTimeout', 'maxToLive', 'set')
 end
-local policy = redis.call('HMGET', KEYS[2], 'staleTimeout', 'maxToLive', 'set')
 return { redis.call('GET', KEYS[1]), policy[1] or '', policy[2] or '', policy[3] or '' }
 ";
 

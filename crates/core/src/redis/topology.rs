@@ -84,10 +84,33 @@ pub struct Sentinels {
     certificates: Option<Vec<u8>>,
 }
 
+/// A cluster's client, and a client for each seed node, to say why none can be reached: the
+/// cluster client only says that it found no connection.
+pub struct Cluster {
+    pub client: ClusterClient,
+    seeds: Vec<Client>,
+}
+
+impl Cluster {
+    /// `why` the cluster cannot be reached, with what the first seed that refuses a connection
+    /// says (a certificate, a password, nothing listening), if one does.
+    pub async fn explain(&self, why: String, timeout: Duration) -> String {
+        for seed in &self.seeds {
+            let address = seed.get_connection_info().addr().to_string();
+            match tokio::time::timeout(timeout, seed.get_multiplexed_async_connection()).await {
+                Ok(Err(e)) => return format!("{why}; {address}: {e}"),
+                Err(_) => return format!("{why}; {address}: no answer within {timeout:?}"),
+                Ok(Ok(_)) => {}
+            }
+        }
+        why
+    }
+}
+
 /// Where the sessions are.
 pub enum Topology {
     Server(Client),
-    Cluster(ClusterClient),
+    Cluster(Cluster),
     Sentinel(Sentinels),
 }
 
@@ -129,6 +152,10 @@ impl Topology {
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let seeds = nodes
+                    .iter()
+                    .map(|node| client_for(node.clone(), settings))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut builder = ClusterClientBuilder::new(nodes)
                     .use_protocol(ProtocolVersion::RESP3)
                     .tcp_settings(tcp_settings())
@@ -145,10 +172,8 @@ impl Topology {
                 if let Some(pem) = &settings.tls_ca {
                     builder = builder.certs(certificates(pem));
                 }
-                builder
-                    .build()
-                    .map(Topology::Cluster)
-                    .map_err(|e| invalid(&e.to_string()))
+                let client = builder.build().map_err(|e| invalid(&e.to_string()))?;
+                Ok(Topology::Cluster(Cluster { client, seeds }))
             }
             Kind::Sentinel => {
                 let mut path = parts.path.split('/').filter(|s| !s.is_empty());
