@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
 use redis::{ErrorKind, PushInfo, PushKind, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
@@ -29,6 +30,8 @@ use crate::redis::topology::{server_link, Link, LinkConfig, PushSender, Topology
 
 /// How often an unreachable server is asked again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+/// After this many probes in a row that failed, a cluster's links are made anew.
+const CLUSTER_REMADE_AFTER: u32 = 4;
 /// An idle connection is probed after this long, then every KEEPALIVE_INTERVAL, and dropped
 /// after KEEPALIVE_PROBES unanswered probes.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
@@ -69,6 +72,8 @@ struct Links {
 
 pub struct Connection {
     topology: Topology,
+    /// On a cluster, one key in each bucket: the probe asks for each (see `reach`).
+    probe_keys: Vec<String>,
     /// None before a master is known (behind Sentinels), and once closed.
     links: Mutex<Option<Links>>,
     /// Where the subscribing link sends what it hears.
@@ -90,6 +95,7 @@ impl Connection {
     /// connected to in the background. Returns the connection and what it hears.
     pub fn open(
         topology: Topology,
+        probe_keys: Vec<String>,
         connect_timeout: Duration,
         command_timeout: Duration,
         handle: Handle,
@@ -124,6 +130,7 @@ impl Connection {
         };
         let connection = Arc::new(Self {
             topology,
+            probe_keys,
             links: Mutex::new(links),
             pushes,
             config,
@@ -238,7 +245,7 @@ impl Connection {
     }
 
     /// Sessions the store can reach and use: behind Sentinels, on the master they name now; a
-    /// cluster whose every slot is served; a server that answers and can take writes (a
+    /// cluster that serves every bucket; a server that answers and can take writes (a
     /// stopped server's kernel still accepts connections, and counting those as up would make
     /// every request wait for the timeout again).
     async fn reach(&self) -> Result<(), String> {
@@ -261,20 +268,32 @@ impl Connection {
                 }
             }
         };
-        let pong = ask("PING", None).await;
-        if let (Err(why), Topology::Cluster(cluster)) = (&pong, &self.topology) {
-            return Err(cluster
-                .explain(why.clone(), self.config.connect_timeout)
-                .await);
-        }
-        pong?;
-        if let Topology::Cluster(_) = &self.topology {
-            let info = ask("CLUSTER", Some("INFO")).await?;
-            if !info.lines().any(|line| line.trim() == "cluster_state:ok") {
-                return Err("the cluster cannot serve every slot (cluster_state is not ok)".into());
+        if let Topology::Cluster(cluster) = &self.topology {
+            // What the store needs of a cluster: every bucket's slot served by a master that
+            // answers (the cluster client follows moved slots and a promoted replica).
+            let timeout = self.config.connect_timeout;
+            let asks =
+                self.probe_keys.iter().map(|key| {
+                    let mut command = redis::cmd("EXISTS");
+                    command.arg(key);
+                    let mut link = link.clone();
+                    async move {
+                        tokio::time::timeout(timeout, command.query_async::<i64>(&mut link)).await
+                    }
+                });
+            for answer in join_all(asks).await {
+                match answer {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(cluster.explain(e.to_string(), timeout).await),
+                    Err(_) => return Err(format!("no answer within {timeout:?}")),
+                }
             }
+            self.answered();
+            return Ok(());
+        }
+        ask("PING", None).await?;
         // A user whose ACL forbids INFO: the store cannot tell, and goes on.
-        } else if let Ok(info) = ask("INFO", None).await {
+        if let Ok(info) = ask("INFO", None).await {
             if let Some(why) = unusable_server(&info) {
                 return Err(why);
             }
@@ -293,32 +312,35 @@ impl Connection {
         let (client, address) = tokio::time::timeout(timeout, sentinels.master())
             .await
             .map_err(|_| format!("no sentinel answered within {timeout:?}"))??;
-        let moved = {
-            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-            if self.is_closed() {
-                return Err("the store is closed".into());
-            }
-            if links.as_ref().and_then(|l| l.master.as_deref()) == Some(address.as_str()) {
-                return Ok(());
-            }
-            let _runtime = self.handle.enter();
-            let invalid = |e: StoreError| e.to_string();
-            let had = links.is_some();
-            *links = Some(Links {
-                commands: server_link(client.clone(), &self.config, None).map_err(invalid)?,
-                subscriber: server_link(client, &self.config, Some(self.pushes.clone()))
-                    .map_err(invalid)?,
-                master: Some(address),
-            });
-            had
-        };
-        if moved {
+        let known = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        if known.as_ref().and_then(|l| l.master.as_deref()) == Some(address.as_str()) {
+            return Ok(());
+        }
+        drop(known);
+        let _runtime = self.handle.enter();
+        let invalid = |e: StoreError| e.to_string();
+        self.replace_links(Links {
+            commands: server_link(client.clone(), &self.config, None).map_err(invalid)?,
+            subscriber: server_link(client, &self.config, Some(self.pushes.clone()))
+                .map_err(invalid)?,
+            master: Some(address),
+        });
+        Ok(())
+    }
+
+    /// Puts `links` in place of the present ones (unless the store is closed). Whoever listens
+    /// hears of it as of a lost connection, and subscribes again on the new link.
+    fn replace_links(&self, links: Links) {
+        let mut present = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        if self.is_closed() {
+            return;
+        }
+        if present.replace(links).is_some() {
             let _ = self.pushes.send(PushInfo {
                 kind: PushKind::Disconnection,
                 data: Vec::new(),
             });
         }
-        Ok(())
     }
 
     /// What a command's error reply means: a server that is not one the store can use closes
@@ -359,10 +381,26 @@ impl Connection {
 
     /// Asks every PROBE_INTERVAL until the sessions can be reached, then opens the gate.
     async fn probe(&self) {
-        loop {
+        for round in 1.. {
             tokio::time::sleep(PROBE_INTERVAL).await;
             if self.is_closed() {
                 return;
+            }
+            // A cluster client can stay stuck on a topology that no longer is (a failover under
+            // load): after a while, a new one starts again from the seeds.
+            if round % CLUSTER_REMADE_AFTER == 0 {
+                if let Topology::Cluster(cluster) = &self.topology {
+                    let _runtime = self.handle.enter();
+                    self.replace_links(Links {
+                        commands: Topology::cluster_link(&cluster.client, &self.config, None),
+                        subscriber: Topology::cluster_link(
+                            &cluster.client,
+                            &self.config,
+                            Some(self.pushes.clone()),
+                        ),
+                        master: None,
+                    });
+                }
             }
             let answer = self.reach().await;
             // Under the lock, so that a failure meanwhile either sees the probe still running

@@ -103,14 +103,16 @@ impl RedisSessions {
             .enable_all()
             .build()
             .map_err(|e| StoreError::io("start a thread for", "Redis", e))?;
+        let layout = Layout::new(&settings.key_prefix);
+        let probe_keys = layout.buckets.iter().map(|b| b.dataset.clone()).collect();
         let (connection, pushes) = Connection::open(
             topology,
+            probe_keys,
             settings.connect_timeout,
             settings.command_timeout,
             runtime.handle().clone(),
         )?;
         let origin = format!("{:016x}", random_token());
-        let layout = Layout::new(&settings.key_prefix);
         let listener = Listener {
             connection: connection.clone(),
             channel: layout.changes.clone(),
