@@ -66,6 +66,8 @@ function unannouncedUrl() {
 async function changedUnannounced(a, ids, changed) {
   const b = open({ keyPrefix: a.keyPrefix, redisUrl: unannouncedUrl() });
   for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
+  // Subscribed first: a subscription made after B's change checks every held version again.
+  await h.until(() => a.stats().subscribed);
   for (const id of changed) setCookie(b.get(id), `fromB=${id}; Path=/`);
   await b.writeChanges();
   await b.whenWritten();
