@@ -69,6 +69,14 @@ function makeCertificates(dir) {
   };
 }
 
+/** Kills a server process with SIGKILL, as a crash would; resolves once it has exited. */
+async function kill(child) {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 class RedisServer {
   /**
    * @param {{ persistence?: boolean, tls?: boolean | object, password?: string,
@@ -130,10 +138,7 @@ class RedisServer {
   async stop() {
     const { child } = this;
     this.child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await kill(child);
   }
 
   /** Runs a redis-cli command against the server; returns its output, trimmed. */
@@ -177,4 +182,4 @@ function indexKey(prefix, id) {
   return `${sessionKey(prefix, id).slice(0, -`session:${id}`.length)}index`;
 }
 
-module.exports = { RedisServer, makeCertificates, sessionKey, indexKey };
+module.exports = { RedisServer, makeCertificates, kill, sessionKey, indexKey };

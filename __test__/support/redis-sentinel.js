@@ -6,41 +6,8 @@ const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { freePort } = require('../helpers');
-const { RedisServer } = require('../redis-server');
-
-/** `count` different free ports: each free on its own when picked. */
-async function freePorts(count) {
-  const ports = new Set();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
-
-/**
- * Polls `problem()` until it returns nothing; it returns what is still wrong, so that a timeout
- * says what never happened.
- */
-async function waitFor(what, problem, { timeout = 30000, every = 100 } = {}) {
-  const started = Date.now();
-  for (;;) {
-    const wrong = await problem();
-    if (!wrong) return;
-    if (Date.now() - started > timeout) {
-      throw new Error(`${what}: not done in ${timeout / 1000} s, still ${wrong}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, every));
-  }
-}
-
-/** `field:value` lines of INFO as an object. */
-function parseInfo(text) {
-  const fields = {};
-  for (const line of text.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
-  }
-  return fields;
-}
+const { freePorts, waitFor, parseInfo } = require('./redis-polling');
+const { RedisServer, kill } = require('../redis-server');
 
 /**
  * SENTINEL replicas / sentinels as redis-cli prints them, one field name or value a line, as
@@ -109,10 +76,7 @@ class Sentinel {
   async stop() {
     const { child } = this;
     this.child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await kill(child);
   }
 
   cli(...args) {
