@@ -275,11 +275,17 @@ export interface RedisStoreStats extends StoreStats {
 export interface RedisStoreOptions<S extends StoredSession = StoredSession>
   extends Omit<FileCacheOptions<S>, 'durable' | 'saveDirectory'> {
   /**
-   * `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. Default: the
-   * `REDIS_URL` environment variable, else `redis://127.0.0.1:6379`.
+   * One server: `redis://[user:password@]host[:port][/db]`. A Redis Cluster:
+   * `redis+cluster://[user:password@]host:port[,host:port...]` (seed nodes). The master a group
+   * of Sentinels names: `redis+sentinel://[user:password@]host:port[,host:port...]/<master>[/<db>]`.
+   * `rediss`, `rediss+cluster`, `rediss+sentinel` for TLS. Default: the `REDIS_URL` environment
+   * variable, else `redis://127.0.0.1:6379`.
    */
   redisUrl?: string
-  /** Prefix of every key the store uses; stores with the same prefix share sessions. Default `rammerhead:`. */
+  /**
+   * Prefix of every key the store uses; stores with the same prefix share sessions. Keep braces
+   * out of it (a `{…}` would put every session in one slot of a cluster). Default `rammerhead:`.
+   */
   keyPrefix?: string
   /**
    * PEM certificates (text, or a file's bytes) of the authorities that may sign a `rediss://`
