@@ -65,9 +65,10 @@ function unannouncedUrl() {
  */
 async function changedUnannounced(a, ids, changed) {
   const b = open({ keyPrefix: a.keyPrefix, redisUrl: unannouncedUrl() });
-  for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
-  // Subscribed first: a subscription made after B's change checks every held version again.
+  // Subscribed before it holds anything: a subscription checks every held version again, and
+  // that check, still running when B changes them, would find B's change.
   await h.until(() => a.stats().subscribed);
+  for (const id of ids) a.addSerializedSession(id, GOOD_JSON);
   for (const id of changed) setCookie(b.get(id), `fromB=${id}; Path=/`);
   await b.writeChanges();
   await b.whenWritten();

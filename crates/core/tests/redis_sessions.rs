@@ -841,7 +841,14 @@ fn sessions_of_the_flat_layout_are_served_and_moved_into_their_buckets() {
     let (kept, forever) = (session_json("kept"), session_json("forever"));
     server.cli(&["SET", "t:session:kept", &kept, "PX", "600000"]);
     server.cli(&["SET", "t:session:forever", &forever]);
-    server.cli(&["ZADD", "t:index", "+inf", "forever"]);
+    server.cli(&[
+        "ZADD",
+        "t:index",
+        "+inf",
+        "forever",
+        "600000000000000",
+        "kept",
+    ]);
     server.cli(&["ZADD", "t:created", "1", "kept", "1", "forever"]);
     server.cli(&[
         "HSET",
@@ -856,7 +863,7 @@ fn sessions_of_the_flat_layout_are_served_and_moved_into_their_buckets() {
     server.cli(&["ZADD", "t:tombstones", "99999999999999", "gone"]);
     server.cli(&["HSET", "t:policy", "set", "1", "staleTimeout", "600000"]);
     server.cli(&["SET", "t:dataset", "old"]);
-    // Not in the index: found only when asked for, before everything is moved.
+    // Asked for before everything is moved: moved at once.
     let store = sessions(&server, "t:");
     assert_eq!(store.load(&id("kept")).unwrap(), loaded(&kept, 7));
     assert_eq!(server.cli(&["GET", &key("kept")]), kept);
@@ -885,4 +892,54 @@ fn sessions_of_the_flat_layout_are_served_and_moved_into_their_buckets() {
         loaded(&session_json("next"), 4)
     );
     assert_eq!(server.cli(&["EXISTS", "t:session:forever"]), "0");
+}
+
+#[test]
+fn sessions_of_the_flat_layout_loaded_at_once_by_several_stores_are_all_found() {
+    let server = Server::start();
+    let json = session_json("flat");
+    for i in 0..100 {
+        server.cli(&["SET", &format!("t:session:f{i}"), &json]);
+        server.cli(&["ZADD", "t:index", "+inf", &format!("f{i}")]);
+    }
+    let (a, b) = (sessions(&server, "t:"), sessions(&server, "t:"));
+    let (found, receiver) = std::sync::mpsc::channel();
+    for store in [&a, &b, &a] {
+        for i in 0..100 {
+            let found = found.clone();
+            store.load_later(id(&format!("f{i}")), move |loaded| {
+                found.send(matches!(loaded, Ok(Some(_)))).unwrap()
+            });
+        }
+    }
+    let missing = (0..300).filter(|_| !receiver.recv().unwrap()).count();
+    assert_eq!(
+        missing, 0,
+        "loads that found no session while it was being moved"
+    );
+}
+
+#[test]
+fn a_flat_delete_does_not_tombstone_a_session_imported_since_and_a_delete_moves_first() {
+    let server = Server::start();
+    // Deleted in the flat layout, then imported anew by this build.
+    server.cli(&["HSET", "t:versions", "x", "5"]);
+    server.cli(&["ZADD", "t:tombstones", "99999999999999", "x"]);
+    server.cli(&["SET", "t:session:y", &session_json("y")]);
+    server.cli(&["ZADD", "t:index", "+inf", "y"]);
+    server.cli(&["HSET", "t:versions", "y", "2"]);
+    let store = sessions(&server, "t:");
+    store.import(id("x"), session_json("new")).unwrap();
+    store.ids().unwrap();
+    let version = store.load(&id("x")).unwrap().unwrap().version;
+    let next = write(&store, "x", &session_json("next"), Base::Version(version));
+    assert!(next.is_ok(), "{next:?}");
+
+    // A delete of a session not moved yet deletes it, and says so.
+    let other = sessions(&server, "t2:");
+    server.cli(&["SET", "t2:session:z", &session_json("z")]);
+    server.cli(&["ZADD", "t2:index", "+inf", "z"]);
+    assert!(other.remove(id("z")).unwrap());
+    assert_eq!(other.load(&id("z")).unwrap(), None);
+    assert_eq!(server.cli(&["EXISTS", "t2:session:z"]), "0");
 }

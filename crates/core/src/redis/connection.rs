@@ -88,6 +88,8 @@ pub struct Connection {
     connects: AtomicU64,
     /// A connection was lost since the last command that succeeded.
     lost: AtomicBool,
+    /// Raised each time the links are replaced (see `subscribe`).
+    generation: AtomicU64,
 }
 
 impl Connection {
@@ -140,6 +142,7 @@ impl Connection {
             closed: AtomicBool::new(false),
             connects: AtomicU64::new(0),
             lost: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
         });
         // Called from the JavaScript thread, off the runtime's threads.
         if let Err(why) = handle.block_on(connection.reach()) {
@@ -233,11 +236,17 @@ impl Connection {
         }
     }
 
-    /// Subscribes to `channel` on the subscribing link, for as long as it lasts.
+    /// Subscribes to `channel` on the subscribing link, for as long as it lasts. A link
+    /// replaced meanwhile (its replacement's loss was heard before this subscription) counts as
+    /// a failure, so that the caller subscribes again on the present one.
     pub async fn subscribe(&self, channel: &str) -> Result<(), String> {
+        let generation = self.generation.load(Ordering::SeqCst);
         let mut subscriber = self.link(|l| &l.subscriber).map_err(|e| e.to_string())?;
         let timeout = self.config.connect_timeout;
         match tokio::time::timeout(timeout, subscriber.subscribe(channel)).await {
+            Ok(Ok(())) if self.generation.load(Ordering::SeqCst) != generation => {
+                Err("the connection was replaced meanwhile".into())
+            }
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {timeout:?}")),
@@ -335,6 +344,7 @@ impl Connection {
         if self.is_closed() {
             return;
         }
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if present.replace(links).is_some() {
             let _ = self.pushes.send(PushInfo {
                 kind: PushKind::Disconnection,
@@ -471,7 +481,9 @@ pub fn misdirected(error: &RedisError) -> Option<String> {
 
 /// Whether `error` says the server cannot be reached, rather than that it refused a command.
 fn is_unreachable(error: &RedisError) -> bool {
-    error.is_io_error()
+    // A cluster client that has no connection to the node of a slot.
+    error.kind() == ErrorKind::ClusterConnectionNotFound
+        || error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()

@@ -43,6 +43,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   end
 end
 local forgotten_at = redis.call('ZSCORE', KEYS[5], id)
+-- A session the bucket holds (imported anew after the flat delete) stays live.
+if forgotten_at and redis.call('EXISTS', KEYS[6]) == 1 then forgotten_at = nil end
 if forgotten_at then
   local kept = redis.call('ZSCORE', KEYS[10], id)
   if not kept or tonumber(kept) < tonumber(forgotten_at) then
@@ -112,7 +114,8 @@ impl FlatLayout {
     }
 }
 
-/// Moves session `id` if the flat layout may still hold it; whether it did.
+/// Moves session `id` if the flat layout may still hold it; whether a move was tried (the
+/// session may then be in its bucket, moved by this call or by another mover meanwhile).
 pub(crate) async fn move_one(shared: &Arc<Shared>, id: &SessionId) -> Result<bool, StoreError> {
     let Some(flat) = &shared.flat else {
         return Ok(false);
@@ -123,8 +126,8 @@ pub(crate) async fn move_one(shared: &Arc<Shared>, id: &SessionId) -> Result<boo
     let mut pipe = redis::pipe();
     pipe.load_script(&flat.script).ignore();
     flat.add_move(shared, &mut pipe, id.as_str());
-    let (moved,): (i64,) = shared.query(pipe).await?;
-    Ok(moved == 1)
+    let _: (i64,) = shared.query(pipe).await?;
+    Ok(true)
 }
 
 /// Moves every session of the flat layout, in batches, then deletes what is left of it;

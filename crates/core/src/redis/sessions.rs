@@ -304,8 +304,10 @@ impl RedisSessions {
         self.shared.refusal(id, json).map_or(Ok(()), Err)
     }
 
-    /// True when a stored session was deleted.
+    /// True when a stored session was deleted (one the flat layout still holds is moved
+    /// first, so that its delete is told and announced as any other).
     pub fn remove(&self, id: SessionId) -> Result<bool, StoreError> {
+        self.runtime.block_on(move_one(&self.shared, &id))?;
         match self.run_now(WriteOp::Remove { id })? {
             WriteResult::Removed(removed) => Ok(removed),
             other => Err(unexpected(other)),
@@ -477,6 +479,7 @@ async fn read(
     id: SessionId,
 ) -> Result<Option<Loaded>, StoreError> {
     let found = read_bucket(shared.clone(), corrupt.clone(), id.clone()).await?;
+    // Read again whether this move or another one (another load, another host) moved it.
     if found.is_none() && move_one(&shared, &id).await? {
         return read_bucket(shared, corrupt, id).await;
     }

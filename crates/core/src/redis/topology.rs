@@ -81,7 +81,6 @@ pub struct Sentinels {
     pub lookup: tokio::sync::Mutex<Sentinel>,
     pub master_name: String,
     node: SentinelNodeConnectionInfo,
-    certificates: Option<Vec<u8>>,
 }
 
 /// A cluster's client, and a client for each seed node, to say why none can be reached: the
@@ -129,7 +128,8 @@ impl Topology {
             "rediss+cluster" => (true, Some(Kind::Cluster)),
             "redis+sentinel" => (false, Some(Kind::Sentinel)),
             "rediss+sentinel" => (true, Some(Kind::Sentinel)),
-            other => return Err(invalid(&format!("unknown scheme {other}://"))),
+            // Any other (`unix://`, `redis+unix://`) is the redis crate's to read.
+            _ => (false, None),
         };
         let Some(kind) = kind else {
             let info = server_info(url, settings)?;
@@ -176,6 +176,14 @@ impl Topology {
                 Ok(Topology::Cluster(Cluster { client, seeds }))
             }
             Kind::Sentinel => {
+                // The redis crate's sentinel lookup checks certificates against the public
+                // roots only, so a private authority cannot be honoured there.
+                if settings.tls_ca.is_some() {
+                    return Err(invalid(
+                        "tlsCa is not supported behind Sentinels: their certificates must be \
+                         signed by a public authority (or use tlsInsecure)",
+                    ));
+                }
                 let mut path = parts.path.split('/').filter(|s| !s.is_empty());
                 let master_name = path
                     .next()
@@ -218,7 +226,6 @@ impl Topology {
                     lookup: tokio::sync::Mutex::new(lookup),
                     master_name,
                     node,
-                    certificates: settings.tls_ca.clone(),
                 }))
             }
         }
@@ -272,11 +279,7 @@ impl Sentinels {
         let info = found.get_connection_info().clone();
         let address = info.addr().to_string();
         let info = for_data(info);
-        let client = match &self.certificates {
-            None => Client::open(info),
-            Some(pem) => Client::build_with_tls(info, certificates(pem)),
-        }
-        .map_err(|e| e.to_string())?;
+        let client = Client::open(info).map_err(|e| e.to_string())?;
         Ok((client, address))
     }
 }
@@ -444,7 +447,19 @@ mod tests {
         assert!(refusal("redis+cluster://127.0.0.1:1/2").contains("database 0"));
         assert!(refusal("redis+cluster://127.0.0.1:1,,127.0.0.1:2").contains("host:port"));
         assert!(refusal("redis+cluster://127.0.0.1:1#insecure").contains("tlsInsecure"));
-        assert!(refusal("memcached://127.0.0.1:1").contains("unknown scheme"));
+        assert!(!refusal("memcached://127.0.0.1:1").contains("accepted"));
+        assert!(matches!(
+            Topology::of(&settings("unix:///tmp/redis.sock")),
+            Ok(Topology::Server(_))
+        ));
         assert!(refusal("127.0.0.1:6379").contains("starts with"));
+        let with_ca = RedisSettings {
+            tls_ca: Some(b"pem".to_vec()),
+            ..settings("rediss+sentinel://127.0.0.1:1/m")
+        };
+        let refused = Topology::of(&with_ca).err().map(|e| e.to_string());
+        assert!(refused
+            .unwrap_or_default()
+            .contains("not supported behind Sentinels"));
     }
 }
