@@ -20,13 +20,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use redis::cluster::ClusterClient;
 use redis::io::tcp::{socket2::TcpKeepalive, TcpSettings};
-use redis::{ErrorKind, PushInfo, PushKind, RedisError, RedisResult, ServerErrorKind};
+use redis::{Client, ErrorKind, PushInfo, PushKind, RedisError, RedisResult, ServerErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::error::StoreError;
-use crate::redis::topology::{server_link, Link, LinkConfig, PushSender, Topology};
+use crate::redis::topology::{cluster_link, server_link, Link, LinkConfig, PushSender, Topology};
 
 /// How often an unreachable server is asked again.
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);
@@ -68,6 +69,32 @@ struct Links {
     subscriber: Link,
     /// Behind Sentinels, the address of the master they lead to.
     master: Option<String>,
+}
+
+impl Links {
+    /// Both links to one server (behind Sentinels, the master at `master`). Made on a thread
+    /// that has entered the store's runtime.
+    fn to_server(
+        client: &Client,
+        config: &LinkConfig,
+        pushes: &PushSender,
+        master: Option<String>,
+    ) -> Result<Self, StoreError> {
+        Ok(Links {
+            commands: server_link(client.clone(), config, None)?,
+            subscriber: server_link(client.clone(), config, Some(pushes.clone()))?,
+            master,
+        })
+    }
+
+    /// Both links to a cluster, started again from its seeds.
+    fn to_cluster(client: &ClusterClient, config: &LinkConfig, pushes: &PushSender) -> Self {
+        Links {
+            commands: cluster_link(client, config, None),
+            subscriber: cluster_link(client, config, Some(pushes.clone())),
+            master: None,
+        }
+    }
 }
 
 pub struct Connection {
@@ -112,20 +139,10 @@ impl Connection {
             // A link finds its runtime from the thread it is made on.
             let _runtime = handle.enter();
             match &topology {
-                Topology::Server(client) => Some(Links {
-                    commands: server_link(client.clone(), &config, None)?,
-                    subscriber: server_link(client.clone(), &config, Some(pushes.clone()))?,
-                    master: None,
-                }),
-                Topology::Cluster(cluster) => Some(Links {
-                    commands: Topology::cluster_link(&cluster.client, &config, None),
-                    subscriber: Topology::cluster_link(
-                        &cluster.client,
-                        &config,
-                        Some(pushes.clone()),
-                    ),
-                    master: None,
-                }),
+                Topology::Server(client) => Some(Links::to_server(client, &config, &pushes, None)?),
+                Topology::Cluster(cluster) => {
+                    Some(Links::to_cluster(&cluster.client, &config, &pushes))
+                }
                 // The master is asked for before the first command.
                 Topology::Sentinel(_) => None,
             }
@@ -327,13 +344,8 @@ impl Connection {
         }
         drop(known);
         let _runtime = self.handle.enter();
-        let invalid = |e: StoreError| e.to_string();
-        self.replace_links(Links {
-            commands: server_link(client.clone(), &self.config, None).map_err(invalid)?,
-            subscriber: server_link(client, &self.config, Some(self.pushes.clone()))
-                .map_err(invalid)?,
-            master: Some(address),
-        });
+        let links = Links::to_server(&client, &self.config, &self.pushes, Some(address));
+        self.replace_links(links.map_err(|e| e.to_string())?);
         Ok(())
     }
 
@@ -401,15 +413,8 @@ impl Connection {
             if round % CLUSTER_REMADE_AFTER == 0 {
                 if let Topology::Cluster(cluster) = &self.topology {
                     let _runtime = self.handle.enter();
-                    self.replace_links(Links {
-                        commands: Topology::cluster_link(&cluster.client, &self.config, None),
-                        subscriber: Topology::cluster_link(
-                            &cluster.client,
-                            &self.config,
-                            Some(self.pushes.clone()),
-                        ),
-                        master: None,
-                    });
+                    let links = Links::to_cluster(&cluster.client, &self.config, &self.pushes);
+                    self.replace_links(links);
                 }
             }
             let answer = self.reach().await;

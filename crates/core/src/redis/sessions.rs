@@ -65,6 +65,16 @@ fn unexpected(result: WriteResult) -> StoreError {
     StoreError::Redis(format!("unexpected reply ({kind})"))
 }
 
+/// A pipeline that drops the expired ids of `bucket`'s index, the script loaded first (a
+/// server restarted, or a replica promoted, has not got it).
+fn pruning(shared: &Shared, bucket: usize) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    let prune = &shared.scripts.prune;
+    pipe.load_script(prune).ignore();
+    pipe.invoke_script(&shared.expiry_invocation(prune, &shared.layout.buckets[bucket]));
+    pipe
+}
+
 /// One bucket's part of a call that reads every bucket.
 type BucketRun<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
 
@@ -207,11 +217,11 @@ impl RedisSessions {
         }
         let lists = self.runtime.block_on(self.each_bucket(|shared, bucket| {
             Box::pin(async move {
-                let keys = &shared.layout.buckets[bucket];
-                let mut pipe = redis::pipe();
-                pipe.load_script(&shared.scripts.prune).ignore();
-                pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune, keys));
-                pipe.cmd("ZRANGE").arg(&keys.index).arg(0).arg(-1);
+                let mut pipe = pruning(&shared, bucket);
+                pipe.cmd("ZRANGE")
+                    .arg(&shared.layout.buckets[bucket].index)
+                    .arg(0)
+                    .arg(-1);
                 let (_, ids): (i64, Vec<String>) = shared.query(pipe).await?;
                 Ok(ids)
             })
@@ -223,13 +233,9 @@ impl RedisSessions {
     pub fn prune(&self) -> Result<u64, StoreError> {
         let counts = self.runtime.block_on(self.each_bucket(|shared, bucket| {
             Box::pin(async move {
-                let keys = &shared.layout.buckets[bucket];
                 let mut total = 0;
                 loop {
-                    let mut pipe = redis::pipe();
-                    pipe.load_script(&shared.scripts.prune).ignore();
-                    pipe.invoke_script(&shared.expiry_invocation(&shared.scripts.prune, keys));
-                    let (pruned,): (u64,) = shared.query(pipe).await?;
+                    let (pruned,): (u64,) = shared.query(pruning(&shared, bucket)).await?;
                     total += pruned;
                     if pruned < 10_000 {
                         return Ok(total);

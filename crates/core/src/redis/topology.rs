@@ -230,21 +230,21 @@ impl Topology {
             }
         }
     }
+}
 
-    /// A cluster link: every node, connected in the background.
-    pub fn cluster_link(
-        client: &ClusterClient,
-        config: &LinkConfig,
-        pushes: Option<PushSender>,
-    ) -> Link {
-        let mut cluster = ClusterConfig::new()
-            .set_connection_timeout(config.connect_timeout)
-            .set_response_timeout(config.command_timeout);
-        if let Some(pushes) = pushes {
-            cluster = cluster.set_push_sender(pushes);
-        }
-        Link::Cluster(client.get_pending_async_connection_with_config(cluster))
+/// A cluster link: every node, connected in the background.
+pub fn cluster_link(
+    client: &ClusterClient,
+    config: &LinkConfig,
+    pushes: Option<PushSender>,
+) -> Link {
+    let mut cluster = ClusterConfig::new()
+        .set_connection_timeout(config.connect_timeout)
+        .set_response_timeout(config.command_timeout);
+    if let Some(pushes) = pushes {
+        cluster = cluster.set_push_sender(pushes);
     }
+    Link::Cluster(client.get_pending_async_connection_with_config(cluster))
 }
 
 /// A server link, made again in the background whenever it drops.

@@ -382,16 +382,21 @@ fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'
         bucket,
         invocation: expiry_invocation(script, &layout.buckets[bucket], known),
     };
-    let bucket_of = |id: &SessionId| Layout::bucket_number(id.as_str());
+    // A session's bucket, and its key there.
+    let place = |id: &SessionId| {
+        let bucket = Layout::bucket_number(id.as_str());
+        (bucket, layout.buckets[bucket].session(id.as_str()))
+    };
     match op {
         WriteOp::Save { id, json, base } => {
             let age = parse_times(json.as_bytes())
                 .ok()
                 .and_then(|t| t.created_at)
                 .map_or(0.0, |created| (host_now() - created).max(0.0));
-            let mut part = on(bucket_of(id), &scripts.save);
+            let (bucket, key) = place(id);
+            let mut part = on(bucket, &scripts.save);
             part.invocation
-                .key(layout.session(id.as_str()))
+                .key(key)
                 .arg(id.as_str())
                 .arg(json.as_str())
                 .arg(age as i64)
@@ -402,18 +407,20 @@ fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'
             vec![part]
         }
         WriteOp::Remove { id } => {
-            let mut part = on(bucket_of(id), &scripts.remove);
+            let (bucket, key) = place(id);
+            let mut part = on(bucket, &scripts.remove);
             part.invocation
-                .key(layout.session(id.as_str()))
+                .key(key)
                 .arg(id.as_str())
                 .arg(origin)
                 .arg(channel);
             vec![part]
         }
         WriteOp::RemoveIfUnchanged { id, value } => {
-            let mut part = on(bucket_of(id), &scripts.remove_if_unchanged);
+            let (bucket, key) = place(id);
+            let mut part = on(bucket, &scripts.remove_if_unchanged);
             part.invocation
-                .key(layout.session(id.as_str()))
+                .key(key)
                 .arg(id.as_str())
                 .arg(value.as_slice());
             vec![part]
@@ -424,7 +431,8 @@ fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'
                 let mut part = on(bucket, &scripts.fetch);
                 part.invocation.arg(limit);
                 for (id, _) in &known {
-                    part.invocation.key(layout.session(id.as_str()));
+                    part.invocation
+                        .key(layout.buckets[bucket].session(id.as_str()));
                 }
                 for (id, version) in known {
                     part.invocation.arg(id.as_str()).arg(*version);
@@ -440,7 +448,8 @@ fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'
                     .key(&layout.buckets[bucket].dataset)
                     .arg(bucket_token(dataset, bucket));
                 for id in &ids {
-                    part.invocation.key(layout.session(id.as_str()));
+                    part.invocation
+                        .key(layout.buckets[bucket].session(id.as_str()));
                 }
                 for id in ids {
                     part.invocation.arg(id.as_str());
