@@ -8,6 +8,7 @@ const childProcess = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { ARCHIVE, SOURCES } = require('../scripts/native-source');
 const { platformArchABI } = require('../scripts/platform');
 const pkg = require('../package.json');
 
@@ -149,6 +150,34 @@ test('both tarballs install without Rust or a registry, as two packages under 5 
   const reinstalled = npm(project, ['ci', '--omit=dev']);
   expect(reinstalled).toMatchObject({ status: 0 });
   expect(smoke(project).ok).toBe(true);
+});
+
+test('the package carries the Rust sources for a build where no binary loads, in one archive', () => {
+  const unpacked = path.join(work, 'unpacked');
+  fs.mkdirSync(unpacked);
+  const tar = (args, cwd) => {
+    const result = childProcess.spawnSync('tar', args, { cwd, encoding: 'utf8' });
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    return result.stdout;
+  };
+  tar(['-xzf', mainTarball], unpacked);
+  const packaged = path.join(unpacked, 'package');
+  // Loose sources would take half of what the package adds to a deployment.
+  const files = (dir) =>
+    fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  expect(files(packaged).filter((e) => /\.rs$|Cargo/.test(e.name))).toEqual([]);
+  const listed = tar(['-tzf', path.join(packaged, ARCHIVE)], packaged)
+    .split('\n')
+    .filter((name) => name && !name.endsWith('/'))
+    .sort();
+  const expected = SOURCES.flatMap((source) =>
+    fs.statSync(path.join(repo, source)).isDirectory()
+      ? files(path.join(repo, source)).map((e) =>
+          path.relative(repo, path.join(e.parentPath, e.name)).split(path.sep).join('/'),
+        )
+      : [source],
+  ).sort();
+  expect(listed).toEqual(expected);
 });
 
 test('the package alone, without its platform package or Rust, fails to install and says why', () => {

@@ -10,6 +10,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const childProcess = require('child_process');
+const { ARCHIVE, extract } = require('./native-source');
 const { platformArchABI, describePlatform } = require('./platform');
 
 const root = path.join(__dirname, '..');
@@ -82,27 +83,34 @@ function cdylibName() {
   return `lib${crate}.so`;
 }
 
-// Builds with cargo and puts the library where index.js looks first. Installed as a dependency
-// (inside node_modules), it builds in a temporary directory that it removes afterwards, so
-// cargo's output does not stay in the deployment; in a checkout it uses target/ as usual.
+// Builds with cargo and puts the library where index.js looks first. A checkout builds in
+// place, in target/ as usual. An installed package (inside node_modules) unpacks the sources it
+// carries (scripts/native-source.js) and builds in a temporary directory that it removes
+// afterwards, so cargo's output does not stay in the deployment.
 function buildFromSource(cargo, platform) {
+  const packed = !fs.existsSync(path.join(root, 'Cargo.toml'));
   const insideNodeModules = root.split(path.sep).includes('node_modules');
   let targetDir = process.env.CARGO_TARGET_DIR;
-  let temporary = null;
-  if (!targetDir && insideNodeModules) {
-    temporary = fs.mkdtempSync(path.join(os.tmpdir(), 'rammerhead-session-store-build-'));
-    targetDir = temporary;
-  }
-  if (!targetDir) targetDir = path.join(root, 'target');
+  const temporary =
+    packed || (!targetDir && insideNodeModules)
+      ? fs.mkdtempSync(path.join(os.tmpdir(), 'rammerhead-session-store-build-'))
+      : null;
+  const sources = packed ? path.join(temporary, 'source') : root;
+  if (!targetDir)
+    targetDir = temporary ? path.join(temporary, 'target') : path.join(root, 'target');
   console.error(
     `rammerhead-session-store: no prebuilt binary loads for ${describePlatform(platform)}; ` +
       'building it from source with cargo (a minute or two)…',
   );
   try {
+    if (packed) {
+      fs.mkdirSync(sources);
+      extract(path.join(root, ARCHIVE), sources);
+    }
     const result = childProcess.spawnSync(
       cargo,
       ['build', '--release', '--lib', '--locked', '--target-dir', targetDir],
-      { cwd: root, stdio: 'inherit' },
+      { cwd: sources, stdio: 'inherit' },
     );
     if (result.error) throw result.error;
     if (result.status !== 0) {

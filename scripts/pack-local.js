@@ -21,6 +21,7 @@ const path = require('path');
 const childProcess = require('child_process');
 const { platformArchABI } = require('./platform');
 const { glibcRequirements } = require('./check-glibc');
+const { ARCHIVE, archive } = require('./native-source');
 
 const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
@@ -202,8 +203,9 @@ function main(argv) {
   );
   const mainStage = stage(
     root,
-    listing[0].files.map((f) => f.path).filter((f) => f !== 'package.json'),
+    listing[0].files.map((f) => f.path).filter((f) => f !== 'package.json' && f !== ARCHIVE),
   );
+  archive(root, path.join(mainStage, ARCHIVE));
   const staged = { ...pkg, optionalDependencies: { [`${pkg.name}-${platform}`]: pkg.version } };
   fs.writeFileSync(path.join(mainStage, 'package.json'), `${JSON.stringify(staged, null, 2)}\n`);
   const mainTarball = pack(mainStage, outDir);
