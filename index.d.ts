@@ -11,10 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 export declare class FileSessions {
   /**
-   * Opens an existing, writable directory; throws an error naming the path otherwise. Files
-   * larger than `maxSessionBytes` are not read.
+   * Opens an existing, writable directory; throws an error naming the path otherwise.
+   * Sessions longer than `maxSessionBytes` are neither read nor written. `codec` says how
+   * files are written (plain JSON without it); files of every codec are read.
    */
-  constructor(path: string, durable: boolean, maxSessionBytes: number)
+  constructor(path: string, durable: boolean, maxSessionBytes: number, codec?: CodecOptions | undefined | null)
   /**
    * The file's contents (`version` 0), or null when there is no file or the id cannot name
    * one. A file that is not a session throws with code `ERR_CORRUPT_SESSION`.
@@ -127,12 +128,12 @@ export declare class MergeBase {
 export declare class RedisSessions {
   /**
    * Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
-   * server that cannot be reached yet is connected to in the background. `tls.ca` (PEM)
-   * replaces the public roots for `rediss://`; `tls.insecure` accepts any certificate. A URL
-   * that cannot be parsed, either with a `redis://` URL, both together, or a URL's
-   * `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
+   * server that cannot be reached yet is connected to in the background. A URL that cannot be
+   * parsed, `tlsCa` with a `redis://` URL, `tlsCa` and `tlsInsecure` together, a URL's
+   * `#insecure` or unusable codec options throw a TypeError (`ERR_INVALID_REDIS_URL`,
+   * `ERR_INVALID_CODEC`).
    */
-  constructor(url: string, keyPrefix: string, commandTimeout: number, connectTimeout: number, maxSessionBytes: number, tls?: RedisTls | undefined | null)
+  constructor(options: RedisOptions)
   /** Whether the server is reachable, as far as the last command and reconnection know. */
   get available(): boolean
   /** Why the server cannot be reached, while it cannot (else null). */
@@ -242,6 +243,18 @@ export declare function checkSession(json: string): void
 /** Throws a TypeError (`ERR_INVALID_SESSION_ID`) stating the rule if `id` cannot name a session. */
 export declare function checkSessionId(id: string): void
 
+export interface CodecOptions {
+  /** `zstd` or `none` (the default). */
+  compression?: string
+  /** 32 bytes each: the first encrypts, every one decrypts. */
+  keys?: Array<Buffer>
+  /**
+   * `false` writes values unencrypted while the keys still read encrypted ones; the default
+   * encrypts when there are keys.
+   */
+  encrypt?: boolean
+}
+
 /**
  * Positions of the sessions that have expired, by the core's one expiry rule. Timestamps that
  * are not numbers arrive as NaN and never expire a session. One call judges a whole batch, so
@@ -249,8 +262,8 @@ export declare function checkSessionId(id: string): void
  */
 export declare function expiredIndices(createdAt: Float64Array, lastUsed: Float64Array, now: number, staleTimeout?: number | undefined | null, maxToLive?: number | undefined | null): Array<number>
 
-/** A session file's contents, checked to be a session. */
-export declare function exportSessionFile(dir: string, id: string): string
+/** A session file's JSON, decoded with `codec`'s keys and checked to be a session. */
+export declare function exportSessionFile(dir: string, id: string, codec?: CodecOptions | undefined | null): string
 
 /** A failure of one item of a batch, told by id. */
 export interface Failure {
@@ -260,16 +273,16 @@ export interface Failure {
 }
 
 /**
- * Writes `contents` as the session's file, atomically, after checking it is a session
- * (`ERR_INVALID_SESSION` otherwise).
+ * Writes `contents` as the session's file, in `codec`, atomically, after checking it is a
+ * session (`ERR_INVALID_SESSION` otherwise).
  */
-export declare function importSessionFile(dir: string, id: string, contents: string): void
+export declare function importSessionFile(dir: string, id: string, contents: string, codec?: CodecOptions | undefined | null): void
 
 /**
- * Reads the given files' size and timestamps, or why they cannot be read. Files that vanished
- * meanwhile are left out.
+ * Reads the given files' size, timestamps and encoding, or why they cannot be read with
+ * `codec`'s keys. Files that vanished meanwhile are left out.
  */
-export declare function inspectSessionFiles(dir: string, ids: Array<string>): Array<SessionFileInfo>
+export declare function inspectSessionFiles(dir: string, ids: Array<string>, codec?: CodecOptions | undefined | null): Array<SessionFileInfo>
 
 /**
  * Whether a session with these times has expired at `now`, by the same rule as
@@ -285,6 +298,10 @@ export interface Loaded {
   json: string
   /** The version it was stored as, where the store keeps versions (Redis); else 0. */
   version: number
+  /** How it was stored: `plain`, `zstd`, `aes-256-gcm` or `zstd+aes-256-gcm`. */
+  encoding: string
+  /** Bytes stored: the file's or the Redis value's length. */
+  storedBytes: number
 }
 
 /**
@@ -315,7 +332,7 @@ export interface PruneOptions {
  * Deletes the expired files among `ids` (a batch, so a caller can show progress). A file
  * replaced after it was judged is kept.
  */
-export declare function pruneSessionFiles(dir: string, ids: Array<string>, options: PruneOptions): SweepSummary
+export declare function pruneSessionFiles(dir: string, ids: Array<string>, options: PruneOptions, codec?: CodecOptions | undefined | null): SweepSummary
 
 /** What `queueWrites` accepted and refused. */
 export interface QueuedBatch {
@@ -326,12 +343,21 @@ export interface QueuedBatch {
 }
 
 /**
- * How to check a `rediss://` server's certificate: against the authorities `ca` (PEM) in place
- * of the public roots, or, with `insecure`, not at all.
+ * What a store on Redis is opened with. `tlsCa` (PEM) replaces the public roots for
+ * `rediss://`; `tlsInsecure` accepts any certificate; `codec` says how values are written
+ * (plain JSON without it).
  */
-export interface RedisTls {
-  ca?: string
-  insecure?: boolean
+export interface RedisOptions {
+  url: string
+  keyPrefix: string
+  /** Milliseconds. */
+  commandTimeout: number
+  /** Milliseconds. */
+  connectTimeout: number
+  maxSessionBytes: number
+  tlsCa?: string
+  tlsInsecure?: boolean
+  codec?: CodecOptions
 }
 
 /**
@@ -357,7 +383,15 @@ export interface SessionFileInfo {
   size: number
   createdAt?: number
   lastUsed?: number
-  /** Why the file is not a readable session (`ERR_CORRUPT_SESSION`, `EACCES`…), if it is not. */
+  /**
+   * How it is stored (`plain`, `zstd`, `aes-256-gcm`, `zstd+aes-256-gcm`), if it is a
+   * readable session.
+   */
+  encoding?: string
+  /**
+   * Why the file is not a readable session (`ERR_CORRUPT_SESSION`,
+   * `ERR_SESSION_UNDECRYPTABLE`, `EACCES`…), if it is not.
+   */
   problem?: string
   message?: string
 }

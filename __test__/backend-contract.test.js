@@ -101,7 +101,9 @@ describe.each(BACKENDS)('%s backend', (kind, make, versioned) => {
     expect(backend.load('a')).toBeNull();
     const version = backend.import('a', GOOD_JSON);
     expect(versioned ? version > 0 : version === 0).toBe(true);
-    expect(backend.load('a')).toEqual({ json: GOOD_JSON, version });
+    const stored = { json: GOOD_JSON, version, encoding: 'plain' };
+    const storedBytes = Buffer.byteLength(GOOD_JSON);
+    expect(backend.load('a')).toEqual({ ...stored, storedBytes });
     expect(backend.ids()).toEqual(['a']);
     const later = sessionJson('later');
     const again = backend.import('a', later);
@@ -114,7 +116,12 @@ describe.each(BACKENDS)('%s backend', (kind, make, versioned) => {
     await expect(backend.loadLater('a')).resolves.toBeNull();
     await expect(backend.loadLater('../x')).resolves.toBeNull();
     const version = backend.import('a', GOOD_JSON);
-    await expect(backend.loadLater('a')).resolves.toEqual({ json: GOOD_JSON, version });
+    await expect(backend.loadLater('a')).resolves.toEqual({
+      json: GOOD_JSON,
+      version,
+      encoding: 'plain',
+      storedBytes: Buffer.byteLength(GOOD_JSON),
+    });
     PLANT[kind](where, 'bad', '{"data":');
     const failed = await backend.loadLater('bad').catch((error) => error);
     expect(typeof failed.message).toBe('string');

@@ -303,3 +303,126 @@ describe('rammerhead-sessions on a Redis Cluster and behind Sentinels', () => {
     expect(json(['stats', other, '--prefix', prefix]).result.sessions).toBe(20);
   });
 });
+
+describe('rammerhead-sessions with compressed and encrypted sessions', () => {
+  const crypto = require('crypto');
+  const HammerheadSession = require('../demo/hammerhead-session');
+  const KEY = crypto.randomBytes(32).toString('base64');
+  const OTHER_KEY = crypto.randomBytes(32).toString('base64');
+  const SECRET = 'secret-cookie-value-91c2';
+  const withKeys = { RAMMERHEAD_SESSION_KEYS: KEY };
+  let redis;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(() => redis.close());
+
+  function cliWith(env, args) {
+    const run = spawnSync(process.execPath, [CLI, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  }
+  const jsonWith = (env, args) => {
+    const run = cliWith(env, [...args, '--json']);
+    return { ...run, result: JSON.parse(run.stdout) };
+  };
+
+  /** One session in each encoding, and one encrypted with a key the command is not given. */
+  async function mixedDirectory() {
+    const dir = h.tempDir();
+    const write = async (id, options) => {
+      const store = h.openFileCache(dir, options);
+      const session = new HammerheadSession({ id });
+      session.cookies.setByServer('https://mail.example.com/', [`sid=${SECRET}; Path=/`]);
+      store.addSerializedSession(id, session.serializeSession());
+      await store.close();
+    };
+    await write('plain', {});
+    await write('zstd', { compression: 'zstd' });
+    await write('aes', { encryptionKeys: [KEY] });
+    await write('both', { compression: 'zstd', encryptionKeys: [KEY] });
+    await write('other', { encryptionKeys: [OTHER_KEY] });
+    return dir;
+  }
+  const contents = (dir, id) => fs.readFileSync(path.join(dir, `${id}.rhfsession`));
+
+  test('verify reports each encoding and the sessions no key given decrypts', async () => {
+    const dir = await mixedDirectory();
+    const { status, result, stdout } = jsonWith(withKeys, ['verify', dir]);
+    expect(status).toBe(1);
+    expect(result.encodings).toEqual({
+      plain: 1,
+      zstd: 1,
+      'aes-256-gcm': 1,
+      'zstd+aes-256-gcm': 1,
+    });
+    expect(result.undecryptable).toBe(1);
+    expect(result.unreadable).toEqual([
+      expect.objectContaining({ id: 'other', code: 'ERR_SESSION_UNDECRYPTABLE' }),
+    ]);
+    expect(stdout).not.toContain(KEY);
+    // Without keys, the encrypted ones are the unreadable ones.
+    expect(jsonWith({}, ['verify', dir]).result.undecryptable).toBe(3);
+    const human = cliWith(withKeys, ['verify', dir]).stdout;
+    expect(human).toContain('stored as: 1 plain, 1 zstd, 1 aes-256-gcm, 1 zstd+aes-256-gcm');
+    expect(human).toContain('1 unreadable files (1 that cannot be decrypted)');
+  });
+
+  test('export decodes, and copy converts to plain files the original store reads', async () => {
+    const dir = await mixedDirectory();
+    const exported = cliWith(withKeys, ['export', dir, 'both']);
+    expect(exported.status).toBe(0);
+    expect(JSON.parse(exported.stdout).serializedCookieJar).toContain(SECRET);
+    const plain = h.tempDir();
+    const copied = jsonWith(withKeys, ['copy', dir, plain, '--write', 'plain']);
+    expect(copied.status).toBe(1);
+    expect(copied.result).toMatchObject({ listed: 5, copied: 4 });
+    expect(copied.result.failed.map((f) => [f.id, f.code])).toEqual([
+      ['other', 'ERR_SESSION_UNDECRYPTABLE'],
+    ]);
+    for (const id of ['plain', 'zstd', 'aes', 'both']) {
+      const json = JSON.parse(contents(plain, id).toString('utf8'));
+      expect(json.serializedCookieJar).toContain(SECRET);
+    }
+  });
+
+  test('copy onto the same place stores every readable session anew, and to Redis', async () => {
+    const dir = await mixedDirectory();
+    const other = contents(dir, 'other');
+    const run = jsonWith(withKeys, ['copy', dir, dir, '--write', 'zstd+aes-256-gcm']);
+    expect(run.result.copied).toBe(4);
+    expect(jsonWith(withKeys, ['verify', dir]).result.encodings).toEqual({
+      'zstd+aes-256-gcm': 4,
+    });
+    expect(contents(dir, 'other')).toEqual(other);
+
+    const there = jsonWith(withKeys, ['copy', dir, redis.url, '--prefix', 'enc:']);
+    expect(there.result.copied).toBe(4);
+    const value = redis.cli('GET', sessionKey('enc:', 'plain'));
+    expect(value.startsWith('RHS')).toBe(true);
+    expect(value).not.toContain(SECRET);
+    // Without --write, as a store with the same environment writes: encrypted, not compressed.
+    const verified = jsonWith(withKeys, ['verify', redis.url, '--prefix', 'enc:']);
+    expect(verified.result.encodings).toEqual({ 'aes-256-gcm': 4 });
+    const exported = cliWith(withKeys, ['export', redis.url, 'aes', '--prefix', 'enc:']);
+    expect(JSON.parse(exported.stdout).serializedCookieJar).toContain(SECRET);
+    expect(jsonWith({}, ['verify', redis.url, '--prefix', 'enc:']).result.undecryptable).toBe(4);
+  });
+
+  test('--write says what it needs; keys come only from the environment', async () => {
+    const dir = await mixedDirectory();
+    const noKeys = cliWith({}, ['copy', dir, h.tempDir(), '--write', 'aes-256-gcm']);
+    expect(noKeys.status).toBe(2);
+    expect(noKeys.stderr).toContain(
+      '--write aes-256-gcm needs the keys in RAMMERHEAD_SESSION_KEYS',
+    );
+    const unknown = cliWith(withKeys, ['copy', dir, h.tempDir(), '--write', 'gzip']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('--write needs one of plain, zstd');
+    const badKey = cliWith({ RAMMERHEAD_SESSION_KEYS: 'abc' }, ['verify', dir]);
+    expect(badKey.status).toBe(2);
+    expect(badKey.stderr).toContain('RAMMERHEAD_SESSION_KEYS: key 1 must be 32 bytes');
+  });
+});

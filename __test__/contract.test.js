@@ -81,21 +81,31 @@ function plantDecoys(root, saveDirectory) {
   return planted;
 }
 
+/** Compressed and encrypted at rest (see codecs.test.js), which must change nothing else. */
+const ENCODED = {
+  compression: 'zstd',
+  encryptionKeys: [require('crypto').randomBytes(32).toString('base64')],
+};
+
 const STORES = [
-  [
-    'RammerheadSessionFileCache',
+  ...[
+    ['RammerheadSessionFileCache', {}],
+    ['RammerheadSessionFileCache, zstd and AES-256-GCM', ENCODED],
+  ].map(([name, codec]) => [
+    name,
     (options = {}) => {
       const { root, saveDirectory } = h.sessionsDirectory();
       const store = new RammerheadSessionFileCache({
         saveDirectory,
         sessionClass: HammerheadSession,
         staleCleanupOptions: null,
+        ...codec,
         ...options,
       });
       return { store, root, saveDirectory };
     },
     RammerheadSessionFileCache,
-  ],
+  ]),
   [
     'RammerheadSessionMemoryStore',
     (options = {}) => {
@@ -109,10 +119,11 @@ const STORES = [
     RammerheadSessionMemoryStore,
   ],
   ...[
-    ['RammerheadSessionRedisStore', () => redis.url],
-    ['RammerheadSessionRedisStore on a Redis Cluster', () => cluster.url],
-    ['RammerheadSessionRedisStore behind Sentinels', () => sentinels.url],
-  ].map(([name, url]) => [
+    ['RammerheadSessionRedisStore', () => redis.url, {}],
+    ['RammerheadSessionRedisStore, zstd and AES-256-GCM', () => redis.url, ENCODED],
+    ['RammerheadSessionRedisStore on a Redis Cluster', () => cluster.url, {}],
+    ['RammerheadSessionRedisStore behind Sentinels', () => sentinels.url, {}],
+  ].map(([name, url, codec]) => [
     name,
     (options = {}) => {
       const { root, saveDirectory } = h.sessionsDirectory();
@@ -121,6 +132,7 @@ const STORES = [
         keyPrefix: `contract${++prefixes}:`,
         sessionClass: HammerheadSession,
         staleCleanupOptions: null,
+        ...codec,
         ...options,
       });
       return { store, root, saveDirectory };

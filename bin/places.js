@@ -25,9 +25,14 @@ function isRedisUrl(where) {
  * @implements {SessionPlace}
  */
 class DirectoryPlace {
-  constructor(dir) {
+  /**
+   * @param {string} dir
+   * @param {import('../index').CodecOptions} codec how sessions are written; its keys read
+   */
+  constructor(dir, codec) {
     this.name = dir;
     this.dir = dir;
+    this.codec = codec;
     /** What a session that cannot be read is, in messages. */
     this.unreadableKind = 'files';
   }
@@ -43,25 +48,26 @@ class DirectoryPlace {
   inspect(ids, onBatch = () => {}) {
     const infos = [];
     for (let i = 0; i < ids.length; i += BATCH) {
-      infos.push(...native.inspectSessionFiles(this.dir, ids.slice(i, i + BATCH)));
+      infos.push(...native.inspectSessionFiles(this.dir, ids.slice(i, i + BATCH), this.codec));
       onBatch(Math.min(i + BATCH, ids.length));
     }
     return infos;
   }
 
   read(id) {
-    return native.exportSessionFile(this.dir, id);
+    return native.exportSessionFile(this.dir, id, this.codec);
   }
 
   write(id, json) {
-    native.importSessionFile(this.dir, id, json);
+    native.importSessionFile(this.dir, id, json, this.codec);
   }
 
   /** Deletes stale (and, if asked, corrupt) files, re-checking each; see the sweep summary. */
   prune(ids, options, onBatch) {
     const total = pruneTotals();
     for (let i = 0; i < ids.length; i += BATCH) {
-      const summary = native.pruneSessionFiles(this.dir, ids.slice(i, i + BATCH), options);
+      const batch = ids.slice(i, i + BATCH);
+      const summary = native.pruneSessionFiles(this.dir, batch, options, this.codec);
       for (const key of ['scanned', 'expired', 'removed', 'keptBusy', 'removedCorrupt']) {
         total[key] += summary[key];
       }
@@ -84,7 +90,7 @@ class DirectoryPlace {
  * @implements {SessionPlace}
  */
 class RedisPlace {
-  constructor(url, prefix, tlsCa, tlsInsecure) {
+  constructor(url, prefix, tlsCa, tlsInsecure, codec) {
     this.name = `${redacted(url)} (prefix ${prefix})`;
     this.unreadableKind = 'values';
     this.backend = new RedisBackend({
@@ -95,6 +101,7 @@ class RedisPlace {
       maxSessionBytes: DEFAULT_MAX_SESSION_BYTES,
       tlsCa,
       tlsInsecure,
+      codec,
     });
   }
 
@@ -175,9 +182,10 @@ class RedisPlace {
       const time = (at) => (typeof at === 'number' && Number.isFinite(at) ? at : undefined);
       return {
         id,
-        size: Buffer.byteLength(json),
+        size: copy.storedBytes,
         createdAt: time(data.createdAt),
         lastUsed: time(data.lastUsed),
+        encoding: copy.encoding,
       };
     } catch (error) {
       // Redis itself failing is not a property of one session: the command stops.
@@ -221,9 +229,9 @@ function expiredOf(infos, { now, staleTimeout, maxToLive }) {
 }
 
 /** The place `where` names: a Redis URL, else a directory. */
-function openPlace(where, { prefix, tlsCa, tlsInsecure }) {
-  if (!isRedisUrl(where)) return new DirectoryPlace(where);
-  return new RedisPlace(where, prefix, tlsCa, tlsInsecure);
+function openPlace(where, { prefix, tlsCa, tlsInsecure, codec }) {
+  if (!isRedisUrl(where)) return new DirectoryPlace(where, codec);
+  return new RedisPlace(where, prefix, tlsCa, tlsInsecure, codec);
 }
 
 module.exports = { openPlace, expiredOf };

@@ -8,7 +8,12 @@
 
 const fs = require('fs');
 const { codedError } = require('../lib/api/errors');
-const { environmentFlag } = require('../lib/stores/options');
+const {
+  environmentFlag,
+  codecSettings,
+  COMPRESSION_VARIABLE,
+  KEYS_VARIABLE,
+} = require('../lib/stores/options');
 const { TLS_INSECURE_VARIABLE } = require('../lib/stores/redis-store');
 const { openPlace, expiredOf } = require('./places');
 
@@ -22,12 +27,15 @@ Sentinels names; rediss, rediss+cluster and rediss+sentinel for TLS.
 
 Commands:
   stats WHERE    sessions, total size, age by last use, how many are stale, unreadable ones
-  verify WHERE   list unreadable sessions; exit status 1 if there are any
+  verify WHERE   how sessions are stored, and the unreadable ones (corrupt, or encrypted with
+                 a key not given); exit status 1 if there are any
   prune WHERE    delete stale sessions (a dry run unless --yes)
   export WHERE ID      print a session's JSON
   import WHERE ID      read a session's JSON from standard input and store it
   copy FROM TO         copy every session from one place to the other (directory to Redis,
-                       Redis to directory, or alike), replacing what TO holds under the same ids
+                       Redis to directory, or alike), replacing what TO holds under the same ids;
+                       FROM and TO may be the same place, to store every session anew as
+                       --write says
 
 Options:
   --prefix P           key prefix of the sessions in Redis (default rammerhead:)
@@ -36,12 +44,20 @@ Options:
   --tls-insecure       accept any certificate from a rediss:// server (also when
                        ${TLS_INSECURE_VARIABLE}=1); anyone who can intercept the connection
                        can then read and change the sessions
+  --write ENCODING     how import and copy store sessions: plain (rammerhead's own format),
+                       zstd, aes-256-gcm or zstd+aes-256-gcm (default: as a store started
+                       with the same ${COMPRESSION_VARIABLE} and
+                       ${KEYS_VARIABLE} would)
   --stale-timeout D    unused for longer than D is stale (stats default 3d; required by prune)
   --max-to-live D      created longer ago than D is stale (default: no limit)
   --delete-corrupt     prune also deletes unreadable session files
   --yes                prune really deletes
   --json               one JSON object on standard output, for scripts
   -h, --help           this text
+
+Encrypted sessions are read with the keys of ${KEYS_VARIABLE} (base64, separated by commas);
+the first one encrypts what is written. Keys are never taken as arguments, which other users
+of the machine can see.
 
 Durations: a number of milliseconds, or with a unit: 1500ms, 90s, 30m, 12h, 3d; 'none' or 0
 disables a limit.
@@ -89,15 +105,40 @@ function parseArgs(argv) {
     else if (arg === '--prefix') args.prefix = prefixArgument(argv[++i]);
     else if (arg === '--tls-ca') args.tlsCa = certificatesArgument(argv[++i]);
     else if (arg === '--tls-insecure') args.tlsInsecure = true;
+    else if (arg === '--write') args.write = argv[++i];
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
     else args.positional.push(arg);
   }
   try {
     args.tlsInsecure = args.tlsInsecure || environmentFlag(TLS_INSECURE_VARIABLE);
+    args.codec = codecArgument(args.write, codecSettings({}));
   } catch (error) {
     throw new UsageError(error.message);
   }
   return args;
+}
+
+const ENCODINGS = {
+  plain: { compression: 'none', encrypt: false },
+  zstd: { compression: 'zstd', encrypt: false },
+  'aes-256-gcm': { compression: 'none', encrypt: true },
+  'zstd+aes-256-gcm': { compression: 'zstd', encrypt: true },
+};
+
+/**
+ * How the command writes, from --write and the environment's codec: the keys of the
+ * environment read whatever is written.
+ */
+function codecArgument(write, environment) {
+  if (write === undefined) return { ...environment, encrypt: environment.keys.length > 0 };
+  if (!Object.hasOwn(ENCODINGS, write)) {
+    throw new UsageError(`--write needs one of ${Object.keys(ENCODINGS).join(', ')}`);
+  }
+  const { compression, encrypt } = ENCODINGS[write];
+  if (encrypt && environment.keys.length === 0) {
+    throw new UsageError(`--write ${write} needs the keys in ${KEYS_VARIABLE}`);
+  }
+  return { compression, keys: environment.keys, encrypt };
 }
 
 function prefixArgument(text) {
@@ -144,6 +185,7 @@ function stats(place, args) {
     staleTimeout,
     maxToLive: args.maxToLive,
     unreadable: infos.length - sessions.length,
+    encodings: encodingCounts(sessions),
   };
   const lines = [
     `${result.sessions} sessions, ${formatBytes(result.totalBytes)} in ${place.name}`,
@@ -151,8 +193,25 @@ function stats(place, args) {
     ...Object.entries(ages).map(([name, count]) => `  ${name.padEnd(14)} ${count}`),
     `stale (unused for ${describeLimit(staleTimeout)}, older than ${describeLimit(args.maxToLive)}): ${result.stale}`,
     `unreadable ${place.unreadableKind}: ${result.unreadable}`,
+    `stored as: ${describeCounts(result.encodings)}`,
   ];
   return { result, lines, status: 0 };
+}
+
+/** How many readable sessions are stored in each encoding, in the order of ENCODINGS. */
+function encodingCounts(infos) {
+  /** @type {Record<string, number>} */
+  const counts = {};
+  for (const name of Object.keys(ENCODINGS)) {
+    const count = infos.filter((info) => info.encoding === name).length;
+    if (count) counts[name] = count;
+  }
+  return counts;
+}
+
+function describeCounts(counts) {
+  const entries = Object.entries(counts);
+  return entries.length ? entries.map(([name, n]) => `${n} ${name}`).join(', ') : 'nothing';
 }
 
 function describeLimit(ms) {
@@ -164,18 +223,24 @@ function describeLimit(ms) {
 }
 
 function verify(place) {
-  const unreadable = place
-    .inspect(place.ids())
+  const infos = place.inspect(place.ids());
+  const encodings = encodingCounts(infos.filter((info) => !info.problem));
+  const unreadable = infos
     .filter((info) => info.problem)
     .map(({ id, problem, message }) => ({ id, code: problem, message }));
-  const lines = unreadable.length
-    ? [
-        `${unreadable.length} unreadable ${place.unreadableKind}:`,
-        ...unreadable.map((u) => `  ${u.id}: ${u.code} ${u.message}`),
-      ]
-    : ['every session is readable'];
+  const undecryptable = unreadable.filter((u) => u.code === 'ERR_SESSION_UNDECRYPTABLE').length;
+  const lines = [
+    `stored as: ${describeCounts(encodings)}`,
+    ...(unreadable.length
+      ? [
+          `${unreadable.length} unreadable ${place.unreadableKind}` +
+            (undecryptable ? ` (${undecryptable} that cannot be decrypted):` : ':'),
+          ...unreadable.map((u) => `  ${u.id}: ${u.code} ${u.message}`),
+        ]
+      : ['every session is readable']),
+  ];
   return {
-    result: { directory: place.name, unreadable },
+    result: { directory: place.name, encodings, undecryptable, unreadable },
     lines,
     status: unreadable.length ? 1 : 0,
   };
@@ -253,8 +318,9 @@ async function importSession(place, id) {
 }
 
 /**
- * Copies every session of `from` into `to`, each exactly as stored, replacing what `to` holds
- * under its id. What cannot be read is listed and left out; nothing is deleted from `from`.
+ * Copies every session of `from` into `to`, each as `to`'s codec writes it (--write), replacing
+ * what `to` holds under its id. What cannot be read is listed and left out; nothing is deleted
+ * from `from`.
  */
 async function copy(from, to) {
   await from.prepare();

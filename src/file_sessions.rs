@@ -11,6 +11,7 @@ use session_core::session::Loaded;
 use session_core::writes::{Base, Report, WriteQueue};
 use session_core::{ExpiryPolicy, SessionId};
 
+use crate::codec::{codec_of, CodecOptions};
 use crate::errors::{js_error, WriteFailure};
 use crate::held_index::{unheld_id_list, JsHeldIndex};
 use crate::reports::{failures, queued, written_now, QueuedBatch, SweepSummary, WriteReport};
@@ -32,14 +33,22 @@ impl JsFileSessions {
 
 #[napi]
 impl JsFileSessions {
-    /// Opens an existing, writable directory; throws an error naming the path otherwise. Files
-    /// larger than `maxSessionBytes` are not read.
+    /// Opens an existing, writable directory; throws an error naming the path otherwise.
+    /// Sessions longer than `maxSessionBytes` are neither read nor written. `codec` says how
+    /// files are written (plain JSON without it); files of every codec are read.
     #[napi(constructor)]
-    pub fn new(env: Env, path: String, durable: bool, max_session_bytes: f64) -> Result<Self> {
+    pub fn new(
+        env: Env,
+        path: String,
+        durable: bool,
+        max_session_bytes: f64,
+        codec: Option<CodecOptions>,
+    ) -> Result<Self> {
+        let codec = codec_of(codec).map_err(|e| js_error(&env, e))?;
         let directory = Directory::open(path, durable)
             .map_err(|e| js_error(&env, e))?
             .with_max_session_bytes(max_session_bytes as u64);
-        let sessions = Arc::new(FileSessions::new(directory));
+        let sessions = Arc::new(FileSessions::new(directory, codec));
         Ok(Self {
             queue: Arc::new(WriteQueue::new(sessions)),
         })

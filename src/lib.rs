@@ -2,6 +2,7 @@
 //! JavaScript values to the core's and back, and maps errors through `errors`; none holds
 //! logic of its own.
 
+mod codec;
 mod errors;
 mod file_sessions;
 mod held_index;

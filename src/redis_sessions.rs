@@ -15,6 +15,7 @@ use session_core::redis::{
 };
 use session_core::writes::{Base, Report, WriteQueue};
 
+use crate::codec::{codec_of, CodecOptions};
 use crate::errors::{js_error, WriteFailure};
 use crate::held_index::{unheld_id_list, JsHeldIndex};
 use crate::reports::{failures, queued, written_now, QueuedBatch, WriteReport};
@@ -24,12 +25,21 @@ use crate::tasks::{write_next, Background, RemovalTask};
 /// The ids of sessions refreshed whose stored copy is gone; `None` when the data set was lost.
 type Gone = Option<Vec<String>>;
 
-/// How to check a `rediss://` server's certificate: against the authorities `ca` (PEM) in place
-/// of the public roots, or, with `insecure`, not at all.
+/// What a store on Redis is opened with. `tlsCa` (PEM) replaces the public roots for
+/// `rediss://`; `tlsInsecure` accepts any certificate; `codec` says how values are written
+/// (plain JSON without it).
 #[napi(object)]
-pub struct RedisTls {
-    pub ca: Option<String>,
-    pub insecure: Option<bool>,
+pub struct RedisOptions {
+    pub url: String,
+    pub key_prefix: String,
+    /// Milliseconds.
+    pub command_timeout: f64,
+    /// Milliseconds.
+    pub connect_timeout: f64,
+    pub max_session_bytes: f64,
+    pub tls_ca: Option<String>,
+    pub tls_insecure: Option<bool>,
+    pub codec: Option<CodecOptions>,
 }
 
 /// A stored copy newer than the one held (`json` absent: deleted since).
@@ -130,34 +140,23 @@ impl JsRedisSessions {
 #[napi]
 impl JsRedisSessions {
     /// Connects to `url` (`redis://` or `rediss://`), waiting at most `connectTimeout` ms; a
-    /// server that cannot be reached yet is connected to in the background. `tls.ca` (PEM)
-    /// replaces the public roots for `rediss://`; `tls.insecure` accepts any certificate. A URL
-    /// that cannot be parsed, either with a `redis://` URL, both together, or a URL's
-    /// `#insecure` throw a TypeError (`ERR_INVALID_REDIS_URL`).
+    /// server that cannot be reached yet is connected to in the background. A URL that cannot be
+    /// parsed, `tlsCa` with a `redis://` URL, `tlsCa` and `tlsInsecure` together, a URL's
+    /// `#insecure` or unusable codec options throw a TypeError (`ERR_INVALID_REDIS_URL`,
+    /// `ERR_INVALID_CODEC`).
     #[napi(constructor)]
-    pub fn new(
-        env: Env,
-        url: String,
-        key_prefix: String,
-        command_timeout: f64,
-        connect_timeout: f64,
-        max_session_bytes: f64,
-        tls: Option<RedisTls>,
-    ) -> Result<Self> {
-        let RedisTls { ca, insecure } = tls.unwrap_or(RedisTls {
-            ca: None,
-            insecure: None,
-        });
+    pub fn new(env: Env, options: RedisOptions) -> Result<Self> {
+        let codec = codec_of(options.codec).map_err(|e| js_error(&env, e))?;
         let settings = RedisSettings {
-            url,
-            key_prefix,
-            command_timeout: Duration::from_millis(command_timeout as u64),
-            connect_timeout: Duration::from_millis(connect_timeout as u64),
-            max_session_bytes: max_session_bytes as u64,
-            tls_ca: ca.map(String::into_bytes),
-            tls_insecure: insecure.unwrap_or(false),
+            url: options.url,
+            key_prefix: options.key_prefix,
+            command_timeout: Duration::from_millis(options.command_timeout as u64),
+            connect_timeout: Duration::from_millis(options.connect_timeout as u64),
+            max_session_bytes: options.max_session_bytes as u64,
+            tls_ca: options.tls_ca.map(String::into_bytes),
+            tls_insecure: options.tls_insecure.unwrap_or(false),
         };
-        let sessions = RedisSessions::connect(settings).map_err(|e| js_error(&env, e))?;
+        let sessions = RedisSessions::connect(settings, codec).map_err(|e| js_error(&env, e))?;
         Ok(Self {
             queue: Arc::new(WriteQueue::new(Arc::new(sessions))),
         })

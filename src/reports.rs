@@ -114,6 +114,12 @@ impl SweepSummary {
                 (id, StoreError::Corrupt { place, reason })
             })
             .collect();
+        // Kept, as files that cannot be read are.
+        let sealed = report.sealed.into_iter().map(|(id, reason)| {
+            let place = files.path_of(&id).display().to_string();
+            (id, StoreError::Sealed { place, reason })
+        });
+        let unreadable = report.unreadable.into_iter().chain(sealed).collect();
         Self {
             scanned: report.scanned as u32,
             expired: report.expired as u32,
@@ -121,7 +127,7 @@ impl SweepSummary {
             kept_busy: report.kept_busy as u32,
             corrupt: failures(corrupt),
             removed_corrupt: report.removed_corrupt as u32,
-            unreadable: failures(report.unreadable),
+            unreadable: failures(unreadable),
             failed: failures(report.failed),
             temporaries_removed: report.temporaries_removed as u32,
         }

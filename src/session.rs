@@ -54,6 +54,10 @@ pub struct JsLoaded {
     pub json: String,
     /// The version it was stored as, where the store keeps versions (Redis); else 0.
     pub version: f64,
+    /// How it was stored: `plain`, `zstd`, `aes-256-gcm` or `zstd+aes-256-gcm`.
+    pub encoding: String,
+    /// Bytes stored: the file's or the Redis value's length.
+    pub stored_bytes: f64,
 }
 
 impl From<Loaded> for JsLoaded {
@@ -61,6 +65,8 @@ impl From<Loaded> for JsLoaded {
         Self {
             json: copy.json,
             version: copy.version as f64,
+            encoding: copy.encoding.name().to_owned(),
+            stored_bytes: copy.stored_len as f64,
         }
     }
 }

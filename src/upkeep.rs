@@ -10,6 +10,7 @@ use session_core::file::sweep::{sweep_ids, SweepOptions};
 use session_core::file::{Directory, FileSessions, SessionFiles};
 use session_core::{ExpiryPolicy, SessionId, StoreError};
 
+use crate::codec::{codec_of, CodecOptions};
 use crate::errors::js_error;
 use crate::reports::SweepSummary;
 use crate::session::parse_id;
@@ -22,7 +23,11 @@ pub struct SessionFileInfo {
     pub size: f64,
     pub created_at: Option<f64>,
     pub last_used: Option<f64>,
-    /// Why the file is not a readable session (`ERR_CORRUPT_SESSION`, `EACCES`…), if it is not.
+    /// How it is stored (`plain`, `zstd`, `aes-256-gcm`, `zstd+aes-256-gcm`), if it is a
+    /// readable session.
+    pub encoding: Option<String>,
+    /// Why the file is not a readable session (`ERR_CORRUPT_SESSION`,
+    /// `ERR_SESSION_UNDECRYPTABLE`, `EACCES`…), if it is not.
     pub problem: Option<String>,
     pub message: Option<String>,
 }
@@ -44,32 +49,55 @@ pub fn list_session_files(env: Env, dir: String) -> Result<Vec<String>> {
     Ok(ids.into_iter().map(SessionId::into_string).collect())
 }
 
-/// Reads the given files' size and timestamps, or why they cannot be read. Files that vanished
-/// meanwhile are left out.
+/// Reads the given files' size, timestamps and encoding, or why they cannot be read with
+/// `codec`'s keys. Files that vanished meanwhile are left out.
 #[napi]
 pub fn inspect_session_files(
     env: Env,
     dir: String,
     ids: Vec<Utf16String>,
+    codec: Option<CodecOptions>,
 ) -> Result<Vec<SessionFileInfo>> {
-    let directory = open_for_reading(&env, dir)?;
+    let codec = codec_of(codec).map_err(|e| js_error(&env, e))?;
+    let sessions = FileSessions::new(open_for_reading(&env, dir)?, codec);
     let infos = file_ids(&ids)
         .into_iter()
         .filter_map(|id| {
-            let (version, state) = inspect(&directory, &id)?;
+            let (version, state) = inspect(sessions.files(), sessions.codec(), &id)?;
+            let place = || sessions.files().path_of(&id).display().to_string();
             let (times, problem) = match state {
                 FileState::Session(times) => (Some(times), None),
-                FileState::Corrupt(reason) => {
-                    let place = directory.path_of(&id).display().to_string();
-                    (None, Some(StoreError::Corrupt { place, reason }))
-                }
+                FileState::Corrupt(reason) => (
+                    None,
+                    Some(StoreError::Corrupt {
+                        place: place(),
+                        reason,
+                    }),
+                ),
+                FileState::Sealed(reason) => (
+                    None,
+                    Some(StoreError::Sealed {
+                        place: place(),
+                        reason,
+                    }),
+                ),
                 FileState::Unreadable(e) => (None, Some(e)),
+            };
+            // Timestamps are read without a key: whether the session decodes is another read.
+            let (encoding, problem) = match problem {
+                Some(problem) => (None, Some(problem)),
+                None => match sessions.load(&id) {
+                    Ok(Some(copy)) => (Some(copy.encoding.name().to_owned()), None),
+                    Ok(None) => return None,
+                    Err(e) => (None, Some(e)),
+                },
             };
             Some(SessionFileInfo {
                 id: id.into_string(),
                 size: version.len as f64,
                 created_at: times.and_then(|t| t.created_at),
                 last_used: times.and_then(|t| t.last_used),
+                encoding,
                 problem: problem.as_ref().map(|e| e.code().to_owned()),
                 message: problem.map(|e| e.to_string()),
             })
@@ -96,14 +124,16 @@ pub fn prune_session_files(
     dir: String,
     ids: Vec<Utf16String>,
     options: PruneOptions,
+    codec: Option<CodecOptions>,
 ) -> Result<SweepSummary> {
+    let codec = codec_of(codec).map_err(|e| js_error(&env, e))?;
     let directory = if options.dry_run {
         Directory::open_for_reading(dir)
     } else {
         Directory::open(dir, false)
     }
     .map_err(|e| js_error(&env, e))?;
-    let sessions = FileSessions::new(directory);
+    let sessions = FileSessions::new(directory, codec);
     let ids = file_ids(&ids);
     let sweep_options = SweepOptions {
         policy: ExpiryPolicy::new(options.stale_timeout, options.max_to_live),
@@ -115,21 +145,36 @@ pub fn prune_session_files(
     Ok(SweepSummary::new(report, sessions.files()))
 }
 
-/// A session file's contents, checked to be a session.
+/// A session file's JSON, decoded with `codec`'s keys and checked to be a session.
 #[napi]
-pub fn export_session_file(env: Env, dir: String, id: Utf16String) -> Result<String> {
+pub fn export_session_file(
+    env: Env,
+    dir: String,
+    id: Utf16String,
+    codec: Option<CodecOptions>,
+) -> Result<String> {
     parse_id(&id)
-        .and_then(|id| FileSessions::new(Directory::open_for_reading(dir)?).export(&id))
+        .and_then(|id| {
+            let directory = Directory::open_for_reading(dir)?;
+            FileSessions::new(directory, codec_of(codec)?).export(&id)
+        })
         .map_err(|e| js_error(&env, e))
 }
 
-/// Writes `contents` as the session's file, atomically, after checking it is a session
-/// (`ERR_INVALID_SESSION` otherwise).
+/// Writes `contents` as the session's file, in `codec`, atomically, after checking it is a
+/// session (`ERR_INVALID_SESSION` otherwise).
 #[napi]
-pub fn import_session_file(env: Env, dir: String, id: Utf16String, contents: String) -> Result<()> {
+pub fn import_session_file(
+    env: Env,
+    dir: String,
+    id: Utf16String,
+    contents: String,
+    codec: Option<CodecOptions>,
+) -> Result<()> {
     parse_id(&id)
         .and_then(|id| {
-            FileSessions::new(Directory::open(dir, false)?).import(&id, contents.as_bytes(), false)
+            let directory = Directory::open(dir, false)?;
+            FileSessions::new(directory, codec_of(codec)?).import(&id, contents.as_bytes(), false)
         })
         .map_err(|e| js_error(&env, e))
 }

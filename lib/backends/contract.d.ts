@@ -9,6 +9,10 @@ export interface Loaded {
   json: string;
   /** The version it was stored as, for backends that keep versions (Redis); else 0. */
   version: number;
+  /** How it was stored: `plain`, `zstd`, `aes-256-gcm` or `zstd+aes-256-gcm`. */
+  encoding: string;
+  /** Bytes stored (the file's or the Redis value's length). */
+  storedBytes: number;
 }
 
 /** One session's JSON to store. */

@@ -16,10 +16,11 @@ const { splitIdList } = require('./id-list');
 class DirectoryBackend extends QueuedWritesBackend {
   /**
    * @param {string} path an existing, writable directory
-   * @param {{ durable: boolean, maxSessionBytes: number }} settings
+   * @param {{ durable: boolean, maxSessionBytes: number,
+   *   codec?: { compression: string, keys: Buffer[] } }} settings
    */
-  constructor(path, { durable, maxSessionBytes }) {
-    const files = new FileSessions(path, durable, maxSessionBytes);
+  constructor(path, { durable, maxSessionBytes, codec }) {
+    const files = new FileSessions(path, durable, maxSessionBytes, codec);
     super(files, (items) =>
       files.queueWrites(
         items.map((item) => item.id),

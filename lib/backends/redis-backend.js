@@ -20,17 +20,19 @@ class RedisBackend extends QueuedWritesBackend {
   /**
    * @param {{ redisUrl: string, keyPrefix: string, commandTimeout: number,
    *   connectTimeout: number, maxSessionBytes: number, tlsCa?: string,
-   *   tlsInsecure?: boolean }} settings
+   *   tlsInsecure?: boolean, codec?: { compression: string, keys: Buffer[] } }} settings
    */
   constructor(settings) {
-    const redis = new RedisSessions(
-      settings.redisUrl,
-      settings.keyPrefix,
-      settings.commandTimeout,
-      settings.connectTimeout,
-      settings.maxSessionBytes,
-      { ca: settings.tlsCa, insecure: settings.tlsInsecure },
-    );
+    const redis = new RedisSessions({
+      url: settings.redisUrl,
+      keyPrefix: settings.keyPrefix,
+      commandTimeout: settings.commandTimeout,
+      connectTimeout: settings.connectTimeout,
+      maxSessionBytes: settings.maxSessionBytes,
+      tlsCa: settings.tlsCa,
+      tlsInsecure: settings.tlsInsecure,
+      codec: settings.codec,
+    });
     super(redis, (items) => redis.queueWrites(...columns(items)));
     this.redis = redis;
   }

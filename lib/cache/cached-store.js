@@ -54,6 +54,15 @@ class CachedStore extends RammerheadSessionAbstractStore {
     this.staleCleanupOptions = settings.staleCleanupOptions;
     this.sessionClass = settings.sessionClass;
     this.maxSessionBytes = settings.maxSessionBytes;
+    /** How new values are stored: `plain`, `zstd`, `aes-256-gcm` or `zstd+aes-256-gcm`. */
+    this.encoding = settings.encoding;
+    if (this.encoding !== 'plain') {
+      const keys = settings.codec.keys.length;
+      this.logger.info(
+        `(${name}) storing sessions ${this.encoding}` +
+          (keys ? ` (${keys} encryption key${keys > 1 ? 's' : ''}; the first encrypts)` : ''),
+      );
+    }
     this.backend = backend;
     this.copies = copies;
     this.housekeeper = new Housekeeper();

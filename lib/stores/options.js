@@ -104,6 +104,82 @@ function sessionClass(value) {
   return value;
 }
 
+/** Used when the `compression` option is absent (see the README). */
+const COMPRESSION_VARIABLE = 'RAMMERHEAD_SESSION_COMPRESSION';
+/** Used when the `encryptionKeys` option is absent: base64 keys separated by commas. */
+const KEYS_VARIABLE = 'RAMMERHEAD_SESSION_KEYS';
+const COMPRESSIONS = ['zstd', 'none'];
+/** 32 bytes in base64, standard or URL-safe, padded or not. */
+const KEY_PATTERN = /^[A-Za-z0-9+/_-]{43}=?$/;
+
+function compression(value) {
+  if (value === undefined) {
+    const variable = process.env[COMPRESSION_VARIABLE];
+    if (variable === undefined || variable === '') return 'none';
+    if (!COMPRESSIONS.includes(variable)) {
+      throw new TypeError(
+        `environment variable ${COMPRESSION_VARIABLE} must be zstd or none, got ${variable}`,
+      );
+    }
+    return variable;
+  }
+  if (value === null) return 'none';
+  if (!COMPRESSIONS.includes(value)) {
+    throw optionError('compression', "'zstd' or 'none'", value);
+  }
+  return value;
+}
+
+/**
+ * Encryption keys as bytes. Messages say which key is wrong and how, never what it is: an
+ * operator's log must not hold the key that opens every session.
+ *
+ * @param {string[]} texts
+ * @param {string} from
+ */
+function keyBytes(texts, from) {
+  return texts.map((text, index) => {
+    const key = typeof text === 'string' ? text.trim() : text;
+    if (Buffer.isBuffer(key) && key.length === 32) return key;
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
+      const what = typeof key === 'string' ? `${key.length} characters` : typeof key;
+      throw new TypeError(
+        `${from}: key ${index + 1} must be 32 bytes in base64 (44 characters, such as the output of \`openssl rand -base64 32\`), got ${what}`,
+      );
+    }
+    return Buffer.from(key, 'base64');
+  });
+}
+
+function encryptionKeys(value) {
+  if (value === undefined) {
+    const variable = process.env[KEYS_VARIABLE];
+    if (variable === undefined || variable.trim() === '') return [];
+    return keyBytes(variable.split(','), `environment variable ${KEYS_VARIABLE}`);
+  }
+  if (value === null) return [];
+  if (!Array.isArray(value)) {
+    throw new TypeError(
+      `option encryptionKeys must be an array of keys (base64 of 32 bytes each), got ${typeof value}`,
+    );
+  }
+  return keyBytes(value, 'option encryptionKeys');
+}
+
+/**
+ * How a store writes sessions: compressed, encrypted (with the first key), both or neither; the
+ * values of every codec are read. The options win over the environment variables.
+ */
+function codecSettings(o) {
+  return { compression: compression(o.compression), keys: encryptionKeys(o.encryptionKeys) };
+}
+
+/** The name of what a store with this codec writes, as `verify` reports values. */
+function encodingName({ compression: c, keys }) {
+  const parts = [...(c === 'zstd' ? ['zstd'] : []), ...(keys.length ? ['aes-256-gcm'] : [])];
+  return parts.length ? parts.join('+') : 'plain';
+}
+
 /** Far above real sessions (cookies and synced localStorage); a guard against hostile data. */
 const DEFAULT_MAX_SESSION_BYTES = 64 * 1024 * 1024;
 
@@ -125,12 +201,19 @@ function staleCleanup(value) {
 
 /** The options every store with a cache layer takes, validated, with the original's defaults. */
 function cachedStoreSettings(o) {
+  const codec = codecSettings(o);
   return {
     logger: logger(o.logger),
     cacheTimeout: interval('cacheTimeout', o.cacheTimeout, 1000 * 60 * 20),
     cacheCheckInterval: interval('cacheCheckInterval', o.cacheCheckInterval, 1000 * 60 * 10),
     deleteUnused: boolean('deleteUnused', o.deleteUnused, true),
-    deleteCorruptedSessions: boolean('deleteCorruptedSessions', o.deleteCorruptedSessions, true),
+    // With encryption keys, a damaged encrypted value cannot be told from other damage, and a
+    // wrong key must never cost a session: nothing is deleted as corrupt.
+    deleteCorruptedSessions:
+      boolean('deleteCorruptedSessions', o.deleteCorruptedSessions, true) &&
+      codec.keys.length === 0,
+    codec,
+    encoding: encodingName(codec),
     maxSessionBytes: byteCount('maxSessionBytes', o.maxSessionBytes, DEFAULT_MAX_SESSION_BYTES),
     staleCleanupOptions: staleCleanup(o.staleCleanupOptions),
     sessionClass: resolveSessionClass(sessionClass(o.sessionClass)),
@@ -139,6 +222,9 @@ function cachedStoreSettings(o) {
 
 module.exports = {
   DEFAULT_MAX_SESSION_BYTES,
+  COMPRESSION_VARIABLE,
+  KEYS_VARIABLE,
+  codecSettings,
   cachedStoreSettings,
   readOptions,
   interval,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::codec::{DecodeError, Sealed};
 use crate::session::format::Corruption;
 use crate::session::id::IdError;
 
@@ -25,6 +26,14 @@ pub enum StoreError {
     /// A stored copy (`place`: a file's path or a Redis key) that cannot be a session.
     #[error("{place} is not a session: {reason}")]
     Corrupt { place: String, reason: Corruption },
+    /// A stored value this store cannot decode: encrypted with a key it lacks, changed, or of a
+    /// newer format. Kept as it is and never served (see `codec`).
+    #[error("{place} cannot be read: {reason}")]
+    Sealed { place: String, reason: Sealed },
+    /// A value could not be compressed or encrypted; it is not written rather than written in
+    /// clear.
+    #[error("cannot encode the session: {0}")]
+    Encoding(String),
     /// Session files are read only as regular files, never through a link.
     #[error("{} is {kind}, not a regular session file", path.display())]
     NotARegularFile { path: PathBuf, kind: &'static str },
@@ -33,6 +42,10 @@ pub enum StoreError {
     /// Contents offered to be stored that a later read would judge corrupt.
     #[error("not a session: {0}")]
     InvalidSession(Corruption),
+    /// Codec options that cannot be used (an unknown compression, a key of the wrong length);
+    /// never names a key's bytes.
+    #[error("invalid codec options: {0}")]
+    InvalidCodec(String),
     #[error("invalid Redis URL: {0}")]
     InvalidUrl(String),
     /// The Redis server cannot be reached now (or did not answer in time).
@@ -66,9 +79,21 @@ impl StoreError {
         }
     }
 
+    /// Why the stored value at `place` did not decode.
+    pub fn undecoded(place: String, why: DecodeError, limit: u64) -> Self {
+        match why {
+            DecodeError::Sealed(reason) => StoreError::Sealed { place, reason },
+            DecodeError::Corrupt(reason) => StoreError::Corrupt { place, reason },
+            DecodeError::TooLarge(len) => StoreError::TooLarge { place, len, limit },
+        }
+    }
+
     /// Whether the caller passed something unusable (JavaScript sees a `TypeError`).
     pub fn is_bad_argument(&self) -> bool {
-        matches!(self, StoreError::InvalidId(_) | StoreError::InvalidUrl(_))
+        matches!(
+            self,
+            StoreError::InvalidId(_) | StoreError::InvalidUrl(_) | StoreError::InvalidCodec(_)
+        )
     }
 
     /// `ERR_*` for the store's own errors, the errno name (as Node.js reports it) for IO.
@@ -77,10 +102,13 @@ impl StoreError {
             StoreError::InvalidId(_) => "ERR_INVALID_SESSION_ID",
             StoreError::NotADirectory { .. } => "ENOTDIR",
             StoreError::Corrupt { .. } => "ERR_CORRUPT_SESSION",
+            StoreError::Sealed { .. } => "ERR_SESSION_UNDECRYPTABLE",
+            StoreError::Encoding(_) => "ERR_SESSION_ENCODING",
             StoreError::NotARegularFile { .. } => "ERR_NOT_REGULAR_FILE",
             StoreError::TooLarge { .. } => "ERR_SESSION_TOO_LARGE",
             StoreError::InvalidSession(_) => "ERR_INVALID_SESSION",
             StoreError::InvalidUrl(_) => "ERR_INVALID_REDIS_URL",
+            StoreError::InvalidCodec(_) => "ERR_INVALID_CODEC",
             StoreError::Unavailable(_) => "ERR_REDIS_UNAVAILABLE",
             StoreError::Redis(_) => "ERR_REDIS",
             StoreError::Conflict { .. } => "ERR_SESSION_CONFLICT",

@@ -2,6 +2,7 @@
 //! files (`file`), its copies in Redis (`redis`), and the one queue that writes both in the
 //! background (`writes`). Nothing here knows about Node.js.
 
+pub mod codec;
 pub mod error;
 pub mod file;
 pub mod random;

@@ -4,6 +4,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use session_core::codec::encryption::Keys;
+use session_core::codec::{Codec, Compression, Encoding};
 use session_core::redis::layout::{Bucket, Layout};
 use session_core::redis::scripts::EXPIRY_RULE;
 use session_core::redis::{
@@ -113,7 +115,7 @@ fn settings(server: &Server, prefix: &str) -> RedisSettings {
 }
 
 fn sessions(server: &Server, prefix: &str) -> RedisSessions {
-    RedisSessions::connect(settings(server, prefix)).unwrap()
+    RedisSessions::connect(settings(server, prefix), Codec::plain()).unwrap()
 }
 
 fn id(s: &str) -> SessionId {
@@ -130,6 +132,8 @@ fn loaded(json: &str, version: u64) -> Option<Loaded> {
     Some(Loaded {
         json: json.into(),
         version,
+        encoding: Encoding::Plain,
+        stored_len: json.len() as u64,
     })
 }
 
@@ -207,10 +211,13 @@ fn changes_larger_than_a_pipeline_are_all_stored_in_order() {
     let server = Server::start();
     // 40 MB: far more than one pipeline sends within the time a reply is waited for (four
     // times the command timeout), which a pipeline of 1 MiB needs a small part of.
-    let store = RedisSessions::connect(RedisSettings {
-        command_timeout: Duration::from_millis(100),
-        ..settings(&server, "t:")
-    })
+    let store = RedisSessions::connect(
+        RedisSettings {
+            command_timeout: Duration::from_millis(100),
+            ..settings(&server, "t:")
+        },
+        Codec::plain(),
+    )
     .unwrap();
     let padding = "x".repeat(100 * 1024);
     let save = |name: &str, cookie: &str| Write {
@@ -610,10 +617,13 @@ fn a_newer_copy_that_is_not_text_is_left_out_of_a_fetch_and_the_others_are_fetch
 #[test]
 fn a_newer_copy_above_the_size_limit_is_neither_merged_nor_fetched() {
     let server = Server::start();
-    let small = RedisSessions::connect(RedisSettings {
-        max_session_bytes: 200,
-        ..settings(&server, "t:")
-    })
+    let small = RedisSessions::connect(
+        RedisSettings {
+            max_session_bytes: 200,
+            ..settings(&server, "t:")
+        },
+        Codec::plain(),
+    )
     .unwrap();
     let other = sessions(&server, "t:");
     assert_eq!(
@@ -725,6 +735,85 @@ fn limits_of_a_fraction_of_a_millisecond_still_store_and_expire() {
     assert!(ttl > 0 && ttl <= 1501, "ttl {ttl}");
 }
 
+/// Sets `key` to `bytes` (any bytes, as redis-cli arguments cannot carry them), keeping its
+/// expiry.
+fn set_bytes(server: &Server, key: &str, bytes: &[u8]) {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let script = "redis.call('SET', KEYS[1], (ARGV[1]:gsub('..', function(x) \
+                  return string.char(tonumber(x, 16)) end)), 'KEEPTTL')";
+    server.cli(&["EVAL", script, "1", key, &hex]);
+}
+
+#[test]
+fn a_session_refreshed_without_a_recorded_creation_counts_from_its_encoded_header() {
+    let server = Server::start();
+    let codec = || Codec::new(Compression::Zstd, Keys::new(&[[3u8; 32]]).unwrap());
+    let store = RedisSessions::connect(settings(&server, "t:"), codec()).unwrap();
+    let policy = RedisPolicy {
+        stale_timeout: Some(60_000.0),
+        max_to_live: Some(60_000.0),
+    };
+    store.check(Some(policy)).wait().unwrap();
+    let dataset = dataset_of(&store);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let fresh = format!(
+        r#"{{"data":{{"createdAt":{now},"lastUsed":{now}}},"serializedCookieJar":"{{}}"}}"#
+    );
+    save(&store, "m", &fresh).unwrap();
+    save(&store, "n", &fresh).unwrap();
+    // Created long ago as the readable header says, with no record of it: Lua reads the header.
+    let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
+    let encoded = codec().encode(&id("m"), old.as_bytes(), None).unwrap();
+    set_bytes(&server, &key("m"), &encoded);
+    for name in ["m", "n"] {
+        server.cli(&["ZREM", &in_bucket_of(name).created, name]);
+    }
+    let gone = store
+        .refresh(vec![id("m"), id("n")], dataset)
+        .wait()
+        .unwrap();
+    assert_eq!(gone, Some(Vec::new()), "still there when refreshed");
+    let ttl = |name: &str| -> i64 { server.cli(&["PTTL", &key(name)]).parse().unwrap() };
+    assert!(
+        ttl("m") <= 1,
+        "expires at once, by its creation: ttl {}",
+        ttl("m")
+    );
+    assert!(ttl("n") > 1000, "created now: ttl {}", ttl("n"));
+}
+
+#[test]
+fn a_copy_this_store_cannot_decrypt_is_neither_served_merged_nor_fetched() {
+    let server = Server::start();
+    let with_key = |key: u8| {
+        let codec = Codec::new(Compression::None, Keys::new(&[[key; 32]]).unwrap());
+        RedisSessions::connect(settings(&server, "t:"), codec).unwrap()
+    };
+    let (a, b) = (with_key(1), with_key(2));
+    assert_eq!(write(&a, "s", &session_json("a"), Base::New).unwrap(), 1);
+    let digest = || {
+        server.cli(&[
+            "EVAL",
+            "return redis.sha1hex(redis.call('GET', KEYS[1]))",
+            "1",
+            &key("s"),
+        ])
+    };
+    let stored = digest();
+    assert_eq!(
+        b.load(&id("s")).unwrap_err().code(),
+        "ERR_SESSION_UNDECRYPTABLE"
+    );
+    let refused = write(&b, "s", &session_json("b"), Base::New).unwrap_err();
+    assert_eq!(refused.code(), "ERR_SESSION_UNDECRYPTABLE");
+    assert!(fetch(&b, "s", 0).is_empty());
+    assert_eq!(digest(), stored, "left as it was");
+    assert_eq!(a.load(&id("s")).unwrap().unwrap().json, session_json("a"));
+}
+
 #[test]
 fn a_session_refreshed_without_a_recorded_creation_counts_from_its_json() {
     let server = Server::start();
@@ -822,7 +911,7 @@ fn certificate_checks_are_off_only_when_asked_and_only_for_rediss() {
             tls_ca: tls_ca.map(|pem| pem.as_bytes().to_vec()),
             tls_insecure,
         };
-        match RedisSessions::connect(settings) {
+        match RedisSessions::connect(settings, Codec::plain()) {
             Err(StoreError::InvalidUrl(why)) => why,
             Err(other) => panic!("{url}: refused for another reason: {other}"),
             Ok(_) => panic!("{url}: accepted"),

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::codec::stored_limit;
 use crate::error::StoreError;
 use crate::file::files::{FileVersion, SessionFiles, StagedWrite};
 use crate::random::random_token;
@@ -304,6 +305,10 @@ impl SessionFiles for Directory {
         Ok(ids)
     }
 
+    fn max_session_bytes(&self) -> u64 {
+        self.max_session_bytes
+    }
+
     fn path_of(&self, id: &SessionId) -> PathBuf {
         self.dir.join(id.file_name())
     }
@@ -336,7 +341,7 @@ impl SessionFiles for Directory {
             let kind = kind_of(&meta);
             return Err(StoreError::NotARegularFile { path, kind });
         }
-        let limit = self.max_session_bytes;
+        let limit = stored_limit(self.max_session_bytes);
         let too_large = |len| StoreError::TooLarge {
             place: path.display().to_string(),
             len,
@@ -356,21 +361,14 @@ impl SessionFiles for Directory {
         Ok(Some((version_of(&meta), bytes)))
     }
 
-    fn refusal(&self, id: &SessionId, contents: &[u8]) -> Option<StoreError> {
-        let limit = self.max_session_bytes;
-        let len = contents.len() as u64;
-        (len > limit).then(|| StoreError::TooLarge {
-            place: self.path_of(id).display().to_string(),
-            len,
-            limit,
-        })
-    }
-
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<StagedFile, StoreError> {
         // A file this store would refuse to read back is not written: the session stays with
         // its caller instead of becoming unreadable.
-        if let Some(refusal) = self.refusal(id, contents) {
-            return Err(refusal);
+        let limit = stored_limit(self.max_session_bytes);
+        let len = contents.len() as u64;
+        if len > limit {
+            let place = self.path_of(id).display().to_string();
+            return Err(StoreError::TooLarge { place, len, limit });
         }
         let target = self.path_of(id);
         let mut temporary = self.temporary_file()?;
@@ -696,14 +694,18 @@ mod tests {
         let directory = Directory::open(dir.path(), false)
             .unwrap()
             .with_max_session_bytes(4);
+        // The limit is on the JSON; a file holds it encoded, a little longer at worst.
+        let longest = vec![b'1'; stored_limit(4) as usize];
         directory
-            .stage(&id("a"), b"1234")
+            .stage(&id("a"), &longest)
             .unwrap()
             .commit()
             .unwrap();
-        let error = directory.stage(&id("a"), b"12345").unwrap_err();
+        let error = directory
+            .stage(&id("a"), &[longest.as_slice(), b"1"].concat())
+            .unwrap_err();
         assert_eq!(error.code(), "ERR_SESSION_TOO_LARGE");
-        assert_eq!(contents(&directory, "a").unwrap(), b"1234");
+        assert_eq!(contents(&directory, "a").unwrap(), longest);
     }
 
     #[test]
@@ -722,12 +724,17 @@ mod tests {
         let directory = Directory::open(dir.path(), false)
             .unwrap()
             .with_max_session_bytes(4);
-        fs::write(dir.path().join("ok.rhfsession"), "1234").unwrap();
-        fs::write(dir.path().join("big.rhfsession"), "12345").unwrap();
-        assert_eq!(contents(&directory, "ok").unwrap(), b"1234");
+        let longest = vec![b'1'; stored_limit(4) as usize];
+        fs::write(dir.path().join("ok.rhfsession"), &longest).unwrap();
+        fs::write(
+            dir.path().join("big.rhfsession"),
+            [longest.as_slice(), b"1"].concat(),
+        )
+        .unwrap();
+        assert_eq!(contents(&directory, "ok").unwrap(), longest);
         let error = directory.read(&id("big")).unwrap_err();
         assert_eq!(error.code(), "ERR_SESSION_TOO_LARGE");
-        assert!(error.to_string().contains("5 bytes"), "{error}");
+        assert!(error.to_string().contains("1029 bytes"), "{error}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Where session files live. The store and the sweep only see this trait.
 
+use crate::codec::{Codec, Sealed, Stored};
 use crate::error::StoreError;
-use crate::session::format::{parse_times, Corruption, SessionTimes};
+use crate::session::format::{Corruption, SessionTimes};
 use crate::session::id::SessionId;
 
 /// A stored file's identity, compared before a background delete so a file replaced by another
@@ -19,14 +20,15 @@ pub trait SessionFiles: Send + Sync + 'static {
 
     /// Ids of every session file, in no particular order.
     fn ids(&self) -> Result<Vec<SessionId>, StoreError>;
+    /// The longest JSON a file may hold; the file itself may be a little longer, encoded (see
+    /// `codec::stored_limit`).
+    fn max_session_bytes(&self) -> u64;
     /// Where the file of `id` is, for messages.
     fn path_of(&self, id: &SessionId) -> std::path::PathBuf;
     fn version(&self, id: &SessionId) -> Option<FileVersion>;
     /// The file's contents and the version they were read from; `None` when there is no file.
     fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError>;
-    /// Why `contents` may not be stored as session `id` (longer than the store reads back), or
-    /// `None`; `stage` refuses what this names.
-    fn refusal(&self, id: &SessionId, contents: &[u8]) -> Option<StoreError>;
+    /// Writes `contents` aside; refused when longer than the files read back.
     fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<Self::Staged, StoreError>;
     /// `false` when there was no such file.
     fn remove(&self, id: &SessionId) -> Result<bool, StoreError>;
@@ -47,17 +49,27 @@ pub trait StagedWrite: Send {
 pub enum FileState {
     Session(SessionTimes),
     Corrupt(Corruption),
+    /// Not to be judged by its header (see `codec::Sealed`): kept.
+    Sealed(Sealed),
     Unreadable(StoreError),
 }
 
-/// Reads one file; `None` when it vanished in the meantime.
-pub fn inspect<F: SessionFiles>(files: &F, id: &SessionId) -> Option<(FileVersion, FileState)> {
+/// Reads one file, as `codec` judges it; `None` when it vanished in the meantime.
+pub fn inspect<F: SessionFiles>(
+    files: &F,
+    codec: &Codec,
+    id: &SessionId,
+) -> Option<(FileVersion, FileState)> {
     match files.read(id) {
         Ok(None) => None,
-        Ok(Some((version, bytes))) => match parse_times(&bytes) {
-            Ok(times) => Some((version, FileState::Session(times))),
-            Err(reason) => Some((version, FileState::Corrupt(reason))),
-        },
+        Ok(Some((version, bytes))) => Some((
+            version,
+            match codec.judge(id, &bytes) {
+                Stored::Times(times) => FileState::Session(times),
+                Stored::Corrupt(reason) => FileState::Corrupt(reason),
+                Stored::Sealed(why) => FileState::Sealed(why),
+            },
+        )),
         Err(e) => Some((files.version(id)?, FileState::Unreadable(e))),
     }
 }

@@ -6,9 +6,11 @@
 //! waits behind a slow disk for calls that touch no file (queueing, releasing); it waits only
 //! when it touches the very file being replaced or deleted.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use crate::codec::{Codec, Encoding};
 use crate::error::StoreError;
 use crate::file::files::{FileVersion, SessionFiles, StagedWrite};
 use crate::session::format::{self, Corruption};
@@ -23,6 +25,8 @@ use crate::writes::{Outcome, Write, WriteTarget};
 /// [`Directory`]: crate::file::Directory
 pub struct FileSessions<B> {
     files: B,
+    /// How sessions' JSON is written to files and read back.
+    codec: Codec,
     state: Mutex<State>,
     /// Signalled when a background file operation ends.
     file_released: Condvar,
@@ -64,9 +68,10 @@ pub struct QueuedWrite {
 }
 
 impl<B: SessionFiles> FileSessions<B> {
-    pub fn new(files: B) -> Self {
+    pub fn new(files: B, codec: Codec) -> Self {
         Self {
             files,
+            codec,
             state: Mutex::new(State::default()),
             file_released: Condvar::new(),
         }
@@ -74,6 +79,29 @@ impl<B: SessionFiles> FileSessions<B> {
 
     pub fn files(&self) -> &B {
         &self.files
+    }
+
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// The file's contents for session `id` holding `json`, in the store's codec; refused when
+    /// the JSON is longer than a load reads back.
+    fn encode<'a>(&self, id: &SessionId, json: &'a [u8]) -> Result<Cow<'a, [u8]>, StoreError> {
+        self.fits(id, json)?;
+        self.codec
+            .encode(id, json, None)
+            .map_err(StoreError::Encoding)
+    }
+
+    /// Refuses JSON longer than a load reads back (`ERR_SESSION_TOO_LARGE`).
+    fn fits(&self, id: &SessionId, json: &[u8]) -> Result<(), StoreError> {
+        let (len, limit) = (json.len() as u64, self.files.max_session_bytes());
+        if len <= limit {
+            return Ok(());
+        }
+        let place = self.files.path_of(id).display().to_string();
+        Err(StoreError::TooLarge { place, len, limit })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -111,15 +139,30 @@ impl<B: SessionFiles> FileSessions<B> {
         result
     }
 
-    /// Reads a session's file, checks that it is a session and marks the session held.
+    /// Reads a session's file, decodes it, checks that it is a session and marks the session
+    /// held. A file this store cannot decode (`ERR_SESSION_UNDECRYPTABLE`) is not held and not
+    /// counted corrupt: nothing deletes it.
     pub fn load(&self, id: &SessionId) -> Result<Option<Loaded>, StoreError> {
         let mut state = self.state_for(id);
         let Some((version, bytes)) = self.files.read(id)? else {
             return Ok(None);
         };
-        let checked = format::parse_times(&bytes).and_then(|_| {
+        let place = || self.files.path_of(id).display().to_string();
+        let limit = self.files.max_session_bytes();
+        let (encoding, stored_len) = (Encoding::of(&bytes), bytes.len() as u64);
+        let decoded = match self.codec.decode(id, bytes, limit) {
+            Ok(json) => json,
+            Err(why) => {
+                let error = StoreError::undecoded(place(), why, limit);
+                if let StoreError::Corrupt { .. } = error {
+                    state.corrupt.insert(id.clone(), version);
+                }
+                return Err(error);
+            }
+        };
+        let checked = format::parse_times(&decoded).and_then(|_| {
             // parse_times has checked UTF-8 already.
-            String::from_utf8(bytes).map_err(|_| Corruption::NotUtf8)
+            String::from_utf8(decoded).map_err(|_| Corruption::NotUtf8)
         });
         match checked {
             Ok(text) => {
@@ -128,12 +171,16 @@ impl<B: SessionFiles> FileSessions<B> {
                 Ok(Some(Loaded {
                     json: text,
                     version: 0,
+                    encoding,
+                    stored_len,
                 }))
             }
             Err(reason) => {
                 state.corrupt.insert(id.clone(), version);
-                let place = self.files.path_of(id).display().to_string();
-                Err(StoreError::Corrupt { place, reason })
+                Err(StoreError::Corrupt {
+                    place: place(),
+                    reason,
+                })
             }
         }
     }
@@ -172,10 +219,10 @@ impl<B: SessionFiles> FileSessions<B> {
         Ok(ids)
     }
 
-    /// Writes now, superseding any queued write. `held` tells whether the caller keeps the
+    /// Writes `json` now, in the store's codec, superseding any queued write. `held` tells whether the caller keeps the
     /// session in memory from now on.
-    pub fn save(&self, id: &SessionId, contents: &[u8], held: bool) -> Result<(), StoreError> {
-        let staged = self.files.stage(id, contents)?;
+    pub fn save(&self, id: &SessionId, json: &[u8], held: bool) -> Result<(), StoreError> {
+        let staged = self.files.stage(id, &self.encode(id, json)?)?;
         let mut state = self.state_for(id);
         state.queued.remove(id);
         state.corrupt.remove(id);
@@ -201,7 +248,7 @@ impl<B: SessionFiles> FileSessions<B> {
     /// (`ERR_SESSION_TOO_LARGE`).
     pub fn check_import(&self, id: &SessionId, contents: &[u8]) -> Result<(), StoreError> {
         format::parse_times(contents).map_err(StoreError::InvalidSession)?;
-        self.files.refusal(id, contents).map_or(Ok(()), Err)
+        self.fits(id, contents)
     }
 
     /// Deletes the file, cancels queued writes and forgets the session. When the file cannot be
@@ -268,7 +315,10 @@ impl<B: SessionFiles> FileSessions<B> {
         if !self.state().is_newest(&id, ticket) {
             return Outcome::Superseded;
         }
-        let staged = match self.files.stage(&id, contents.as_bytes()) {
+        let staged = match self
+            .encode(&id, contents.as_bytes())
+            .and_then(|encoded| self.files.stage(&id, &encoded))
+        {
             Ok(staged) => staged,
             // A failed version that a newer one replaces loses nothing.
             Err(e) if self.finish_queued(&id, ticket) => return Outcome::Failed(e),
@@ -402,7 +452,7 @@ mod tests {
     fn store() -> (tempfile::TempDir, FileSessions<Directory>) {
         let dir = tempfile::tempdir().unwrap();
         let backend = Directory::open(dir.path(), false).unwrap();
-        (dir, FileSessions::new(backend))
+        (dir, FileSessions::new(backend, Codec::plain()))
     }
 
     fn id(s: &str) -> SessionId {
@@ -504,6 +554,34 @@ mod tests {
     }
 
     #[test]
+    fn a_file_this_store_cannot_decrypt_is_listed_but_neither_held_nor_deletable() {
+        use crate::codec::{encryption::Keys, Compression};
+        let dir = tempfile::tempdir().unwrap();
+        let open = |key: u8| {
+            let keys = Keys::new(&[[key; 32]]).unwrap();
+            let files = Directory::open(dir.path(), false).unwrap();
+            FileSessions::new(files, Codec::new(Compression::Zstd, keys))
+        };
+        let (writer, other) = (open(1), open(2));
+        writer.save(&id("a"), SESSION, false).unwrap();
+        let stored = std::fs::read(dir.path().join("a.rhfsession")).unwrap();
+        let error = other.load(&id("a")).unwrap_err();
+        assert_eq!(error.code(), "ERR_SESSION_UNDECRYPTABLE");
+        assert!(!other.is_held(&id("a")));
+        assert_eq!(other.ids().unwrap(), vec![id("a")]);
+        other.reject_loaded(&id("a"));
+        assert!(!other.remove_corrupt(&id("a")).unwrap());
+        assert_eq!(
+            std::fs::read(dir.path().join("a.rhfsession")).unwrap(),
+            stored
+        );
+        assert_eq!(
+            writer.load(&id("a")).unwrap().unwrap().json.as_bytes(),
+            SESSION
+        );
+    }
+
+    #[test]
     fn a_failed_delete_forgets_nothing() {
         let (dir, store) = store();
         let queued = queue(&store, 2, "a", "x");
@@ -586,6 +664,9 @@ mod tests {
         fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
             self.files.ids()
         }
+        fn max_session_bytes(&self) -> u64 {
+            self.files.max_session_bytes()
+        }
         fn path_of(&self, id: &SessionId) -> std::path::PathBuf {
             self.files.path_of(id)
         }
@@ -594,9 +675,6 @@ mod tests {
         }
         fn read(&self, id: &SessionId) -> Result<Option<(FileVersion, Vec<u8>)>, StoreError> {
             self.files.read(id)
-        }
-        fn refusal(&self, id: &SessionId, contents: &[u8]) -> Option<StoreError> {
-            self.files.refusal(id, contents)
         }
         fn stage(&self, id: &SessionId, contents: &[u8]) -> Result<GatedWrite, StoreError> {
             Ok(GatedWrite {
@@ -621,11 +699,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (entered, on_enter) = std::sync::mpsc::sync_channel(1);
         let (go, proceed) = std::sync::mpsc::channel();
-        let store = Arc::new(FileSessions::new(GatedBackend {
-            files: Directory::open(dir.path(), false).unwrap(),
-            entered,
-            proceed: Arc::new(Mutex::new(proceed)),
-        }));
+        let store = Arc::new(FileSessions::new(
+            GatedBackend {
+                files: Directory::open(dir.path(), false).unwrap(),
+                entered,
+                proceed: Arc::new(Mutex::new(proceed)),
+            },
+            Codec::plain(),
+        ));
         let queued = queue(&store, 9, "a", "queued");
         let writer = {
             let store = store.clone();

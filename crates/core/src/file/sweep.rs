@@ -1,5 +1,6 @@
 //! Deleting expired session files, judged by their timestamps alone.
 
+use crate::codec::Sealed;
 use crate::error::StoreError;
 use crate::file::files::SessionFiles;
 use crate::file::files::{inspect, FileState};
@@ -28,6 +29,8 @@ pub struct SweepReport {
     pub kept_busy: usize,
     pub corrupt: Vec<(SessionId, Corruption)>,
     pub removed_corrupt: usize,
+    /// Files this store cannot decode nor judge (see `codec::Sealed`), kept.
+    pub sealed: Vec<(SessionId, Sealed)>,
     pub unreadable: Vec<(SessionId, StoreError)>,
     pub failed: Vec<(SessionId, StoreError)>,
     pub temporaries_removed: usize,
@@ -80,6 +83,7 @@ impl SweepReport {
         self.kept_busy += other.kept_busy;
         self.corrupt.extend(other.corrupt);
         self.removed_corrupt += other.removed_corrupt;
+        self.sealed.extend(other.sealed);
         self.unreadable.extend(other.unreadable);
         self.failed.extend(other.failed);
         self.temporaries_removed += other.temporaries_removed;
@@ -97,7 +101,7 @@ fn sweep_part<B: SessionFiles>(
         if store.is_held(id) {
             continue;
         }
-        let Some((version, state)) = inspect(store.files(), id) else {
+        let Some((version, state)) = inspect(store.files(), store.codec(), id) else {
             continue;
         };
         report.scanned += 1;
@@ -115,6 +119,10 @@ fn sweep_part<B: SessionFiles>(
                 store.note_corrupt(id, version);
                 report.corrupt.push((id.clone(), reason));
                 options.remove_corrupt
+            }
+            FileState::Sealed(why) => {
+                report.sealed.push((id.clone(), why));
+                false
             }
             FileState::Unreadable(e) => {
                 report.unreadable.push((id.clone(), e));
@@ -137,6 +145,7 @@ fn sweep_part<B: SessionFiles>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Codec;
     use crate::file::directory::Directory;
     use std::fs;
 
@@ -150,7 +159,7 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, FileSessions<Directory>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileSessions::new(Directory::open(dir.path(), false).unwrap());
+        let store = FileSessions::new(Directory::open(dir.path(), false).unwrap(), Codec::plain());
         let write = |name: &str, body: &str| fs::write(dir.path().join(name), body).unwrap();
         write("fresh.rhfsession", &session(9.0 * DAY, 9.5 * DAY));
         write("stale.rhfsession", &session(9.0 * DAY, 9.0 * DAY));
@@ -220,7 +229,7 @@ mod tests {
     #[test]
     fn many_files_are_judged_exactly_once_across_workers() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FileSessions::new(Directory::open(dir.path(), false).unwrap());
+        let store = FileSessions::new(Directory::open(dir.path(), false).unwrap(), Codec::plain());
         for i in 0..101 {
             let at = if i % 2 == 0 { 9.8 } else { 1.0 };
             let name = format!("s{i}.rhfsession");

@@ -41,9 +41,17 @@ local function policy()
   if max_to_live and max_to_live <= 0 then max_to_live = nil end
   return stale, max_to_live
 end
--- When the session stored at `key` was created, as its JSON says (nil if it cannot tell).
+-- When the session stored at `key` was created, as its value says (nil if it cannot tell):
+-- the readable header of an encoded value (see `codec`), else the JSON.
 local function created_in(key)
-  local ok, session = pcall(cjson.decode, redis.call('GET', key) or '')
+  local value = redis.call('GET', key) or ''
+  if string.sub(value, 1, 3) == 'RHS' then
+    if #value < 21 then return nil end
+    local created = struct.unpack('<d', value, 6)
+    if created ~= created then return nil end
+    return created
+  end
+  local ok, session = pcall(cjson.decode, value)
   local data = ok and type(session) == 'table' and session.data
   if type(data) == 'table' and type(data.createdAt) == 'number' then return data.createdAt end
   return nil

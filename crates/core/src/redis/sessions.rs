@@ -12,6 +12,7 @@ use futures_util::future::join_all;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
+use crate::codec::{Codec, Encoding};
 use crate::error::StoreError;
 use crate::random::random_token;
 use crate::redis::announcements::{Announcement, Listener};
@@ -25,7 +26,7 @@ use crate::redis::writer::{
     pipeline_sized, reply_deadline, wait_for, write_in_order, Called, Fetched, Job, RedisPolicy,
     Reply, ReplyTo, Results, Shared, WriteOp, WriteResult,
 };
-use crate::session::format::parse_times;
+use crate::session::format::{parse_times, Corruption};
 use crate::session::id::SessionId;
 use crate::session::Loaded;
 use crate::writes::{Base, Outcome, Write, WriteTarget};
@@ -101,7 +102,7 @@ impl RedisSessions {
     /// Parses the URL (`redis://`, `rediss://` for TLS, credentials in it) and connects,
     /// waiting at most the connect timeout. A server that cannot be reached now is not an
     /// error: the store starts unavailable and connects as soon as it can.
-    pub fn connect(settings: RedisSettings) -> Result<Self, StoreError> {
+    pub fn connect(settings: RedisSettings, codec: Codec) -> Result<Self, StoreError> {
         let topology = Topology::of(&settings)?;
         let flat = match topology {
             Topology::Cluster(_) => None,
@@ -136,6 +137,7 @@ impl RedisSessions {
             layout,
             scripts: Scripts::new(),
             settings,
+            codec,
             policy: Mutex::new(None),
             origin,
             flat_left: AtomicBool::new(flat.is_some()),
@@ -323,13 +325,24 @@ impl RedisSessions {
     /// Deletes a session found corrupt, only if it still holds what was found: `json` (loaded,
     /// then refused by the session class), or else the value the last `load` of it refused.
     pub fn remove_corrupt(&self, id: SessionId, json: Option<String>) -> Result<bool, StoreError> {
-        let found = json.map(String::into_bytes).or_else(|| {
-            let corrupt = self.corrupt.lock().unwrap_or_else(|p| p.into_inner());
-            corrupt
-                .as_ref()
-                .filter(|(of, _)| *of == id)
-                .map(|(_, value)| value.clone())
-        });
+        let found = match json {
+            // The stored value is the JSON encoded: the one to compare is the value still
+            // stored, if it still decodes to that JSON.
+            Some(json) => self
+                .runtime
+                .block_on(stored_value(&self.shared, &id))?
+                .filter(|value| {
+                    let place = self.shared.layout.session(id.as_str());
+                    self.shared.decode(&id, &place, value.clone()).ok() == Some(json.clone())
+                }),
+            None => {
+                let corrupt = self.corrupt.lock().unwrap_or_else(|p| p.into_inner());
+                corrupt
+                    .as_ref()
+                    .filter(|(of, _)| *of == id)
+                    .map(|(_, value)| value.clone())
+            }
+        };
         let Some(value) = found else {
             return Ok(false);
         };
@@ -492,9 +505,26 @@ async fn read(
     Ok(found)
 }
 
-/// What `load` reads from the session's bucket: the value (at most one byte past the limit, enough to tell one too
-/// large), atomically with its version. A value found corrupt is kept in `corrupt`, for
-/// `remove_corrupt`.
+/// The value stored for `id` in its bucket, as it is.
+async fn stored_value(shared: &Shared, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
+    let key = shared.layout.session(id.as_str());
+    shared
+        .connection
+        .run(move |mut connection| {
+            Box::pin(async move {
+                redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut connection)
+                    .await
+            })
+        })
+        .await
+}
+
+/// What `load` reads from the session's bucket: the value (at most one byte past the longest a
+/// store reads, enough to tell one too large), atomically with its version, decoded. A value
+/// found corrupt is kept in `corrupt`, for `remove_corrupt`; one this store cannot decode is
+/// not.
 async fn read_bucket(
     shared: Arc<Shared>,
     corrupt: CorruptSlot,
@@ -502,11 +532,11 @@ async fn read_bucket(
 ) -> Result<Option<Loaded>, StoreError> {
     let bucket = shared.layout.bucket_of(id.as_str());
     let key = bucket.session(id.as_str());
-    let limit = shared.settings.max_session_bytes;
+    let limit = shared.stored_limit();
     let command_key = key.clone();
     let versions = bucket.versions.clone();
     let field = id.as_str().to_owned();
-    let (exists, mut bytes, version): (bool, Vec<u8>, Option<u64>) = shared
+    let (exists, bytes, version): (bool, Vec<u8>, Option<u64>) = shared
         .connection
         .run(move |mut connection| {
             Box::pin(async move {
@@ -543,14 +573,36 @@ async fn read_bucket(
             limit,
         });
     }
-    if let Err(reason) = parse_times(&bytes) {
-        *corrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, std::mem::take(&mut bytes)));
+    let note_corrupt = |value: Vec<u8>| {
+        *corrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some((id.clone(), value));
+    };
+    // A plain value is its JSON; an encoded one is kept as stored, in case it is corrupt.
+    let (encoding, stored_len) = (Encoding::of(&bytes), bytes.len() as u64);
+    let encoded = (encoding != Encoding::Plain).then(|| bytes.clone());
+    let json_limit = shared.settings.max_session_bytes;
+    let decoded = match shared.codec.decode(&id, bytes, json_limit) {
+        Ok(decoded) => decoded,
+        Err(why) => {
+            let e = StoreError::undecoded(key, why, json_limit);
+            if let (StoreError::Corrupt { .. }, Some(value)) = (&e, encoded) {
+                note_corrupt(value);
+            }
+            return Err(e);
+        }
+    };
+    if let Err(reason) = parse_times(&decoded) {
+        note_corrupt(encoded.unwrap_or(decoded));
         return Err(StoreError::Corrupt { place: key, reason });
     }
-    let json =
-        String::from_utf8(bytes).map_err(|_| StoreError::Redis(format!("{key} is not UTF-8")))?;
+    // parse_times has checked UTF-8 already.
+    let json = String::from_utf8(decoded).map_err(|_| StoreError::Corrupt {
+        place: key,
+        reason: Corruption::NotUtf8,
+    })?;
     Ok(Some(Loaded {
         json,
         version: version.unwrap_or(0),
+        encoding,
+        stored_len,
     }))
 }

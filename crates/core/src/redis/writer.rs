@@ -2,6 +2,7 @@
 //! delete asked after a write is never overtaken by it: as many changes as fit go in one
 //! pipeline of Lua scripts (see `scripts`), and each caller gets the replies to its own.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -11,6 +12,7 @@ use futures_util::future::join_all;
 use redis::{RedisError, RedisResult, Value};
 use tokio::sync::mpsc;
 
+use crate::codec::{stored_limit, Codec};
 use crate::error::StoreError;
 use crate::random::random_token;
 use crate::redis::connection::Connection;
@@ -18,7 +20,7 @@ use crate::redis::layout::{Bucket, Layout};
 use crate::redis::migration::FlatLayout;
 use crate::redis::scripts::Scripts;
 use crate::redis::settings::RedisSettings;
-use crate::session::format::parse_times;
+use crate::session::format::{session_times, Corruption};
 use crate::session::id::SessionId;
 use crate::writes::Base;
 
@@ -32,6 +34,8 @@ pub(crate) struct Shared {
     pub layout: Layout,
     pub scripts: Scripts,
     pub settings: RedisSettings,
+    /// How sessions' JSON is stored in Redis and read back.
+    pub codec: Codec,
     /// The policy last seen in Redis, or written there by this store.
     pub policy: Mutex<Option<RedisPolicy>>,
     /// Names this store in the changes it announces, so that it ignores its own.
@@ -61,6 +65,29 @@ impl Shared {
         self.connection
             .run(move |mut link| Box::pin(async move { pipe.query_async(&mut link).await }))
             .await
+    }
+
+    /// The JSON of a value stored for session `id` at `place`, decoded and checked to be text.
+    pub fn decode(
+        &self,
+        id: &SessionId,
+        place: &str,
+        value: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        let limit = self.settings.max_session_bytes;
+        let json = self
+            .codec
+            .decode(id, value, limit)
+            .map_err(|why| StoreError::undecoded(place.to_owned(), why, limit))?;
+        String::from_utf8(json).map_err(|_| StoreError::Corrupt {
+            place: place.to_owned(),
+            reason: Corruption::NotUtf8,
+        })
+    }
+
+    /// The longest value the scripts hand back: what holds the longest JSON a store reads.
+    pub fn stored_limit(&self) -> u64 {
+        stored_limit(self.settings.max_session_bytes)
     }
 
     pub fn known_policy(&self) -> Option<RedisPolicy> {
@@ -318,33 +345,49 @@ fn host_now() -> f64 {
 }
 
 /// Runs the ops, refusing without sending them the sessions larger than a store may read back.
+/// Saves are encoded here, on the writer's thread.
 async fn run_checked_ops(
     shared: &Arc<Shared>,
     ops: &[&WriteOp],
 ) -> Vec<Result<WriteResult, StoreError>> {
-    let refused: Vec<Option<StoreError>> = ops
+    let prepared: Vec<Result<Ready, StoreError>> = ops
         .iter()
-        .map(|op| match op {
-            WriteOp::Save { id, json, .. } => shared.refusal(id, json),
-            _ => None,
+        .map(|&op| match op {
+            WriteOp::Save { id, json, .. } => {
+                if let Some(refusal) = shared.refusal(id, json) {
+                    return Err(refusal);
+                }
+                let times = session_times(json.as_bytes());
+                let value = shared
+                    .codec
+                    .encode(id, json.as_bytes(), times)
+                    .map_err(StoreError::Encoding)?;
+                let created = times.and_then(|t| t.created_at);
+                Ok(Ready {
+                    op,
+                    value: Some((value, created)),
+                })
+            }
+            _ => Ok(Ready { op, value: None }),
         })
         .collect();
-    let sendable: Vec<&WriteOp> = ops
-        .iter()
-        .zip(&refused)
-        .filter(|(_, refusal)| refusal.is_none())
-        .map(|(op, _)| *op)
-        .collect();
+    let sendable: Vec<&Ready> = prepared.iter().filter_map(|r| r.as_ref().ok()).collect();
     let mut sent = run_ops(shared, &sendable).await.into_iter();
-    refused
+    prepared
         .into_iter()
-        .map(|refusal| match refusal {
-            Some(e) => Err(e),
-            None => sent
+        .map(|prepared| match prepared {
+            Err(e) => Err(e),
+            Ok(_) => sent
                 .next()
                 .unwrap_or_else(|| Err(StoreError::Redis("no reply".into()))),
         })
         .collect()
+}
+
+/// An op ready to send: a save with its stored value and its session's creation time.
+struct Ready<'a> {
+    op: &'a WriteOp,
+    value: Option<(Cow<'a, [u8]>, Option<f64>)>,
 }
 
 /// One script an op runs in one bucket: an op on one session runs one; a fetch or a refresh
@@ -371,13 +414,13 @@ fn bucket_token(dataset: &str, bucket: usize) -> &str {
 
 /// The scripts `op` runs. `new_token` is what a check sets as a bucket's token when it has
 /// none.
-fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'a>> {
+fn parts_of<'a>(shared: &'a Shared, ready: &Ready, new_token: &str) -> Vec<Part<'a>> {
     let layout = &shared.layout;
     let scripts = &shared.scripts;
     let known = shared.known_policy();
     let channel = layout.changes.as_str();
     let origin = shared.origin.as_str();
-    let limit = shared.settings.max_session_bytes;
+    let limit = shared.stored_limit();
     let on = |bucket: usize, script| Part {
         bucket,
         invocation: expiry_invocation(script, &layout.buckets[bucket], known),
@@ -387,18 +430,16 @@ fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'
         let bucket = Layout::bucket_number(id.as_str());
         (bucket, layout.buckets[bucket].session(id.as_str()))
     };
-    match op {
-        WriteOp::Save { id, json, base } => {
-            let age = parse_times(json.as_bytes())
-                .ok()
-                .and_then(|t| t.created_at)
-                .map_or(0.0, |created| (host_now() - created).max(0.0));
+    match ready.op {
+        WriteOp::Save { id, base, .. } => {
+            let (value, created) = ready.value.as_ref().expect("a save is encoded first");
+            let age = created.map_or(0.0, |created| (host_now() - created).max(0.0));
             let (bucket, key) = place(id);
             let mut part = on(bucket, &scripts.save);
             part.invocation
                 .key(key)
                 .arg(id.as_str())
-                .arg(json.as_str())
+                .arg(value.as_ref())
                 .arg(age as i64)
                 .arg(base_arg(*base))
                 .arg(origin)
@@ -487,7 +528,7 @@ fn parts_of<'a>(shared: &'a Shared, op: &WriteOp, new_token: &str) -> Vec<Part<'
 /// Runs the ops: each bucket's scripts in one pipeline, in the order asked for (so that two
 /// changes of one session keep their order), and the buckets' pipelines at once (a cluster
 /// runs each on the master of its slot). One result per op, in order.
-async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResult, StoreError>> {
+async fn run_ops(shared: &Arc<Shared>, ops: &[&Ready<'_>]) -> Vec<Result<WriteResult, StoreError>> {
     if ops.is_empty() {
         return Vec::new();
     }
@@ -495,7 +536,7 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
     let new_token = format!("{:08x}", random_token() as u32);
     let parts: Vec<Vec<Part>> = ops
         .iter()
-        .map(|op| parts_of(shared, op, &new_token))
+        .map(|ready| parts_of(shared, ready, &new_token))
         .collect();
     let mut places: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
     for (o, op_parts) in parts.iter().enumerate() {
@@ -522,7 +563,7 @@ async fn run_ops(shared: &Arc<Shared>, ops: &[&WriteOp]) -> Vec<Result<WriteResu
         .map(|(op, values)| {
             let no_reply = || Err(StoreError::Redis("no reply".into()));
             let values = values.into_iter().map(|v| v.unwrap_or_else(no_reply));
-            read_result(shared, op, values.collect())
+            read_result(shared, op.op, values.collect())
         })
         .collect()
 }
@@ -654,17 +695,23 @@ fn read_result(
     let read = |value: &Value| -> Result<WriteResult, StoreError> {
         match (op, value) {
             (WriteOp::Save { id, .. }, _) => {
-                let (outcome, version, json): (i64, u64, String) =
+                let (outcome, version, stored): (i64, u64, Vec<u8>) =
                     redis::from_redis_value_ref(value).map_err(|_| unexpected(value))?;
+                let place = || shared.layout.session(id.as_str());
                 match outcome {
                     1 => Ok(WriteResult::Saved(version)),
                     2 => Ok(WriteResult::Expired),
-                    0 => Err(StoreError::Conflict { version, json }),
+                    // A stored copy this store cannot decode is never merged nor overwritten:
+                    // the write fails, and the session stays in memory.
+                    0 => Err(StoreError::Conflict {
+                        version,
+                        json: shared.decode(id, &place(), stored)?,
+                    }),
                     -1 => Err(StoreError::Deleted),
                     3 => Err(StoreError::TooLarge {
-                        place: shared.layout.session(id.as_str()),
-                        len: json.parse().unwrap_or(u64::MAX),
-                        limit: shared.settings.max_session_bytes,
+                        place: place(),
+                        len: String::from_utf8_lossy(&stored).parse().unwrap_or(u64::MAX),
+                        limit: shared.stored_limit(),
                     }),
                     _ => Err(unexpected(value)),
                 }
@@ -675,12 +722,16 @@ fn read_result(
                 Ok(WriteResult::Fetched(
                     newer
                         .into_iter()
-                        // A copy that is not text is no session: left out, so that the others
-                        // in the batch are still taken in.
-                        .filter_map(|(id, version, deleted, json)| {
+                        // A copy that does not decode to text is no session for this store:
+                        // left out, so that the others in the batch are still taken in.
+                        .filter_map(|(id, version, deleted, value)| {
                             let json = match deleted {
                                 1 => None,
-                                _ => Some(String::from_utf8(json).ok()?),
+                                _ => {
+                                    let session = SessionId::parse(&id).ok()?;
+                                    let place = shared.layout.session(&id);
+                                    Some(shared.decode(&session, &place, value).ok()?)
+                                }
                             };
                             Some(Fetched { id, version, json })
                         })
