@@ -23,11 +23,21 @@ const SOURCES = [
   'crates/core/src',
 ];
 
-function tar(args, cwd) {
-  const result = childProcess.spawnSync('tar', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Runs tar on `archivePath` from the archive's own folder, naming it without a folder: GNU tar
+ * (first on some Windows paths) takes `C:\…` for a remote host.
+ */
+function tar(mode, archivePath, args) {
+  const result = childProcess.spawnSync('tar', [mode, path.basename(archivePath), ...args], {
+    cwd: path.dirname(archivePath),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  if (result.error && result.error.code === 'ENOENT') {
+    throw new Error('tar is not on PATH; it packs and unpacks the Rust sources of the package');
+  }
   if (result.error) throw result.error;
   if (result.status !== 0) {
-    throw new Error(`tar ${args[0]} failed: ${String(result.stderr).trim()}`);
+    throw new Error(`tar ${mode} failed: ${String(result.stderr).trim()}`);
   }
 }
 
@@ -37,12 +47,12 @@ function archive(root, destination) {
     if (!fs.existsSync(path.join(root, source))) throw new Error(`${source} is missing`);
   }
   // The core's integration tests stay out: building the library does not read them.
-  tar(['-czf', destination, ...SOURCES], root);
+  tar('-czf', destination, ['-C', root, ...SOURCES]);
 }
 
 /** Unpacks `archivePath` into `dir`. */
 function extract(archivePath, dir) {
-  tar(['-xzf', archivePath], dir);
+  tar('-xzf', archivePath, ['-C', dir]);
 }
 
 module.exports = { ARCHIVE, SOURCES, archive, extract };

@@ -134,7 +134,7 @@ function compression(value) {
  * Encryption keys as bytes. Messages say which key is wrong and how, never what it is: an
  * operator's log must not hold the key that opens every session.
  *
- * @param {string[]} texts
+ * @param {Array<string | Buffer>} texts
  * @param {string} from
  */
 function keyBytes(texts, from) {
@@ -142,7 +142,12 @@ function keyBytes(texts, from) {
     const key = typeof text === 'string' ? text.trim() : text;
     if (Buffer.isBuffer(key) && key.length === 32) return key;
     if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
-      const what = typeof key === 'string' ? `${key.length} characters` : typeof key;
+      const what =
+        typeof key === 'string'
+          ? `${key.length} characters`
+          : Buffer.isBuffer(key)
+            ? `${key.length} bytes`
+            : typeof key;
       throw new TypeError(
         `${from}: key ${index + 1} must be 32 bytes in base64 (44 characters, such as the output of \`openssl rand -base64 32\`), got ${what}`,
       );

@@ -132,7 +132,8 @@ impl<'a> Header<'a> {
             return Some(Err(Sealed::Truncated));
         }
         let (format, flags) = (bytes[3], bytes[4]);
-        if format != FORMAT || flags & !(ZSTD | AES_256_GCM) != 0 {
+        // No flag is no codec this version writes: never served as if it were plain.
+        if format != FORMAT || flags == 0 || flags & !(ZSTD | AES_256_GCM) != 0 {
             return Some(Err(Sealed::UnknownFormat { format, flags }));
         }
         if flags & AES_256_GCM != 0 && bytes.len() < SEALED_HEADER_LEN + TAG_LEN {
@@ -222,10 +223,11 @@ impl Codec {
     }
 
     /// What an expiry judges a stored value of session `id` by, read without decoding the JSON:
-    /// the timestamps in the header of an encoded value, those in the JSON of a plain one. An
-    /// encrypted value whose key this store has is authenticated first, so that a changed
-    /// timestamp never gets a value deleted; one whose key it lacks is judged by its header,
-    /// so that values of a key retired since still expire.
+    /// the timestamps in the header of an encoded value, those in the JSON of a plain one. A
+    /// store with keys authenticates an encrypted value first, and keeps one that does not
+    /// authenticate or whose key it lacks (its header may have been changed, key id included):
+    /// a wrong key never gets a session deleted. A store without keys judges encrypted values
+    /// by their header, so that their sessions expire on hosts that never read them.
     pub fn judge(&self, id: &SessionId, bytes: &[u8]) -> Stored {
         let header = match Header::read(bytes) {
             None => {
@@ -237,14 +239,18 @@ impl Codec {
             Some(Err(sealed)) => return Stored::Sealed(sealed),
             Some(Ok(header)) => header,
         };
-        if header.encrypted() {
+        if header.encrypted() && !self.keys.is_empty() {
             let key_id = header.key_id();
             let aad = associated_data(bytes, id);
             let mut sealed = bytes[SEALED_HEADER_LEN..].to_vec();
-            if let Err(Opening::Rejected) =
-                self.keys.open(key_id, header.nonce(), &aad, &mut sealed)
-            {
-                return Stored::Sealed(Sealed::Rejected(key_id_text(&key_id)));
+            match self.keys.open(key_id, header.nonce(), &aad, &mut sealed) {
+                Ok(_) => {}
+                Err(Opening::UnknownKey(_)) => {
+                    return Stored::Sealed(Sealed::UnknownKey(key_id_text(&key_id)))
+                }
+                Err(Opening::Rejected) => {
+                    return Stored::Sealed(Sealed::Rejected(key_id_text(&key_id)))
+                }
             }
         }
         Stored::Times(header.times())
@@ -432,17 +438,21 @@ mod tests {
     }
 
     #[test]
-    fn encoded_values_hold_no_cookie_in_clear_and_only_the_timestamps_readable() {
+    fn encrypted_values_hold_no_cookie_in_clear_and_every_encoded_one_its_timestamps() {
         let json = session();
         for codec in &every_codec()[1..] {
             let value = codec.encode(&id("a"), json.as_bytes(), None).unwrap();
-            let text = String::from_utf8_lossy(&value);
-            assert!(
-                !text.contains("secret-cookie-value"),
-                "{:?}",
-                codec.writes()
-            );
-            assert!(!text.contains("example.com"));
+            // Compression alone hides nothing: its literals are the JSON's own bytes.
+            if codec.writes() != Encoding::Zstd {
+                let text = String::from_utf8_lossy(&value);
+                assert!(
+                    !text.contains("secret-cookie-value"),
+                    "{:?}",
+                    codec.writes()
+                );
+                assert!(!text.contains("example.com"));
+                assert!(!text.contains("createdAt"));
+            }
             let times = SessionTimes {
                 created_at: Some(1700000000000.0),
                 last_used: Some(1700000001234.5),
@@ -525,9 +535,23 @@ mod tests {
             codec.judge(&id("b"), &value),
             Stored::Sealed(Sealed::Rejected(_))
         ));
-        // A store without that key judges by the header: values of a retired key still expire.
+        // Another key, or a changed key id: kept, never judged by a header no key vouches for.
         let other = Codec::new(Compression::None, Keys::new(&[[8; 32]]).unwrap());
-        assert!(matches!(other.judge(&id("a"), &value), Stored::Times(_)));
+        assert!(matches!(
+            other.judge(&id("a"), &value),
+            Stored::Sealed(Sealed::UnknownKey(_))
+        ));
+        let mut other_id = value.clone();
+        other_id[21] ^= 1;
+        assert!(matches!(
+            codec.judge(&id("a"), &other_id),
+            Stored::Sealed(Sealed::UnknownKey(_))
+        ));
+        // A store without keys judges by the header: sessions expire on hosts that never read them.
+        assert!(matches!(
+            Codec::plain().judge(&id("a"), &value),
+            Stored::Times(_)
+        ));
     }
 
     #[test]
@@ -600,6 +624,16 @@ mod tests {
             .encode(&id("a"), json.as_bytes(), None)
             .unwrap()
             .to_vec();
+        let mut no_flags = value.clone();
+        no_flags[4] = 0;
+        assert_eq!(Encoding::of(&no_flags), Encoding::Unknown);
+        assert_eq!(
+            Codec::plain().decode(&id("a"), no_flags, LIMIT),
+            Err(DecodeError::Sealed(Sealed::UnknownFormat {
+                format: 1,
+                flags: 0
+            }))
+        );
         let mut newer = value.clone();
         newer[3] = 2;
         assert_eq!(Encoding::of(&newer), Encoding::Unknown);

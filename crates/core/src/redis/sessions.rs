@@ -331,9 +331,11 @@ impl RedisSessions {
             Some(json) => self
                 .runtime
                 .block_on(stored_value(&self.shared, &id))?
+                .map(|(value, _)| value)
                 .filter(|value| {
                     let place = self.shared.layout.session(id.as_str());
-                    self.shared.decode(&id, &place, value.clone()).ok() == Some(json.clone())
+                    let decoded = self.shared.decode(&id, &place, value.clone());
+                    decoded.ok().as_deref() == Some(json.as_str())
                 }),
             None => {
                 let corrupt = self.corrupt.lock().unwrap_or_else(|p| p.into_inner());
@@ -505,35 +507,16 @@ async fn read(
     Ok(found)
 }
 
-/// The value stored for `id` in its bucket, as it is.
-async fn stored_value(shared: &Shared, id: &SessionId) -> Result<Option<Vec<u8>>, StoreError> {
-    let key = shared.layout.session(id.as_str());
-    shared
-        .connection
-        .run(move |mut connection| {
-            Box::pin(async move {
-                redis::cmd("GET")
-                    .arg(&key)
-                    .query_async(&mut connection)
-                    .await
-            })
-        })
-        .await
-}
-
-/// What `load` reads from the session's bucket: the value (at most one byte past the longest a
-/// store reads, enough to tell one too large), atomically with its version, decoded. A value
-/// found corrupt is kept in `corrupt`, for `remove_corrupt`; one this store cannot decode is
-/// not.
-async fn read_bucket(
-    shared: Arc<Shared>,
-    corrupt: CorruptSlot,
-    id: SessionId,
-) -> Result<Option<Loaded>, StoreError> {
+/// The value stored for `id` in its bucket as it is, at most one byte past the longest a store
+/// reads (enough to tell one too large, never fetched whole), atomically with its version;
+/// `None` when there is none.
+async fn stored_value(
+    shared: &Shared,
+    id: &SessionId,
+) -> Result<Option<(Vec<u8>, Option<u64>)>, StoreError> {
     let bucket = shared.layout.bucket_of(id.as_str());
     let key = bucket.session(id.as_str());
     let limit = shared.stored_limit();
-    let command_key = key.clone();
     let versions = bucket.versions.clone();
     let field = id.as_str().to_owned();
     let (exists, bytes, version): (bool, Vec<u8>, Option<u64>) = shared
@@ -542,17 +525,29 @@ async fn read_bucket(
             Box::pin(async move {
                 redis::pipe()
                     .atomic()
-                    .exists(&command_key)
-                    .getrange(&command_key, 0, limit as isize)
+                    .exists(&key)
+                    .getrange(&key, 0, limit as isize)
                     .hget(&versions, &field)
                     .query_async(&mut connection)
                     .await
             })
         })
         .await?;
-    if !exists {
+    Ok(exists.then_some((bytes, version)))
+}
+
+/// What `load` reads from the session's bucket (see `stored_value`), decoded. A value found
+/// corrupt is kept in `corrupt`, for `remove_corrupt`; one this store cannot decode is not.
+async fn read_bucket(
+    shared: Arc<Shared>,
+    corrupt: CorruptSlot,
+    id: SessionId,
+) -> Result<Option<Loaded>, StoreError> {
+    let key = shared.layout.session(id.as_str());
+    let limit = shared.stored_limit();
+    let Some((bytes, version)) = stored_value(&shared, &id).await? else {
         return Ok(None);
-    }
+    };
     if bytes.len() as u64 > limit {
         let strlen_key = key.clone();
         let len = shared

@@ -62,6 +62,19 @@ fn number_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>,
     })
 }
 
+/// Why JSON is no session, without what it holds: serde names the value it did not expect, which
+/// may be a cookie, and the message reaches logs.
+fn described(error: &serde_json::Error) -> String {
+    match error.classify() {
+        serde_json::error::Category::Data => format!(
+            "a value of the wrong type at line {} column {}",
+            error.line(),
+            error.column()
+        ),
+        _ => error.to_string(),
+    }
+}
+
 /// Checks the file's shape and returns its timestamps.
 pub fn parse_times(bytes: &[u8]) -> Result<SessionTimes, Corruption> {
     if bytes.is_empty() {
@@ -69,7 +82,7 @@ pub fn parse_times(bytes: &[u8]) -> Result<SessionTimes, Corruption> {
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Corruption::NotUtf8)?;
     let shape: FileShape =
-        serde_json::from_str(text).map_err(|e| Corruption::Json(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| Corruption::Json(described(&e)))?;
     let data = shape.data.ok_or(Corruption::MissingData)?;
     match shape.serialized_cookie_jar {
         Some(jar) if jar.get().starts_with('"') => {}
@@ -145,6 +158,16 @@ mod tests {
                 last_used: Some(2.5)
             })
         );
+    }
+
+    #[test]
+    fn messages_never_quote_what_the_json_holds() {
+        let file = br#"{"data":"secret-cookie-value","serializedCookieJar":"{}"}"#;
+        let Err(Corruption::Json(message)) = parse_times(file) else {
+            panic!("not refused");
+        };
+        assert!(!message.contains("secret"), "{message}");
+        assert!(message.contains("line 1 column"), "{message}");
     }
 
     #[test]
