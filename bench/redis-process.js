@@ -11,6 +11,7 @@ const {
   ourRedisStore,
   removeDir,
   sessionIds,
+  sessionOfSize,
   tempDir,
   template,
 } = require('./stores');
@@ -20,14 +21,6 @@ const ids = sessionIds(Number(n));
 
 function perOp(ms) {
   return (ms * 1000) / ids.length; // µs per session
-}
-
-/** A session of about `bytes` bytes: the fixture with localStorage filled up to that size. */
-function sessionOfSize(bytes) {
-  const session = JSON.parse(template);
-  const padding = Math.max(0, bytes - template.length - 64);
-  session.data.localStorage = { 'http://bench.test': { data: { fill: 'x'.repeat(padding) } } };
-  return JSON.stringify(session);
 }
 
 function addSerialized(store) {

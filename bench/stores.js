@@ -38,6 +38,49 @@ const template = fs.readFileSync(
   'utf8',
 );
 
+/** A session of about `bytes` bytes: the fixture with localStorage filled up to that size. */
+function sessionOfSize(bytes) {
+  const session = JSON.parse(template);
+  const padding = Math.max(0, bytes - template.length - 64);
+  session.data.localStorage = { 'http://bench.test': { data: { fill: 'x'.repeat(padding) } } };
+  return JSON.stringify(session);
+}
+
+/**
+ * A session as users leave them: `cookies` cookies of random values on a few sites (random
+ * tokens do not compress), and `items` entries of a web app's synced localStorage (repetitive
+ * JSON, which does). Deterministic, so every run measures the same bytes.
+ */
+function realisticSession({ cookies, items }) {
+  const session = sessionClass.DeserializeSession('bench', template);
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 48271) % 2147483647;
+    return seed;
+  };
+  const token = (length) =>
+    Array.from(
+      { length },
+      () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[random() % 62],
+    ).join('');
+  for (let i = 0; i < cookies; i++) {
+    const site = `https://www.site${i % 8}.example/`;
+    session.cookies.setByServer(site, [`c${i}=${token(32)}; Path=/; Max-Age=86400; Secure`]);
+  }
+  const data = {};
+  for (let i = 0; i < items; i++) {
+    data[`app:item:${i}`] = JSON.stringify({
+      id: i,
+      title: `Item number ${i}`,
+      tags: ['inbox', 'starred', 'read'].slice(0, 1 + (i % 3)),
+      updatedAt: 1700000000000 + i * 61000,
+      author: { id: i % 17, name: `User ${i % 17}` },
+    });
+  }
+  session.data.localStorage = { 'https://app.example': { data } };
+  return session.serializeSession();
+}
+
 /** A new empty directory for one phase's session files. */
 function tempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'rh-bench-'));
@@ -130,6 +173,8 @@ module.exports = {
   sessionClass,
   original,
   sessionIds,
+  sessionOfSize,
+  realisticSession,
   template,
   tempDir,
   removeDir,

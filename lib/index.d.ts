@@ -105,6 +105,9 @@ export declare class RammerheadSessionMemoryStore<
   close(): void
 }
 
+/** How a stored value is written (see docs/at-rest.md). */
+export type Encoding = 'plain' | 'zstd' | 'aes-256-gcm' | 'zstd+aes-256-gcm'
+
 export interface StaleCleanupOptions {
   /** Milliseconds without use after which a session file is deleted; null or 0 (or left out) disables. */
   staleTimeout?: number | null
@@ -128,8 +131,24 @@ export interface FileCacheOptions<S extends StoredSession = StoredSession> {
    * updates `lastUsed`) from memory without writing them. Default true.
    */
   deleteUnused?: boolean
-  /** Delete session files that cannot be read as sessions. Default true. */
+  /**
+   * Delete session files that cannot be read as sessions. Default true; always false with
+   * `encryptionKeys` (a damaged encrypted value cannot be told from other damage).
+   */
   deleteCorruptedSessions?: boolean
+  /**
+   * `'zstd'` compresses what the store writes; `'none'` or null does not. Default: the
+   * `RAMMERHEAD_SESSION_COMPRESSION` environment variable (`zstd` or `none`), else `'none'`.
+   * Values of every codec are read whatever this says.
+   */
+  compression?: 'zstd' | 'none' | null
+  /**
+   * AES-256 keys, base64 of 32 bytes each (`openssl rand -base64 32`): the first encrypts what
+   * the store writes, every one decrypts (for rotation). A value none of them decrypts is not
+   * served and never deleted. Default: the `RAMMERHEAD_SESSION_KEYS` environment variable (keys
+   * separated by commas), else none: values are written unencrypted.
+   */
+  encryptionKeys?: Array<string | Buffer> | null
   /** Default `{ staleTimeout: 1 day, maxToLive: 4 days, staleCheckInterval: 1 h }`; null disables cleanup. */
   staleCleanupOptions?: StaleCleanupOptions | null
   /** fsync every file and the directory before a write counts as done. Default false. */
@@ -178,6 +197,8 @@ export declare class RammerheadSessionFileCache<
   readonly deleteCorruptedSessions: boolean
   readonly durable: boolean
   readonly maxSessionBytes: number
+  /** How new values are written: `plain`, `zstd`, `aes-256-gcm` or `zstd+aes-256-gcm`. */
+  readonly encoding: Encoding
   readonly staleCleanupOptions: Required<StaleCleanupOptions> | null
   /** The sessions held in memory, by id: a copy, made anew at each read (for inspection). */
   readonly cachedSessions: Map<string, S>
@@ -359,6 +380,8 @@ export declare class RammerheadSessionRedisStore<
   readonly deleteUnused: boolean
   readonly deleteCorruptedSessions: boolean
   readonly maxSessionBytes: number
+  /** How new values are written: `plain`, `zstd`, `aes-256-gcm` or `zstd+aes-256-gcm`. */
+  readonly encoding: Encoding
   readonly staleCleanupOptions: Required<StaleCleanupOptions> | null
   readonly cachedSessions: Map<string, S>
   /** Ids in Redis (from the store's index, never a scan) and in memory, each once. Throws `ERR_REDIS_UNAVAILABLE` while Redis is unreachable. */
