@@ -85,17 +85,7 @@ const PLACES = [
       const keyPrefix = `codec${++prefixes}:`;
       const key = (id) => sessionKey(keyPrefix, id);
       return {
-        open: (options) =>
-          remember(
-            new RammerheadSessionRedisStore({
-              redisUrl: redis.url,
-              keyPrefix,
-              sessionClass: HammerheadSession,
-              staleCleanupOptions: null,
-              logger: h.recordingLogger(),
-              ...options,
-            }),
-          ),
+        open: (options) => openRedisStore(keyPrefix, options),
         raw: (id) => {
           const text = rawValue(key(id));
           return text === '' ? null : Buffer.from(text, 'latin1');
@@ -125,6 +115,20 @@ function setRawValue(key, bytes) {
     '1',
     key,
     hex,
+  );
+}
+
+/** A Redis store on the test server under `keyPrefix`, closed after the test. */
+function openRedisStore(keyPrefix, options) {
+  return remember(
+    new RammerheadSessionRedisStore({
+      redisUrl: redis.url,
+      keyPrefix,
+      sessionClass: HammerheadSession,
+      staleCleanupOptions: null,
+      logger: h.recordingLogger(),
+      ...options,
+    }),
   );
 }
 
@@ -383,18 +387,7 @@ describe('FileCache stale cleanup', () => {
 describe('RedisStore between hosts', () => {
   test('two hosts with the same keys share cookies, merges included', async () => {
     const keyPrefix = `codec${++prefixes}:`;
-    const open = () =>
-      remember(
-        new RammerheadSessionRedisStore({
-          redisUrl: redis.url,
-          keyPrefix,
-          sessionClass: HammerheadSession,
-          staleCleanupOptions: null,
-          compression: 'zstd',
-          encryptionKeys: [KEY_1],
-          logger: h.recordingLogger(),
-        }),
-      );
+    const open = () => openRedisStore(keyPrefix, { compression: 'zstd', encryptionKeys: [KEY_1] });
     const [a, b] = [open(), open()];
     a.addSerializedSession('s', sessionJson('s'));
     const onA = a.get('s');
@@ -416,17 +409,7 @@ describe('RedisStore between hosts', () => {
 
   test('a host whose keys cannot read the newer stored copy never overwrites it', async () => {
     const keyPrefix = `codec${++prefixes}:`;
-    const open = (prefix, keys) =>
-      remember(
-        new RammerheadSessionRedisStore({
-          redisUrl: redis.url,
-          keyPrefix: prefix,
-          sessionClass: HammerheadSession,
-          staleCleanupOptions: null,
-          encryptionKeys: keys,
-          logger: h.recordingLogger(),
-        }),
-      );
+    const open = (prefix, keys) => openRedisStore(prefix, { encryptionKeys: keys });
     const first = open(keyPrefix, [KEY_1]);
     first.addSerializedSession('s', sessionJson('s'));
     const held = first.get('s');

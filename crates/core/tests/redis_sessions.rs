@@ -735,6 +735,24 @@ fn limits_of_a_fraction_of_a_millisecond_still_store_and_expire() {
     assert!(ttl > 0 && ttl <= 1501, "ttl {ttl}");
 }
 
+/// Gives the store a policy of a minute for both limits; the data set's token, and the JSON of
+/// a session created now.
+fn a_minute_to_live_and_a_session_of_now(store: &RedisSessions) -> (String, String) {
+    let policy = RedisPolicy {
+        stale_timeout: Some(60_000.0),
+        max_to_live: Some(60_000.0),
+    };
+    store.check(Some(policy)).wait().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let fresh = format!(
+        r#"{{"data":{{"createdAt":{now},"lastUsed":{now}}},"serializedCookieJar":"{{}}"}}"#
+    );
+    (dataset_of(store), fresh)
+}
+
 /// Sets `key` to `bytes` (any bytes, as redis-cli arguments cannot carry them), keeping its
 /// expiry.
 fn set_bytes(server: &Server, key: &str, bytes: &[u8]) {
@@ -749,19 +767,7 @@ fn a_session_refreshed_without_a_recorded_creation_counts_from_its_encoded_heade
     let server = Server::start();
     let codec = || Codec::new(Compression::Zstd, Keys::new(&[[3u8; 32]]).unwrap());
     let store = RedisSessions::connect(settings(&server, "t:"), codec()).unwrap();
-    let policy = RedisPolicy {
-        stale_timeout: Some(60_000.0),
-        max_to_live: Some(60_000.0),
-    };
-    store.check(Some(policy)).wait().unwrap();
-    let dataset = dataset_of(&store);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let fresh = format!(
-        r#"{{"data":{{"createdAt":{now},"lastUsed":{now}}},"serializedCookieJar":"{{}}"}}"#
-    );
+    let (dataset, fresh) = a_minute_to_live_and_a_session_of_now(&store);
     save(&store, "m", &fresh).unwrap();
     save(&store, "n", &fresh).unwrap();
     // Created long ago as the readable header says, with no record of it: Lua reads the header.
@@ -818,19 +824,7 @@ fn a_copy_this_store_cannot_decrypt_is_neither_served_merged_nor_fetched() {
 fn a_session_refreshed_without_a_recorded_creation_counts_from_its_json() {
     let server = Server::start();
     let store = sessions(&server, "t:");
-    let policy = RedisPolicy {
-        stale_timeout: Some(60_000.0),
-        max_to_live: Some(60_000.0),
-    };
-    store.check(Some(policy)).wait().unwrap();
-    let dataset = dataset_of(&store);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let fresh = format!(
-        r#"{{"data":{{"createdAt":{now},"lastUsed":{now}}},"serializedCookieJar":"{{}}"}}"#
-    );
+    let (dataset, fresh) = a_minute_to_live_and_a_session_of_now(&store);
     save(&store, "m", &fresh).unwrap();
     // As stored before creation times were recorded: created long ago, no record of it.
     let old = r#"{"data":{"createdAt":1,"lastUsed":1},"serializedCookieJar":"{}"}"#;
