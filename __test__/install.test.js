@@ -180,6 +180,17 @@ test('the package carries the Rust sources for a build where no binary loads, in
   expect(listed).toEqual(expected);
 });
 
+test('pack:local names the targets it can pack when given another', () => {
+  const run = childProcess.spawnSync(
+    process.execPath,
+    [path.join(repo, 'scripts', 'pack-local.js'), '--target', 'sparc-sun-solaris'],
+    { cwd: repo, encoding: 'utf8' },
+  );
+  expect(run.status).toBe(1);
+  expect(run.stderr).toContain('--target sparc-sun-solaris is not one of napi.targets');
+  expect(run.stderr).toContain('aarch64-unknown-linux-gnu');
+});
+
 test('the package alone, without its platform package or Rust, fails to install and says why', () => {
   const project = newProject('no-binary-app');
   const installed = npm(project, ['install', mainTarball]);

@@ -1,24 +1,28 @@
 'use strict';
 
-// npm run pack:local [-- --prebuilt] [-- --out DIR]
+// npm run pack:local [-- --target TRIPLE] [-- --prebuilt] [-- --out DIR]
 //
-// Builds this machine's binary and leaves in dist/ the tarballs an operator installs on this
-// platform, with no registry and no Rust:
+// Builds a binary and leaves in dist/ the tarballs an operator installs on its platform, with no
+// registry and no Rust:
 //   rammerhead-session-store-<version>.tgz             the package, whose optional dependency
-//                                                      is this platform's package only
+//                                                      is that platform's package only
 //   rammerhead-session-store-<platform>-<version>.tgz  the binary, as napi-rs packages it
 //
-// On linux-x64-gnu and linux-arm64-gnu the binary is built against glibc 2.17 with zig and
-// cargo-zigbuild (`napi build -x`), so it loads on distributions as old as RHEL 7; the build is
-// then checked with objdump. Elsewhere it is a plain release build for this machine.
+// Without --target, for this machine. --target names another platform by its Rust triple (one of
+// napi.targets in package.json): the Linux ones are cross-built here with zig and cargo-zigbuild,
+// the Rust target added with rustup when it is missing. linux-x64-gnu and linux-arm64-gnu
+// binaries are built against glibc 2.17, so they load on distributions as old as RHEL 7, and
+// checked with objdump; musl ones load the host's musl. Other platforms build only on their own.
 //
-// --prebuilt packs the binary already in the package's folder (from `npm install` or
-// `npm run build`) instead of building one; --out puts the tarballs elsewhere than dist/.
+// --prebuilt packs the binary already in the package's folder (from `npm install`,
+// `npm run build` or an earlier pack) instead of building one; --out puts the tarballs elsewhere
+// than dist/.
 
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const childProcess = require('child_process');
+const { parseTriple } = require('@napi-rs/cli');
 const { platformArchABI } = require('./platform');
 const { glibcRequirements } = require('./check-glibc');
 const { ARCHIVE, archive } = require('./native-source');
@@ -26,10 +30,6 @@ const { ARCHIVE, archive } = require('./native-source');
 const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
 const GLIBC_FLOOR = '2.17';
-const ZIG_BUILDS = {
-  'linux-x64-gnu': 'x86_64-unknown-linux-gnu',
-  'linux-arm64-gnu': 'aarch64-unknown-linux-gnu',
-};
 
 function fail(message) {
   console.error(`pack:local: ${message}`);
@@ -86,10 +86,36 @@ function napi(args) {
   run(process.execPath, [cli, ...args]);
 }
 
-function build(platform) {
-  const triple = ZIG_BUILDS[platform];
-  if (!triple) {
-    console.log(`pack:local: building the ${platform} binary for this machine`);
+/** The Rust triple of this machine's platform, among napi.targets; undefined if none. */
+function hostTriple(platform) {
+  return pkg.napi.targets.find((triple) => parseTriple(triple).platformArchABI === platform);
+}
+
+/** Adds the Rust target with rustup when it is missing; fails saying how when it cannot. */
+function ensureRustTarget(triple) {
+  const listed = childProcess.spawnSync('rustup', ['target', 'list', '--installed'], {
+    encoding: 'utf8',
+  });
+  if (listed.error) {
+    fail(
+      `the Rust standard library for ${triple} is needed, and rustup is not on PATH to add it. ` +
+        `With rustup (https://rustup.rs): rustup target add ${triple}`,
+    );
+  }
+  if (listed.stdout.split('\n').includes(triple)) return;
+  console.log(`pack:local: adding the Rust target ${triple} with rustup`);
+  run('rustup', ['target', 'add', triple]);
+}
+
+/**
+ * Builds the binary of `target` ({ triple, platformArchABI, platform, abi }): Linux ones with zig
+ * (against glibc 2.17 for gnu), others with the plain toolchain, on their own platform only.
+ */
+function build(target, native) {
+  const { triple, platformArchABI: name, platform, abi } = target;
+  if (platform !== 'linux') {
+    if (!native) fail(`${name} binaries are built on ${platform} itself; this machine cannot`);
+    console.log(`pack:local: building the ${name} binary for this machine`);
     napi(['build', '--platform', '--release']);
     return;
   }
@@ -99,18 +125,27 @@ function build(platform) {
   if (missing.length > 0) {
     fail(
       [
-        `the ${platform} binary is built against glibc ${GLIBC_FLOOR} with zig and cargo-zigbuild,`,
-        `so that it loads on older distributions too; ${missing.join(' and ')} not found.`,
+        `the ${name} binary is built with zig and cargo-zigbuild (against glibc ${GLIBC_FLOOR} for`,
+        `gnu, so that it loads on older distributions too); ${missing.join(' and ')} not found.`,
         'Both come from the package registries:',
         '  pip install ziglang                   # zig, which cargo-zigbuild runs as python3 -m ziglang',
         '  cargo install cargo-zigbuild --locked',
-        'or pack the binary already built here, which needs this machine’s glibc or newer:',
-        '  npm run pack:local -- --prebuilt',
+        ...(native
+          ? [
+              'or pack the binary already built here, which needs this machine’s glibc or newer:',
+              '  npm run pack:local -- --prebuilt',
+            ]
+          : []),
       ].join('\n'),
     );
   }
-  console.log(`pack:local: building the ${platform} binary against glibc ${GLIBC_FLOOR} with zig`);
-  napi(['build', '--platform', '--release', '-x', '--target', `${triple}.${GLIBC_FLOOR}`]);
+  ensureRustTarget(triple);
+  const zigTarget = abi === 'gnu' ? `${triple}.${GLIBC_FLOOR}` : triple;
+  console.log(
+    `pack:local: building the ${name} binary with zig` +
+      (abi === 'gnu' ? ` against glibc ${GLIBC_FLOOR}` : ''),
+  );
+  napi(['build', '--platform', '--release', '-x', '--target', zigTarget]);
 }
 
 // A binary built here must need no glibc newer than GLIBC_FLOOR; a prebuilt one is only described.
@@ -159,11 +194,47 @@ function pack(dir, outDir) {
   return path.join(outDir, JSON.parse(out)[0].filename);
 }
 
+/** The value of `--name VALUE` or `--name=VALUE`, if given. */
+function option(argv, name) {
+  const index = argv.indexOf(name);
+  if (index >= 0) {
+    if (!argv[index + 1]) fail(`${name} needs a value`);
+    return argv[index + 1];
+  }
+  const joined = argv.find((arg) => arg.startsWith(`${name}=`));
+  return joined && joined.slice(name.length + 1);
+}
+
+/** The target to pack: --target's triple, else this machine's platform. */
+function targetOf(argv) {
+  const triple = option(argv, '--target');
+  if (triple === undefined) {
+    const platform = platformArchABI();
+    const host = hostTriple(platform);
+    return host
+      ? { ...parseTriple(host), native: true }
+      : { platformArchABI: platform, native: true };
+  }
+  if (!pkg.napi.targets.includes(triple)) {
+    fail(`--target ${triple} is not one of napi.targets: ${pkg.napi.targets.join(', ')}`);
+  }
+  const target = parseTriple(triple);
+  return { ...target, native: target.platformArchABI === platformArchABI() };
+}
+
+const USAGE = 'usage: npm run pack:local [-- --target TRIPLE] [-- --prebuilt] [-- --out DIR]';
+
 function main(argv) {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--target' || argv[i] === '--out') i++;
+    else if (argv[i] !== '--prebuilt' && !/^--(target|out)=/.test(argv[i])) {
+      fail(`unknown argument ${argv[i]}\n${USAGE}`);
+    }
+  }
   const prebuilt = argv.includes('--prebuilt');
-  const outIndex = argv.indexOf('--out');
-  const outDir = path.resolve(outIndex >= 0 ? argv[outIndex + 1] : path.join(root, 'dist'));
-  const platform = platformArchABI();
+  const outDir = path.resolve(option(argv, '--out') || path.join(root, 'dist'));
+  const target = targetOf(argv);
+  const platform = target.platformArchABI;
   const platformDir = path.join(root, 'npm', platform);
   const binaryName = `${pkg.napi.binaryName}.${platform}.node`;
   const binary = path.join(root, binaryName);
@@ -174,7 +245,7 @@ function main(argv) {
         'package.json and run npx napi create-npm-dirs',
     );
   }
-  if (!prebuilt) build(platform);
+  if (!prebuilt) build(target, target.native);
   if (!fs.existsSync(binary)) {
     fail(`${binaryName} is not there; run npm run build first, or drop --prebuilt`);
   }
@@ -225,4 +296,6 @@ function main(argv) {
   console.log(`  npm install ${shown(mainTarball)} ${shown(platformTarball)}`);
 }
 
-main(process.argv.slice(2));
+module.exports = { zigAvailable, onPath };
+
+if (require.main === module) main(process.argv.slice(2));
