@@ -95,8 +95,8 @@ function aptInstall(packages) {
   if (!fs.existsSync('/usr/bin/apt-get')) {
     throw new Error(`${missing.join(', ')} needed: install them (Debian package names)`);
   }
-  const root = !process.getuid || process.getuid() === 0;
-  const apt = (...args) => run(root ? 'apt-get' : 'sudo', root ? args : ['apt-get', ...args]);
+  const asRoot = !process.getuid || process.getuid() === 0;
+  const apt = (...args) => run(asRoot ? 'apt-get' : 'sudo', asRoot ? args : ['apt-get', ...args]);
   if (!apt('update').ok || !apt('install', '-y', ...missing).ok) {
     throw new Error(`apt-get could not install ${missing.join(', ')}`);
   }
