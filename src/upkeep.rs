@@ -5,7 +5,8 @@
 use napi::bindgen_prelude::Utf16String;
 use napi::{Env, Result};
 use napi_derive::napi;
-use session_core::file::files::{inspect, FileState};
+use session_core::codec::Stored;
+use session_core::file::files::inspect;
 use session_core::file::sweep::{sweep_ids, SweepOptions};
 use session_core::file::{Directory, FileSessions, SessionFiles};
 use session_core::{ExpiryPolicy, SessionId, StoreError};
@@ -66,22 +67,22 @@ pub fn inspect_session_files(
             let (version, state) = inspect(sessions.files(), sessions.codec(), &id)?;
             let place = || sessions.files().path_of(&id).display().to_string();
             let (times, problem) = match state {
-                FileState::Session(times) => (Some(times), None),
-                FileState::Corrupt(reason) => (
+                Ok(Stored::Times(times)) => (Some(times), None),
+                Ok(Stored::Corrupt(reason)) => (
                     None,
                     Some(StoreError::Corrupt {
                         place: place(),
                         reason,
                     }),
                 ),
-                FileState::Sealed(reason) => (
+                Ok(Stored::Sealed(reason)) => (
                     None,
                     Some(StoreError::Sealed {
                         place: place(),
                         reason,
                     }),
                 ),
-                FileState::Unreadable(e) => (None, Some(e)),
+                Err(e) => (None, Some(e)),
             };
             // Timestamps are read without a key: whether the session decodes is another read.
             let (encoding, problem) = match problem {

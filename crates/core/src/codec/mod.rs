@@ -624,26 +624,16 @@ mod tests {
             .encode(&id("a"), json.as_bytes(), None)
             .unwrap()
             .to_vec();
-        let mut no_flags = value.clone();
-        no_flags[4] = 0;
-        assert_eq!(Encoding::of(&no_flags), Encoding::Unknown);
-        assert_eq!(
-            Codec::plain().decode(&id("a"), no_flags, LIMIT),
-            Err(DecodeError::Sealed(Sealed::UnknownFormat {
-                format: 1,
-                flags: 0
-            }))
-        );
-        let mut newer = value.clone();
-        newer[3] = 2;
-        assert_eq!(Encoding::of(&newer), Encoding::Unknown);
-        assert_eq!(
-            Codec::plain().decode(&id("a"), newer, LIMIT),
-            Err(DecodeError::Sealed(Sealed::UnknownFormat {
-                format: 2,
-                flags: 1
-            }))
-        );
+        // No flag at all, and a newer format.
+        for (at, byte, format, flags) in [(4, 0, 1, 0), (3, 2, 2, 1)] {
+            let mut unknown = value.clone();
+            unknown[at] = byte;
+            assert_eq!(Encoding::of(&unknown), Encoding::Unknown);
+            assert_eq!(
+                Codec::plain().decode(&id("a"), unknown, LIMIT),
+                Err(DecodeError::Sealed(Sealed::UnknownFormat { format, flags }))
+            );
+        }
         let mut damaged = value.clone();
         damaged.truncate(value.len() - 3);
         assert!(matches!(

@@ -1,8 +1,7 @@
 //! Where session files live. The store and the sweep only see this trait.
 
-use crate::codec::{Codec, Sealed, Stored};
+use crate::codec::{Codec, Stored};
 use crate::error::StoreError;
-use crate::session::format::{Corruption, SessionTimes};
 use crate::session::id::SessionId;
 
 /// A stored file's identity, compared before a background delete so a file replaced by another
@@ -44,32 +43,16 @@ pub trait StagedWrite: Send {
     fn commit(self) -> Result<(), StoreError>;
 }
 
-/// What a session file holds, as far as upkeep is concerned.
-#[derive(Debug)]
-pub enum FileState {
-    Session(SessionTimes),
-    Corrupt(Corruption),
-    /// Not to be judged by its header (see `codec::Sealed`): kept.
-    Sealed(Sealed),
-    Unreadable(StoreError),
-}
-
-/// Reads one file, as `codec` judges it; `None` when it vanished in the meantime.
+/// Reads one file and judges it as `codec` does (see `Codec::judge`), or says why it cannot be
+/// read; `None` when it vanished in the meantime.
 pub fn inspect<F: SessionFiles>(
     files: &F,
     codec: &Codec,
     id: &SessionId,
-) -> Option<(FileVersion, FileState)> {
+) -> Option<(FileVersion, Result<Stored, StoreError>)> {
     match files.read(id) {
         Ok(None) => None,
-        Ok(Some((version, bytes))) => Some((
-            version,
-            match codec.judge(id, &bytes) {
-                Stored::Times(times) => FileState::Session(times),
-                Stored::Corrupt(reason) => FileState::Corrupt(reason),
-                Stored::Sealed(why) => FileState::Sealed(why),
-            },
-        )),
-        Err(e) => Some((files.version(id)?, FileState::Unreadable(e))),
+        Ok(Some((version, bytes))) => Some((version, Ok(codec.judge(id, &bytes)))),
+        Err(e) => Some((files.version(id)?, Err(e))),
     }
 }

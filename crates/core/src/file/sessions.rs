@@ -13,7 +13,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::codec::{Codec, Encoding};
 use crate::error::StoreError;
 use crate::file::files::{FileVersion, SessionFiles, StagedWrite};
-use crate::session::format::{self, Corruption};
+use crate::session::format;
 use crate::session::id::SessionId;
 use crate::session::Loaded;
 use crate::writes::background::run_in_background;
@@ -160,11 +160,7 @@ impl<B: SessionFiles> FileSessions<B> {
                 return Err(error);
             }
         };
-        let checked = format::parse_times(&decoded).and_then(|_| {
-            // parse_times has checked UTF-8 already.
-            String::from_utf8(decoded).map_err(|_| Corruption::NotUtf8)
-        });
-        match checked {
+        match format::session_json(decoded) {
             Ok(text) => {
                 state.held.insert(id.clone());
                 state.last_loaded = Some((id.clone(), version));
@@ -175,7 +171,7 @@ impl<B: SessionFiles> FileSessions<B> {
                     stored_len,
                 }))
             }
-            Err(reason) => {
+            Err((reason, _)) => {
                 state.corrupt.insert(id.clone(), version);
                 Err(StoreError::Corrupt {
                     place: place(),
@@ -219,8 +215,8 @@ impl<B: SessionFiles> FileSessions<B> {
         Ok(ids)
     }
 
-    /// Writes `json` now, in the store's codec, superseding any queued write. `held` tells whether the caller keeps the
-    /// session in memory from now on.
+    /// Writes `json` now, in the store's codec, superseding any queued write. `held` tells
+    /// whether the caller keeps the session in memory from now on.
     pub fn save(&self, id: &SessionId, json: &[u8], held: bool) -> Result<(), StoreError> {
         let staged = self.files.stage(id, &self.encode(id, json)?)?;
         let mut state = self.state_for(id);

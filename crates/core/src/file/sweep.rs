@@ -1,9 +1,9 @@
 //! Deleting expired session files, judged by their timestamps alone.
 
-use crate::codec::Sealed;
+use crate::codec::{Sealed, Stored};
 use crate::error::StoreError;
+use crate::file::files::inspect;
 use crate::file::files::SessionFiles;
-use crate::file::files::{inspect, FileState};
 use crate::file::sessions::FileSessions;
 use crate::session::expiry::ExpiryPolicy;
 use crate::session::format::Corruption;
@@ -105,9 +105,9 @@ fn sweep_part<B: SessionFiles>(
             continue;
         };
         report.scanned += 1;
-        let was_corrupt = matches!(state, FileState::Corrupt(_));
+        let was_corrupt = matches!(state, Ok(Stored::Corrupt(_)));
         let remove = match state {
-            FileState::Session(times) => {
+            Ok(Stored::Times(times)) => {
                 let expired =
                     options
                         .policy
@@ -115,16 +115,16 @@ fn sweep_part<B: SessionFiles>(
                 report.expired += usize::from(expired);
                 expired
             }
-            FileState::Corrupt(reason) => {
+            Ok(Stored::Corrupt(reason)) => {
                 store.note_corrupt(id, version);
                 report.corrupt.push((id.clone(), reason));
                 options.remove_corrupt
             }
-            FileState::Sealed(why) => {
+            Ok(Stored::Sealed(why)) => {
                 report.sealed.push((id.clone(), why));
                 false
             }
-            FileState::Unreadable(e) => {
+            Err(e) => {
                 report.unreadable.push((id.clone(), e));
                 false
             }

@@ -26,7 +26,7 @@ use crate::redis::writer::{
     pipeline_sized, reply_deadline, wait_for, write_in_order, Called, Fetched, Job, RedisPolicy,
     Reply, ReplyTo, Results, Shared, WriteOp, WriteResult,
 };
-use crate::session::format::{parse_times, Corruption};
+use crate::session::format::{parse_times, session_json};
 use crate::session::id::SessionId;
 use crate::session::Loaded;
 use crate::writes::{Base, Outcome, Write, WriteTarget};
@@ -585,14 +585,9 @@ async fn read_bucket(
             return Err(e);
         }
     };
-    if let Err(reason) = parse_times(&decoded) {
+    let json = session_json(decoded).map_err(|(reason, decoded)| {
         note_corrupt(encoded.unwrap_or(decoded));
-        return Err(StoreError::Corrupt { place: key, reason });
-    }
-    // parse_times has checked UTF-8 already.
-    let json = String::from_utf8(decoded).map_err(|_| StoreError::Corrupt {
-        place: key,
-        reason: Corruption::NotUtf8,
+        StoreError::Corrupt { place: key, reason }
     })?;
     Ok(Some(Loaded {
         json,

@@ -94,6 +94,16 @@ pub fn parse_times(bytes: &[u8]) -> Result<SessionTimes, Corruption> {
     })
 }
 
+/// `bytes` as a session's JSON text, checked by [`parse_times`]; on refusal, the reason and the
+/// bytes as they were, for a caller that keeps what it found corrupt.
+pub fn session_json(bytes: Vec<u8>) -> Result<String, (Corruption, Vec<u8>)> {
+    if let Err(reason) = parse_times(&bytes) {
+        return Err((reason, bytes));
+    }
+    // parse_times has checked UTF-8 already.
+    String::from_utf8(bytes).map_err(|e| (Corruption::NotUtf8, e.into_bytes()))
+}
+
 /// The timestamps of a session, read from the start of its JSON where the session class puts
 /// them (`{"data":{"createdAt":…,"lastUsed":…`), else by [`parse_times`]; `None` when the JSON
 /// is no session. Reading 10 KB to find two numbers at its start would double what encoding a
