@@ -165,11 +165,12 @@ test.each([
   prefixes++;
   const here = redisStore({ syncEachRequest: check });
   const { base } = await startProxy(here);
+  // Subscribed before it holds anything: a subscription checks every held version again, and
+  // that check, still running when the other host writes, would find its change.
+  await h.until(() => here.stats().subscribed);
   here.addSerializedSession(ID, new HammerheadSession({ id: ID }).serializeSession());
   await h.fetchText(`${base}/${ID}/${site}/?set=first`);
   await here.whenWritten();
-  // Past the check of every held version that follows a subscription.
-  await h.until(() => here.stats().subscribed);
   // Another host that cannot announce its writes (the ACL forbids it to publish).
   redis.cli('ACL', 'SETUSER', 'mute', 'on', '>secret', '~*', '+@all', 'resetchannels');
   const elsewhere = redisStore({ redisUrl: redis.url.replace('redis://', 'redis://mute:secret@') });
